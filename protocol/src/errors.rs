@@ -1,0 +1,91 @@
+//! Error codes shown to people and programs (HTTP bodies, auth messages) and the WebSocket close
+//! codes Tafel uses. One list, so client, server and docs agree.
+
+use std::fmt;
+
+/// The `error` field of an HTTP error body, `{"error": code, "message": text}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    BadRequest,
+    PermissionDenied,
+    StoreUnavailable,
+    /// Too many connections; try again shortly.
+    Overloaded,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::BadRequest => "bad-request",
+            ErrorCode::PermissionDenied => "permission-denied",
+            ErrorCode::StoreUnavailable => "store-unavailable",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden | ErrorCode::PermissionDenied => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::BadRequest => 400,
+            ErrorCode::StoreUnavailable | ErrorCode::Overloaded => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// WebSocket close codes. 1xxx are the RFC 6455 ones; 4xxx are Tafel's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCode {
+    /// 1000: a normal close (the client left).
+    Normal,
+    /// 1001: the server is shutting down; reconnect later.
+    GoingAway,
+    /// 1007: a frame or update could not be decoded.
+    MalformedMessage,
+    /// 1008: a binary frame was expected (text frames are not part of the protocol).
+    PolicyViolation,
+    /// 1009: a message exceeded the configured size limit.
+    MessageTooBig,
+    /// 1011: an unexpected server error.
+    InternalError,
+    /// 4401: the connection's token expired.
+    TokenExpired,
+    /// 4408: the client did not read its messages fast enough (outgoing queue full) or did not
+    /// answer keepalive pings; reconnecting resyncs it.
+    TooSlow,
+    /// 4503: the store is unavailable; nothing was accepted that was not stored. Reconnect later.
+    StoreUnavailable,
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        match self {
+            CloseCode::Normal => 1000,
+            CloseCode::GoingAway => 1001,
+            CloseCode::MalformedMessage => 1007,
+            CloseCode::PolicyViolation => 1008,
+            CloseCode::MessageTooBig => 1009,
+            CloseCode::InternalError => 1011,
+            CloseCode::TokenExpired => 4401,
+            CloseCode::TooSlow => 4408,
+            CloseCode::StoreUnavailable => 4503,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Tafel's protocol layer: everything about *what* is said on the wire and *who* may say it,
+//! with no IO, no tokio and no axum. The server crate is only the host that moves these bytes.
+//!
+//! Layout:
+//! - [`ids`]: board ids, document names and the `board/doc` key, with validation.
+//! - [`roles`]: roles, parties and the contract's baseline permission matrix.
+//! - [`claims`]: the JWT claims Tafel issues and accepts, and their semantic checks (time is passed in).
+//! - [`wire`]: decoding incoming y-websocket frames (via `yrs::sync`) and encoding outgoing ones.
+//! - [`connection`]: the per-connection decision: given a decoded message and the connection's
+//!   access, what the server must do (answer, apply, relay, refuse).
+//! - [`errors`]: error codes for HTTP bodies and auth messages, and WebSocket close codes.
+
+pub mod claims;
+pub mod connection;
+pub mod errors;
+pub mod ids;
+pub mod roles;
+pub mod wire;
+
+pub use claims::{BoardScope, Claims, ClaimsError};
+pub use connection::{classify, Action};
+pub use errors::{CloseCode, ErrorCode};
+pub use ids::{BoardId, DocKey, DocName, IdError};
+pub use roles::{baseline_access, Access, Party, Role};

@@ -1,0 +1,187 @@
+//! Token signing and verification with `jsonwebtoken`: the HS256 secret (configured, or generated
+//! and kept in the store) and an optional outside issuer's public key (RS256, ES256 or EdDSA).
+//! The claims' meaning (expiry against a given time, board scope) is `tafel_protocol::claims`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use tafel_protocol::{Claims, ClaimsError, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no token was given")]
+    Missing,
+    #[error("the token is malformed or its signature is wrong: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Claims(#[from] ClaimsError),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the public key {path}: {reason}")]
+pub struct KeyError {
+    path: String,
+    reason: String,
+}
+
+/// An outside issuer's verification key and the algorithms it may sign with.
+struct PublicKey {
+    key: DecodingKey,
+    algorithms: Vec<Algorithm>,
+}
+
+pub struct Keys {
+    encoding: EncodingKey,
+    hs256: DecodingKey,
+    public: Option<PublicKey>,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Keys {
+    pub fn new(secret: &str) -> Self {
+        Keys {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            hs256: DecodingKey::from_secret(secret.as_bytes()),
+            public: None,
+        }
+    }
+
+    /// Adds an outside issuer's PEM public key; its kind (RSA, EC P-256, Ed25519) sets the
+    /// algorithms accepted with it.
+    pub fn with_public_key_pem(mut self, path: &str, pem: &[u8]) -> Result<Self, KeyError> {
+        let err = |reason: String| KeyError {
+            path: path.to_owned(),
+            reason,
+        };
+        let public = if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
+            PublicKey {
+                key,
+                algorithms: vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512],
+            }
+        } else if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+            PublicKey {
+                key,
+                algorithms: vec![Algorithm::ES256],
+            }
+        } else if let Ok(key) = DecodingKey::from_ed_pem(pem) {
+            PublicKey {
+                key,
+                algorithms: vec![Algorithm::EdDSA],
+            }
+        } else {
+            return Err(err("not an RSA, EC or Ed25519 public key in PEM form".into()));
+        };
+        self.public = Some(public);
+        Ok(self)
+    }
+
+    /// Verifies the signature and decodes the claims, then checks them against `now`.
+    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let header = decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let (key, algorithms) = if header.alg == Algorithm::HS256 {
+            (&self.hs256, vec![Algorithm::HS256])
+        } else {
+            match &self.public {
+                Some(p) if p.algorithms.contains(&header.alg) => (&p.key, p.algorithms.clone()),
+                _ => {
+                    return Err(AuthError::Invalid(format!(
+                        "algorithm {:?} is not accepted",
+                        header.alg
+                    )))
+                }
+            }
+        };
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms;
+        // Expiry and not-before are checked by `Claims::check` against the time we pass in.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let data = decode::<Claims>(token, key, &validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        data.claims.check(now)?;
+        Ok(data.claims)
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        // HS256 signing with a byte secret cannot fail.
+        encode(&Header::new(Algorithm::HS256), claims, &self.encoding).unwrap_or_default()
+    }
+
+    /// Signs a new token for `sub` with the given role, board and lifetime.
+    pub fn issue(&self, sub: &str, name: &str, role: Role, board: &str, ttl: Duration, now: u64) -> String {
+        self.sign(&Claims {
+            sub: sub.to_owned(),
+            name: name.to_owned(),
+            role,
+            board: board.to_owned(),
+            exp: now + ttl.as_secs(),
+            iat: Some(now),
+            nbf: None,
+        })
+    }
+}
+
+/// Parses durations like `8h`, `30m`, `45s`, `2d` or a plain number of seconds.
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; use e.g. 8h, 30m, 45s or 2d"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?}; use s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("a token lifetime must be longer than zero".into());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_verify_and_expire() {
+        let keys = Keys::new("s3cret");
+        let t = keys.issue("p1", "Ans", Role::Union, "b1", Duration::from_secs(60), 1000);
+        let c = keys.verify(&t, 1000).unwrap();
+        assert_eq!(c.role, Role::Union);
+        assert!(matches!(keys.verify(&t, 1060), Err(AuthError::Claims(ClaimsError::Expired))));
+    }
+
+    #[test]
+    fn wrong_secret_is_invalid() {
+        let t = Keys::new("a").issue("p", "n", Role::Observer, "b", Duration::from_secs(60), 0);
+        assert!(matches!(Keys::new("b").verify(&t, 1), Err(AuthError::Invalid(_))));
+        assert!(matches!(Keys::new("a").verify("x.y.z", 1), Err(AuthError::Invalid(_))));
+        assert!(matches!(Keys::new("a").verify("", 1), Err(AuthError::Missing)));
+    }
+
+    #[test]
+    fn ttl_parsing() {
+        assert_eq!(parse_ttl("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert_eq!(parse_ttl("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_ttl("8x").is_err());
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("h").is_err());
+    }
+}

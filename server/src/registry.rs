@@ -1,0 +1,188 @@
+//! The document registry: at most one live document per `board/doc` on this node. A document is
+//! spawned through the map's entry API under one lock, so concurrent first connections share one
+//! load; joins queue in the actor's mailbox until the load is done, so nobody sees an empty
+//! document while it loads. An actor removes itself (by generation) when it unloads.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tafel_protocol::{BoardId, DocKey};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::doc::{self, ConnHandle, DocCmd, DocContext, JoinError};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// Commands that may wait for one document before senders wait in turn.
+const DOC_MAILBOX: usize = 4096;
+
+#[derive(Clone)]
+pub struct DocHandle {
+    pub tx: mpsc::Sender<DocCmd>,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct Docs {
+    live: HashMap<DocKey, DocHandle>,
+    tasks: Vec<JoinHandle<()>>,
+    /// Boards being deleted: joins are refused until the store has erased them.
+    deleting: HashSet<BoardId>,
+    /// Set when the server stops: no document is loaded any more.
+    stopping: bool,
+}
+
+pub struct Registry {
+    docs: Mutex<Docs>,
+    next_generation: AtomicU64,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    config: Arc<Config>,
+}
+
+pub enum JoinFailure {
+    Store(StoreError),
+    /// The board is being deleted or the server is stopping.
+    Closed,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, config: Arc<Config>) -> Arc<Self> {
+        Arc::new(Registry {
+            docs: Mutex::new(Docs::default()),
+            next_generation: AtomicU64::new(1),
+            store,
+            metrics,
+            config,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Docs> {
+        // A panic while holding this lock cannot leave the map half-changed; keep going.
+        self.docs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live document for `key`, spawning (and so loading) it when there is none.
+    fn get_or_spawn(self: &Arc<Self>, key: &DocKey) -> Option<DocHandle> {
+        let mut docs = self.lock();
+        if docs.stopping || docs.deleting.contains(&key.board) {
+            return None;
+        }
+        if let Some(h) = docs.live.get(key) {
+            return Some(h.clone());
+        }
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(DOC_MAILBOX);
+        let handle = DocHandle { tx, generation };
+        docs.live.insert(key.clone(), handle.clone());
+        let ctx = DocContext {
+            key: key.clone(),
+            generation,
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            config: self.config.clone(),
+            registry: self.clone(),
+        };
+        docs.tasks.retain(|t| !t.is_finished());
+        docs.tasks.push(tokio::spawn(doc::run(ctx, rx)));
+        Some(handle)
+    }
+
+    /// Joins `conn` to the document, loading it if needed. On success the document has queued
+    /// its sync step 1 and awareness states on `conn`, and returns the handle to send it commands.
+    pub async fn join(self: &Arc<Self>, key: &DocKey, conn: ConnHandle) -> Result<DocHandle, JoinFailure> {
+        loop {
+            let handle = self.get_or_spawn(key).ok_or(JoinFailure::Closed)?;
+            let (reply, answer) = oneshot::channel();
+            let sent = handle
+                .tx
+                .send(DocCmd::Join {
+                    conn: conn.clone(),
+                    reply,
+                })
+                .await;
+            if sent.is_err() {
+                self.forget(key, handle.generation);
+                continue;
+            }
+            match answer.await {
+                Ok(Ok(())) => return Ok(handle),
+                Ok(Err(JoinError::Store(e))) => return Err(JoinFailure::Store(e)),
+                Ok(Err(JoinError::Deleted)) => return Err(JoinFailure::Closed),
+                Ok(Err(JoinError::Gone)) | Err(_) => {
+                    self.forget(key, handle.generation);
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    }
+
+    /// Removes the entry for `key` if it is still the given generation.
+    pub fn forget(&self, key: &DocKey, generation: u64) {
+        let mut docs = self.lock();
+        if docs.live.get(key).is_some_and(|h| h.generation == generation) {
+            docs.live.remove(key);
+        }
+    }
+
+    /// Sends `Export` to the document, loading it when needed.
+    pub async fn export(self: &Arc<Self>, key: &DocKey) -> Option<serde_json::Value> {
+        for _ in 0..3 {
+            let handle = self.get_or_spawn(key)?;
+            let (reply, answer) = oneshot::channel();
+            if handle.tx.send(DocCmd::Export { reply }).await.is_ok() {
+                if let Ok(v) = answer.await {
+                    return Some(v);
+                }
+            }
+            self.forget(key, handle.generation);
+        }
+        None
+    }
+
+    /// Starts deleting a board: new joins are refused and its live documents are discarded
+    /// (closed, nothing more stored). Call `end_delete` once the store has erased it.
+    pub async fn begin_delete(&self, board: &BoardId) {
+        let handles: Vec<DocHandle> = {
+            let mut docs = self.lock();
+            docs.deleting.insert(board.clone());
+            let keys: Vec<DocKey> = docs
+                .live
+                .keys()
+                .filter(|k| &k.board == board)
+                .cloned()
+                .collect();
+            keys.iter().filter_map(|k| docs.live.remove(k)).collect()
+        };
+        for h in &handles {
+            let _ = h.tx.send(DocCmd::Discard).await;
+        }
+        for h in handles {
+            h.tx.closed().await;
+        }
+    }
+
+    pub fn end_delete(&self, board: &BoardId) {
+        self.lock().deleting.remove(board);
+    }
+
+    /// Stops every document: connections are closed with 1001, everything is stored, and this
+    /// returns when every document task has finished.
+    pub async fn shutdown(&self) {
+        let (handles, tasks) = {
+            let mut docs = self.lock();
+            docs.stopping = true;
+            let handles: Vec<DocHandle> = docs.live.drain().map(|(_, h)| h).collect();
+            (handles, std::mem::take(&mut docs.tasks))
+        };
+        for h in &handles {
+            let _ = h.tx.send(DocCmd::Shutdown).await;
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}

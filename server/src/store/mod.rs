@@ -1,0 +1,96 @@
+//! Storage: one small async trait over bytes, two implementations (redb embedded, Redis), and
+//! the records they keep. The document layer decides *when* to write; a store only writes.
+//!
+//! Every document is an append-only log of Yjs updates plus a compacted snapshot. Loading is
+//! snapshot + log. Compaction replaces the snapshot and drops the log entries it covers in one
+//! atomic step, so a crash at any instant leaves either the old snapshot and the full log, or the
+//! new snapshot and the rest of the log. Replaying an update already in a snapshot is harmless:
+//! Yjs updates are idempotent.
+
+mod redb_store;
+mod redis_store;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tafel_protocol::{BoardId, DocKey};
+
+pub use redb_store::RedbStore;
+pub use redis_store::RedisStore;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store cannot be reached or refused the write (Redis down, disk full, ...).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered with something we cannot read.
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("bad store URL: {0}")]
+    BadUrl(String),
+}
+
+/// A document as stored: the latest snapshot (if any) and the updates appended after it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StoredDoc {
+    pub snapshot: Option<Vec<u8>>,
+    pub log: Vec<Vec<u8>>,
+}
+
+/// What Tafel knows of a board besides its documents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardMeta {
+    pub id: BoardId,
+    pub title: String,
+    pub template: String,
+    /// Seconds since the epoch.
+    pub created_at: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short description for logs (never contains a password).
+    fn describe(&self) -> String;
+    /// Answers when the store can serve requests.
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn load(&self, doc: &DocKey) -> Result<StoredDoc, StoreError>;
+    /// Appends updates to the document's log, all or none. Returns once they are durable as far
+    /// as the store promises (redb: fsynced; Redis: acknowledged, see the README).
+    async fn append(&self, doc: &DocKey, updates: &[Bytes]) -> Result<(), StoreError>;
+    /// Atomically sets the snapshot and drops the first `covered` log entries.
+    async fn compact(&self, doc: &DocKey, snapshot: Vec<u8>, covered: u64) -> Result<(), StoreError>;
+    async fn put_board(&self, board: &BoardMeta) -> Result<(), StoreError>;
+    async fn get_board(&self, id: &BoardId) -> Result<Option<BoardMeta>, StoreError>;
+    async fn list_boards(&self) -> Result<Vec<BoardMeta>, StoreError>;
+    /// Erases the board and every document of it. Returns whether it existed.
+    async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError>;
+    /// Returns the kept HS256 secret, storing `candidate` first when none is kept yet.
+    async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError>;
+}
+
+/// Opens the store named by a contract URL: `file:PATH`, `redis://...` or `rediss://...`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err(StoreError::BadUrl("file: needs a folder, e.g. file:./tafel-data".into()));
+        }
+        Ok(Arc::new(RedbStore::open(path.as_ref()).await?))
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(Arc::new(RedisStore::open(url).await?))
+    } else {
+        Err(StoreError::BadUrl(format!(
+            "{url:?}: use file:PATH, redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]"
+        )))
+    }
+}
+
+fn board_from_json(bytes: &[u8]) -> Result<BoardMeta, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("board record: {e}")))
+}
+
+fn board_to_json(board: &BoardMeta) -> Vec<u8> {
+    // Serializing a struct of strings and numbers cannot fail.
+    serde_json::to_vec(board).unwrap_or_default()
+}

@@ -1,0 +1,365 @@
+//! The embedded store, on redb, in one file `tafel.redb` inside the configured folder.
+//!
+//! Writes go through one writer thread that commits everything queued in one transaction (group
+//! commit): under load many documents' updates share one fsync, and each caller is answered only
+//! after the commit. Reads run in `spawn_blocking` on their own read transactions.
+//!
+//! Tables: `log` ((doc key, seq) → update), `snapshot` (doc key → update), `board`
+//! (board id → JSON), `meta` (name → bytes; holds the generated JWT secret).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tafel_protocol::{BoardId, DocKey, DocName};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{board_from_json, board_to_json, BoardMeta, Store, StoreError, StoredDoc};
+
+const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
+const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+const BOARD: TableDefinition<&str, &[u8]> = TableDefinition::new("board");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Most write requests folded into one transaction.
+const MAX_GROUP_COMMIT: usize = 512;
+/// Write requests that may wait for the writer thread before callers wait in turn.
+const WRITE_QUEUE: usize = 4096;
+
+enum WriteOp {
+    Append { doc: String, updates: Vec<Bytes> },
+    Compact { doc: String, snapshot: Vec<u8>, covered: u64 },
+    PutBoard { id: String, json: Vec<u8> },
+    DeleteBoard { id: BoardId },
+    InitSecret { candidate: String },
+}
+
+/// The answer to one write: for `InitSecret` the kept secret, for `DeleteBoard` whether it existed.
+enum WriteOk {
+    Done,
+    Existed(bool),
+    Secret(String),
+}
+
+type WriteReply = oneshot::Sender<Result<WriteOk, StoreError>>;
+
+pub struct RedbStore {
+    db: Arc<Database>,
+    writes: mpsc::Sender<(WriteOp, WriteReply)>,
+    path: String,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl RedbStore {
+    pub async fn open(folder: &Path) -> Result<Self, StoreError> {
+        let folder = folder.to_owned();
+        let path = folder.join("tafel.redb");
+        let shown = path.display().to_string();
+        let db = tokio::task::spawn_blocking(move || -> Result<Database, StoreError> {
+            std::fs::create_dir_all(&folder)
+                .map_err(|e| unavailable(format!("cannot create {}: {e}", folder.display())))?;
+            let db = Database::create(&path)
+                .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
+            let txn = db.begin_write().map_err(unavailable)?;
+            txn.open_table(LOG).map_err(unavailable)?;
+            txn.open_table(SNAPSHOT).map_err(unavailable)?;
+            txn.open_table(BOARD).map_err(unavailable)?;
+            txn.open_table(META).map_err(unavailable)?;
+            txn.commit().map_err(unavailable)?;
+            Ok(db)
+        })
+        .await
+        .map_err(unavailable)??;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("tafel-redb-writer".into())
+            .spawn(move || writer_loop(&writer_db, rx))
+            .map_err(unavailable)?;
+        Ok(RedbStore {
+            db,
+            writes: tx,
+            path: shown,
+        })
+    }
+
+    async fn write(&self, op: WriteOp) -> Result<WriteOk, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writes
+            .send((op, tx))
+            .await
+            .map_err(|_| unavailable("the store writer has stopped"))?;
+        rx.await
+            .map_err(|_| unavailable("the store writer has stopped"))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(unavailable)?;
+            f(&txn)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+/// The writer thread: takes every queued write, applies all in one transaction, commits once,
+/// answers each. When the commit fails every caller of the group gets the error.
+fn writer_loop(db: &Database, mut rx: mpsc::Receiver<(WriteOp, WriteReply)>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP_COMMIT {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let result = commit_group(db, group.iter().map(|(op, _)| op));
+        match result {
+            Ok(answers) => {
+                for ((_, reply), answer) in group.into_iter().zip(answers) {
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "embedded store commit failed");
+                for (_, reply) in group {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn commit_group<'a>(
+    db: &Database,
+    ops: impl Iterator<Item = &'a WriteOp>,
+) -> Result<Vec<WriteOk>, StoreError> {
+    let txn = db.begin_write().map_err(unavailable)?;
+    let mut answers = Vec::new();
+    {
+        let mut log = txn.open_table(LOG).map_err(unavailable)?;
+        let mut snap = txn.open_table(SNAPSHOT).map_err(unavailable)?;
+        let mut boards = txn.open_table(BOARD).map_err(unavailable)?;
+        let mut meta = txn.open_table(META).map_err(unavailable)?;
+        for op in ops {
+            answers.push(match op {
+                WriteOp::Append { doc, updates } => {
+                    let mut next = last_seq(&log, doc)?.map_or(0, |s| s + 1);
+                    for u in updates {
+                        log.insert((doc.as_str(), next), u.as_ref())
+                            .map_err(unavailable)?;
+                        next += 1;
+                    }
+                    WriteOk::Done
+                }
+                WriteOp::Compact {
+                    doc,
+                    snapshot,
+                    covered,
+                } => {
+                    snap.insert(doc.as_str(), snapshot.as_slice())
+                        .map_err(unavailable)?;
+                    let seqs: Vec<u64> = log
+                        .range((doc.as_str(), 0)..=(doc.as_str(), u64::MAX))
+                        .map_err(unavailable)?
+                        .take(*covered as usize)
+                        .map(|e| e.map(|(k, _)| k.value().1))
+                        .collect::<Result<_, _>>()
+                        .map_err(unavailable)?;
+                    for s in seqs {
+                        log.remove((doc.as_str(), s)).map_err(unavailable)?;
+                    }
+                    WriteOk::Done
+                }
+                WriteOp::PutBoard { id, json } => {
+                    boards
+                        .insert(id.as_str(), json.as_slice())
+                        .map_err(unavailable)?;
+                    WriteOk::Done
+                }
+                WriteOp::DeleteBoard { id } => {
+                    let existed = boards.remove(id.as_str()).map_err(unavailable)?.is_some();
+                    for name in DocName::ALL {
+                        let key = DocKey::new(id.clone(), name).to_string();
+                        snap.remove(key.as_str()).map_err(unavailable)?;
+                        log.retain_in((key.as_str(), 0)..=(key.as_str(), u64::MAX), |_, _| false)
+                            .map_err(unavailable)?;
+                    }
+                    WriteOk::Existed(existed)
+                }
+                WriteOp::InitSecret { candidate } => {
+                    let kept = meta
+                        .get("jwt-secret")
+                        .map_err(unavailable)?
+                        .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+                    match kept {
+                        Some(s) => WriteOk::Secret(s),
+                        None => {
+                            meta.insert("jwt-secret", candidate.as_bytes())
+                                .map_err(unavailable)?;
+                            WriteOk::Secret(candidate.clone())
+                        }
+                    }
+                }
+            });
+        }
+    }
+    txn.commit().map_err(unavailable)?;
+    Ok(answers)
+}
+
+fn last_seq(
+    log: &redb::Table<(&str, u64), &[u8]>,
+    doc: &str,
+) -> Result<Option<u64>, StoreError> {
+    let mut range = log.range((doc, 0)..=(doc, u64::MAX)).map_err(unavailable)?;
+    match range.next_back() {
+        Some(entry) => Ok(Some(entry.map_err(unavailable)?.0.value().1)),
+        None => Ok(None),
+    }
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    fn describe(&self) -> String {
+        format!("embedded (redb) at {}", self.path)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|txn| {
+            txn.open_table(META).map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load(&self, doc: &DocKey) -> Result<StoredDoc, StoreError> {
+        let key = doc.to_string();
+        self.read(move |txn| {
+            let snap = txn.open_table(SNAPSHOT).map_err(unavailable)?;
+            let log = txn.open_table(LOG).map_err(unavailable)?;
+            let snapshot = snap
+                .get(key.as_str())
+                .map_err(unavailable)?
+                .map(|v| v.value().to_vec());
+            let mut updates = Vec::new();
+            for entry in log
+                .range((key.as_str(), 0)..=(key.as_str(), u64::MAX))
+                .map_err(unavailable)?
+            {
+                updates.push(entry.map_err(unavailable)?.1.value().to_vec());
+            }
+            Ok(StoredDoc {
+                snapshot,
+                log: updates,
+            })
+        })
+        .await
+    }
+
+    async fn append(&self, doc: &DocKey, updates: &[Bytes]) -> Result<(), StoreError> {
+        self.write(WriteOp::Append {
+            doc: doc.to_string(),
+            updates: updates.to_vec(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn compact(&self, doc: &DocKey, snapshot: Vec<u8>, covered: u64) -> Result<(), StoreError> {
+        self.write(WriteOp::Compact {
+            doc: doc.to_string(),
+            snapshot,
+            covered,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn put_board(&self, board: &BoardMeta) -> Result<(), StoreError> {
+        self.write(WriteOp::PutBoard {
+            id: board.id.to_string(),
+            json: board_to_json(board),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_board(&self, id: &BoardId) -> Result<Option<BoardMeta>, StoreError> {
+        let id = id.to_string();
+        self.read(move |txn| {
+            let t = txn.open_table(BOARD).map_err(unavailable)?;
+            let v = t.get(id.as_str()).map_err(unavailable)?;
+            v.map(|v| board_from_json(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn list_boards(&self) -> Result<Vec<BoardMeta>, StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(BOARD).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for e in t.iter().map_err(unavailable)? {
+                out.push(board_from_json(e.map_err(unavailable)?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError> {
+        match self.write(WriteOp::DeleteBoard { id: id.clone() }).await? {
+            WriteOk::Existed(b) => Ok(b),
+            _ => Ok(false),
+        }
+    }
+
+    async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {
+        match self
+            .write(WriteOp::InitSecret {
+                candidate: candidate.to_owned(),
+            })
+            .await?
+        {
+            WriteOk::Secret(s) => Ok(s),
+            _ => Err(StoreError::Corrupt("secret".into())),
+        }
+    }
+}
+
+impl RedbStore {
+    /// Every key the store holds that mentions `board` (for tests that prove a delete erased all).
+    pub async fn keys_mentioning(&self, board: &str) -> Result<Vec<String>, StoreError> {
+        let needle = board.to_owned();
+        self.read(move |txn| {
+            let mut out = Vec::new();
+            for e in txn.open_table(LOG).map_err(unavailable)?.iter().map_err(unavailable)? {
+                let (k, _) = e.map_err(unavailable)?;
+                if k.value().0.starts_with(&format!("{needle}/")) {
+                    out.push(format!("log:{}:{}", k.value().0, k.value().1));
+                }
+            }
+            for table in [SNAPSHOT, BOARD] {
+                for e in txn.open_table(table).map_err(unavailable)?.iter().map_err(unavailable)? {
+                    let (k, _) = e.map_err(unavailable)?;
+                    if k.value() == needle || k.value().starts_with(&format!("{needle}/")) {
+                        out.push(k.value().to_owned());
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

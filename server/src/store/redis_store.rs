@@ -1,0 +1,212 @@
+//! The Redis store, through the `redis` crate's `ConnectionManager` (one multiplexed connection
+//! that reconnects by itself; commands from all documents are pipelined on it).
+//!
+//! Key layout (every key of a document carries `{board/doc}` as its hash tag, so a Redis Cluster
+//! keeps a document's keys on one slot and the MULTI blocks below stay legal):
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `tafel:{B/D}:log` | list | Yjs v1 updates appended since the snapshot (RPUSH) |
+//! | `tafel:{B/D}:snap` | string | the compacted snapshot (a Yjs v1 update) |
+//! | `tafel:boards` | hash | board id → board record (JSON) |
+//! | `tafel:jwt-secret` | string | the generated HS256 secret (SET NX) |
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use tafel_protocol::{BoardId, DocKey, DocName};
+
+use super::{board_from_json, board_to_json, BoardMeta, Store, StoreError, StoredDoc};
+
+const BOARDS_KEY: &str = "tafel:boards";
+const SECRET_KEY: &str = "tafel:jwt-secret";
+/// How long one command may take before the store counts as unavailable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct RedisStore {
+    conn: ConnectionManager,
+    shown: String,
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn log_key(doc: &DocKey) -> String {
+    format!("tafel:{{{doc}}}:log")
+}
+
+fn snap_key(doc: &DocKey) -> String {
+    format!("tafel:{{{doc}}}:snap")
+}
+
+/// The URL without user info, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***@{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl RedisStore {
+    /// Connects lazily: `tafel` starts even while Redis is down, answers `/readyz` with 503 and
+    /// begins serving as soon as Redis answers.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_max_delay(Duration::from_secs(2))
+            .set_number_of_retries(3);
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        Ok(RedisStore {
+            conn,
+            shown: redact(url),
+        })
+    }
+
+    /// Every key in the Redis database that mentions `board` (for tests that prove a delete
+    /// erased everything).
+    pub async fn keys_mentioning(&self, board: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut keys: Vec<String> = conn
+            .keys(format!("*{board}*"))
+            .await
+            .map_err(unavailable)?;
+        let in_hash: bool = conn.hexists(BOARDS_KEY, board).await.map_err(unavailable)?;
+        if in_hash {
+            keys.push(format!("{BOARDS_KEY}[{board}]"));
+        }
+        Ok(keys)
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn describe(&self) -> String {
+        format!("redis at {}", self.shown)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn load(&self, doc: &DocKey) -> Result<StoredDoc, StoreError> {
+        let mut conn = self.conn.clone();
+        let (snapshot, log): (Option<Vec<u8>>, Vec<Vec<u8>>) = redis::pipe()
+            .atomic()
+            .get(snap_key(doc))
+            .lrange(log_key(doc), 0, -1)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(StoredDoc { snapshot, log })
+    }
+
+    async fn append(&self, doc: &DocKey, updates: &[Bytes]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("RPUSH");
+        cmd.arg(log_key(doc));
+        for u in updates {
+            cmd.arg(u.as_ref());
+        }
+        let _: u64 = cmd.query_async(&mut conn).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn compact(&self, doc: &DocKey, snapshot: Vec<u8>, covered: u64) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let () = redis::pipe()
+            .atomic()
+            .set(snap_key(doc), snapshot)
+            .ignore()
+            .ltrim(log_key(doc), covered as isize, -1)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn put_board(&self, board: &BoardMeta) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn
+            .hset(BOARDS_KEY, board.id.as_str(), board_to_json(board))
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_board(&self, id: &BoardId) -> Result<Option<BoardMeta>, StoreError> {
+        let mut conn = self.conn.clone();
+        let v: Option<Vec<u8>> = conn
+            .hget(BOARDS_KEY, id.as_str())
+            .await
+            .map_err(unavailable)?;
+        v.map(|v| board_from_json(&v)).transpose()
+    }
+
+    async fn list_boards(&self) -> Result<Vec<BoardMeta>, StoreError> {
+        let mut conn = self.conn.clone();
+        let all: Vec<Vec<u8>> = conn.hvals(BOARDS_KEY).await.map_err(unavailable)?;
+        all.iter().map(|v| board_from_json(v)).collect()
+    }
+
+    async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        // Documents first, the board record last: a crash in between leaves a board whose
+        // documents are empty, which a second DELETE finishes.
+        for name in DocName::ALL {
+            let key = DocKey::new(id.clone(), name);
+            let _: i64 = conn
+                .del(&[log_key(&key), snap_key(&key)])
+                .await
+                .map_err(unavailable)?;
+        }
+        let removed: i64 = conn.hdel(BOARDS_KEY, id.as_str()).await.map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+
+    async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {
+        let mut conn = self.conn.clone();
+        let _: Option<String> = redis::cmd("SET")
+            .arg(SECRET_KEY)
+            .arg(candidate)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let kept: Option<String> = conn.get(SECRET_KEY).await.map_err(unavailable)?;
+        kept.ok_or_else(|| StoreError::Corrupt("jwt secret vanished".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_the_document_as_hash_tag() {
+        let k = DocKey::new(BoardId::parse("b1").unwrap(), DocName::Canvas);
+        assert_eq!(log_key(&k), "tafel:{b1/canvas}:log");
+        assert_eq!(snap_key(&k), "tafel:{b1/canvas}:snap");
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(redact("redis://:pw@host:6379/0"), "redis://***@host:6379/0");
+        assert_eq!(redact("redis://host:6379"), "redis://host:6379");
+    }
+}

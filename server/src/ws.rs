@@ -1,0 +1,283 @@
+//! One WebSocket connection: a reader loop (this task) that decodes frames, lets
+//! `tafel_protocol::classify` decide and hands the result to the document; and a writer task that
+//! drains the connection's bounded queue, writing everything queued before one flush, and sends
+//! keepalive pings. Either side closes the connection through the shared kick signal, with a
+//! close code and a reason.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tafel_protocol::wire::{decode_frame, encode_permission_denied};
+use tafel_protocol::{classify, Access, Action, Claims, CloseCode, DocKey};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+
+use crate::auth::now_secs;
+use crate::config::Config;
+use crate::doc::{Close, ConnHandle, DocCmd};
+use crate::metrics::Metrics;
+use crate::registry::{DocHandle, JoinFailure, Registry};
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Most queued frames written before one flush.
+const MAX_FRAMES_PER_FLUSH: usize = 256;
+/// How long a closing connection's writer may take to say goodbye.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything a connection needs, decided before the upgrade.
+pub struct WsSession {
+    pub key: DocKey,
+    pub claims: Claims,
+    pub access: Access,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<Config>,
+    /// Held for the life of the connection: the bound on simultaneous connections.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Decrements the connection gauge however the connection ends.
+struct Counted(Arc<Metrics>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connections.dec();
+    }
+}
+
+/// When the peer was last heard from, for the keepalive.
+struct LastSeen {
+    base: Instant,
+    millis: AtomicU64,
+}
+
+impl LastSeen {
+    fn touch(&self) {
+        self.millis
+            .store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn silent_for(&self) -> Duration {
+        let last = self.millis.load(Ordering::Relaxed);
+        Duration::from_millis((self.base.elapsed().as_millis() as u64).saturating_sub(last))
+    }
+}
+
+pub async fn serve(socket: WebSocket, session: WsSession) {
+    let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+    session.metrics.connections.inc();
+    let _counted = Counted(session.metrics.clone());
+    let (out_tx, out_rx) = mpsc::channel(session.config.outgoing_queue);
+    let (kick_tx, kick_rx) = watch::channel(None);
+    let conn = ConnHandle {
+        id,
+        out: out_tx,
+        kick: Arc::new(kick_tx),
+    };
+    let last_seen = Arc::new(LastSeen {
+        base: Instant::now(),
+        millis: AtomicU64::new(0),
+    });
+    let (sink, stream) = socket.split();
+    let writer = tokio::spawn(write_loop(
+        sink,
+        out_rx,
+        conn.clone(),
+        session.config.ping_interval,
+        last_seen.clone(),
+    ));
+    tracing::debug!(conn = id, doc = %session.key, role = %session.claims.role, "connected");
+
+    match session.registry.join(&session.key, conn.clone()).await {
+        Ok(doc) => read_loop(stream, &session, &doc, &conn, kick_rx, &last_seen).await,
+        Err(JoinFailure::Store(e)) => {
+            tracing::warn!(conn = id, doc = %session.key, error = %e, "cannot open document");
+            conn.kick(CloseCode::StoreUnavailable, "store unavailable; retry shortly");
+        }
+        Err(JoinFailure::Closed) => {
+            conn.kick(CloseCode::GoingAway, "board deleted or server stopping");
+        }
+    }
+    conn.kick(CloseCode::Normal, "bye");
+    if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
+        tracing::debug!(conn = id, "writer did not finish in time");
+    }
+    drop(session.permit);
+}
+
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    session: &WsSession,
+    doc: &DocHandle,
+    conn: &ConnHandle,
+    mut kick_rx: watch::Receiver<Option<Close>>,
+    last_seen: &LastSeen,
+) {
+    let expires_in = Duration::from_secs(session.claims.exp.saturating_sub(now_secs()));
+    let expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            biased;
+            _ = kick_rx.changed() => break,
+            () = &mut expiry => {
+                tracing::info!(conn = conn.id, sub = %session.claims.sub, "token expired, closing");
+                conn.kick(CloseCode::TokenExpired, "token expired; sign in again");
+                break;
+            }
+            msg = stream.next() => {
+                last_seen.touch();
+                match msg {
+                    None | Some(Ok(Message::Close(_))) => break,
+                    Some(Ok(Message::Binary(bytes))) => {
+                        session.metrics.bytes_in.inc_by(bytes.len() as u64);
+                        if let Err(close) = handle_frame(&bytes, session, doc, conn).await {
+                            tracing::info!(conn = conn.id, doc = %session.key, code = close.code.code(), reason = %close.reason, "closing connection");
+                            conn.kick(close.code, close.reason);
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Text(_))) => {
+                        conn.kick(CloseCode::PolicyViolation, "binary frames only (y-websocket protocol)");
+                        break;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Err(e)) => {
+                        if is_too_big(e) {
+                            tracing::info!(conn = conn.id, limit = session.config.max_message_bytes, "message too big, closing");
+                            conn.kick(CloseCode::MessageTooBig, format!("message larger than {} bytes", session.config.max_message_bytes));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let _ = doc.tx.send(DocCmd::Leave { conn: conn.id }).await;
+}
+
+fn is_too_big(e: axum::Error) -> bool {
+    e.into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// Decodes one frame and carries out what the protocol decides. An `Err` closes the connection.
+async fn handle_frame(
+    frame: &[u8],
+    session: &WsSession,
+    doc: &DocHandle,
+    conn: &ConnHandle,
+) -> Result<(), Close> {
+    let malformed = |e: tafel_protocol::wire::WireError| Close {
+        code: CloseCode::MalformedMessage,
+        reason: format!("malformed message: {e}"),
+    };
+    let msg = decode_frame(frame).map_err(malformed)?;
+    let action = classify(session.access, msg).map_err(malformed)?;
+    let cmd = match action {
+        Action::AnswerSyncStep1(sv) => DocCmd::SyncStep1 { conn: conn.id, sv },
+        Action::Apply(update) => DocCmd::Apply {
+            conn: conn.id,
+            update,
+        },
+        Action::Awareness(update) => DocCmd::Awareness {
+            conn: conn.id,
+            update,
+        },
+        Action::AnswerAwarenessQuery => DocCmd::AwarenessQuery { conn: conn.id },
+        Action::Deny(reason) => {
+            session.metrics.refused_updates.inc();
+            tracing::info!(conn = conn.id, doc = %session.key, role = %session.claims.role, %reason, "update refused");
+            let frame = Bytes::from(encode_permission_denied(&reason));
+            if conn.out.try_send(frame).is_err() {
+                return Err(Close {
+                    code: CloseCode::TooSlow,
+                    reason: "too slow: outgoing queue full".into(),
+                });
+            }
+            return Ok(());
+        }
+        Action::Ignore => return Ok(()),
+    };
+    doc.tx.send(cmd).await.map_err(|_| Close {
+        code: CloseCode::InternalError,
+        reason: "document reloaded; reconnect".into(),
+    })
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut out: mpsc::Receiver<Bytes>,
+    conn: ConnHandle,
+    ping_every: Duration,
+    last_seen: Arc<LastSeen>,
+) {
+    let mut kick = conn.kick.subscribe();
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            biased;
+            _ = kick.changed() => break,
+            frame = out.recv() => {
+                let Some(frame) = frame else { break };
+                if write_batch(&mut sink, frame, &mut out).await.is_err() {
+                    conn.kick(CloseCode::GoingAway, "connection lost");
+                    return;
+                }
+            }
+            _ = ping.tick() => {
+                if last_seen.silent_for() > ping_every * 3 {
+                    tracing::info!(conn = conn.id, "no answer to keepalive pings, closing");
+                    conn.kick(CloseCode::TooSlow, "no answer to keepalive pings");
+                    break;
+                }
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    conn.kick(CloseCode::GoingAway, "connection lost");
+                    return;
+                }
+            }
+        }
+    }
+    let close = conn.kick.borrow().clone();
+    if let Some(close) = close {
+        let reason: String = truncate_reason(&close.reason);
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: close.code.code(),
+                reason: reason.into(),
+            })))
+            .await;
+    }
+    let _ = sink.close().await;
+}
+
+/// Writes `first` and whatever else is queued, then flushes once.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    first: Bytes,
+    out: &mut mpsc::Receiver<Bytes>,
+) -> Result<(), axum::Error> {
+    sink.feed(Message::Binary(first)).await?;
+    for _ in 1..MAX_FRAMES_PER_FLUSH {
+        match out.try_recv() {
+            Ok(frame) => sink.feed(Message::Binary(frame)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}
+
+/// Close reasons are limited to 123 bytes by RFC 6455.
+fn truncate_reason(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
