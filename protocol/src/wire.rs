@@ -52,7 +52,7 @@ pub fn decode_update(bytes: &[u8]) -> Result<Update, WireError> {
 /// updates as their sync step 2; they are harmless and are not refused.
 pub fn update_is_empty(bytes: &[u8]) -> Result<bool, WireError> {
     let update = decode_update(bytes)?;
-    Ok(update.state_vector().is_empty() && update.delete_set().is_empty())
+    Ok(update.is_empty())
 }
 
 pub fn encode_sync_step1(sv: &StateVector) -> Vec<u8> {
@@ -119,6 +119,18 @@ mod tests {
         // y-protocols/auth.js: messageAuth = 2, messagePermissionDenied = 0, then a varString.
         let f = encode_permission_denied("nope");
         assert_eq!(f, vec![2, 0, 4, b'n', b'o', b'p', b'e']);
+    }
+
+    /// An update that continues an existing client's clock (not starting at 0) is not empty.
+    #[test]
+    fn continuation_update_is_not_empty() {
+        let doc = Doc::new();
+        let t = doc.get_or_insert_text("t");
+        t.push(&mut doc.transact_mut(), "eerste");
+        let sv = doc.transact().state_vector();
+        t.push(&mut doc.transact_mut(), "tweede");
+        let diff = doc.transact().encode_diff_v1(&sv);
+        assert!(!update_is_empty(&diff).unwrap());
     }
 
     #[test]

@@ -24,7 +24,8 @@ use tafel_protocol::{CloseCode, DocKey};
 use tokio::sync::{mpsc, oneshot, watch};
 use yrs::sync::{Awareness, AwarenessUpdate};
 use yrs::types::ToJson;
-use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact};
+use yrs::types::AsPrelim;
+use yrs::{Any, ClientID, Doc, GetString, In, ReadTxn, StateVector, Transact};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -332,7 +333,7 @@ impl LiveDoc {
                 return Flow::Continue;
             }
         };
-        if update.state_vector().is_empty() && update.delete_set().is_empty() {
+        if update.is_empty() {
             return Flow::Continue;
         }
         let doc = self.awareness.doc();
@@ -530,12 +531,37 @@ impl LiveDoc {
         self.awareness_owner.clear();
     }
 
+    /// The document as JSON, root by root. Root types arrive untyped from clients, so their
+    /// kind is inferred from their content (as yrs does) on a scratch copy of the document.
     fn export(&self) -> serde_json::Value {
-        let txn = self.awareness.doc().transact();
+        let state = self
+            .awareness
+            .doc()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let scratch = Doc::new();
+        if let Ok(u) = decode_update(&state) {
+            let _ = scratch.transact_mut().apply_update(u);
+        }
+        let kinds: Vec<(String, In)> = {
+            let txn = scratch.transact();
+            txn.root_refs()
+                .map(|(name, value)| (name.to_owned(), value.as_prelim(&txn)))
+                .collect()
+        };
         let mut out = serde_json::Map::new();
-        for (name, value) in txn.root_refs() {
-            let json = serde_json::to_value(value.to_json(&txn)).unwrap_or(serde_json::Value::Null);
-            out.insert(name.to_owned(), json);
+        for (name, kind) in kinds {
+            let any = match kind {
+                In::Text(_) => Any::from(scratch.get_or_insert_text(name.as_str()).get_string(&scratch.transact())),
+                In::Array(_) => scratch.get_or_insert_array(name.as_str()).to_json(&scratch.transact()),
+                In::XmlText(_) | In::XmlElement(_) | In::XmlFragment(_) => Any::from(
+                    scratch
+                        .get_or_insert_xml_fragment(name.as_str())
+                        .get_string(&scratch.transact()),
+                ),
+                _ => scratch.get_or_insert_map(name.as_str()).to_json(&scratch.transact()),
+            };
+            out.insert(name, serde_json::to_value(any).unwrap_or(serde_json::Value::Null));
         }
         serde_json::Value::Object(out)
     }

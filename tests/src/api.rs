@@ -1,0 +1,73 @@
+//! Tokens and HTTP calls for tests.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::{json, Value};
+use tafel_protocol::{Claims, Role};
+
+use crate::procs::{Tafel, TEST_SECRET};
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Signs claims with `secret`.
+pub fn sign_with(secret: &str, claims: &Claims) -> String {
+    encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .expect("sign")
+}
+
+pub fn claims(role: Role, board: &str, sub: &str, ttl_secs: i64) -> Claims {
+    Claims {
+        sub: sub.to_owned(),
+        name: format!("{sub} name"),
+        role,
+        board: board.to_owned(),
+        exp: (now() as i64 + ttl_secs).max(0) as u64,
+        iat: Some(now()),
+        nbf: None,
+    }
+}
+
+/// A token for `role` on `board`, valid for an hour, signed with the test secret.
+pub fn token(role: Role, board: &str, sub: &str) -> String {
+    sign_with(TEST_SECRET, &claims(role, board, sub, 3600))
+}
+
+pub fn facilitator() -> String {
+    token(Role::Facilitator, "*", "fac")
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Creates a board as the facilitator and returns its id.
+pub async fn create_board(t: &Tafel) -> String {
+    let res = http()
+        .post(format!("{}/api/boards", t.http()))
+        .bearer_auth(facilitator())
+        .json(&json!({"title": "Testbord", "template": "cao-di-organisatie"}))
+        .send()
+        .await
+        .expect("POST /api/boards");
+    assert_eq!(res.status(), 201, "create board");
+    let v: Value = res.json().await.expect("json");
+    v["id"].as_str().expect("id").to_owned()
+}
+
+/// The HTTP status of a WebSocket upgrade attempt (101 when it upgrades).
+pub async fn ws_status(url: &str) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((mut ws, resp)) => {
+            let _ = ws.close(None).await;
+            resp.status().as_u16()
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("upgrade to {url} failed without an HTTP answer: {e}"),
+    }
+}

@@ -1,0 +1,220 @@
+//! A small y-websocket client on yrs and tokio-tungstenite. It speaks the protocol like the npm
+//! client (sync step 1 on connect, answers the server's step 1, applies updates) and can also
+//! misbehave on purpose: send raw bytes, write where the UI would not let it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tafel_protocol::wire::{decode_frame, encode_awareness, encode_sync_step1, encode_sync_step2, encode_update};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
+use yrs::sync::awareness::AwarenessUpdateEntry;
+use yrs::updates::decoder::Decode;
+use yrs::{ClientID, Doc, GetString, Map, ReadTxn, StateVector, Text, Transact, Update};
+
+#[derive(Default, Debug)]
+pub struct Seen {
+    /// Reasons of every auth "permission denied" message received.
+    pub denied: Vec<String>,
+    /// The close frame the server sent (code, reason), or (1006, "") when the socket just died.
+    pub closed: Option<(u16, String)>,
+    /// Set once the server's sync step 2 arrived.
+    pub synced: bool,
+    /// Current awareness states by client id (removed ones are absent).
+    pub awareness: HashMap<u64, String>,
+    /// Update frames received (not counting sync step 2).
+    pub updates_received: usize,
+}
+
+pub struct YClient {
+    pub doc: Doc,
+    out: mpsc::UnboundedSender<WsMessage>,
+    seen: Arc<Mutex<Seen>>,
+    awareness_clock: Mutex<u32>,
+}
+
+impl YClient {
+    /// Connects and starts syncing; does not wait for the sync to finish.
+    pub async fn connect(url: &str) -> Result<YClient, tokio_tungstenite::tungstenite::Error> {
+        Self::connect_with_doc(url, Doc::new()).await
+    }
+
+    pub async fn connect_with_doc(url: &str, doc: Doc) -> Result<YClient, tokio_tungstenite::tungstenite::Error> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<WsMessage>();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        tokio::spawn(async move {
+            while let Some(m) = out_rx.recv().await {
+                let closing = matches!(m, WsMessage::Close(_));
+                if sink.send(m).await.is_err() || closing {
+                    break;
+                }
+            }
+        });
+        let reader_doc = doc.clone();
+        let reader_seen = seen.clone();
+        let reader_out = out.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = stream.next().await {
+                match frame {
+                    Ok(WsMessage::Binary(b)) => handle(&reader_doc, &reader_seen, &reader_out, &b),
+                    Ok(WsMessage::Close(c)) => {
+                        let c = c.map(|c| (u16::from(c.code), c.reason.to_string()));
+                        lock(&reader_seen).closed = Some(c.unwrap_or((1005, String::new())));
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            let mut s = lock(&reader_seen);
+            if s.closed.is_none() {
+                s.closed = Some((1006, String::new()));
+            }
+        });
+        let sv = doc.transact().state_vector();
+        let _ = out.send(WsMessage::Binary(encode_sync_step1(&sv).into()));
+        Ok(YClient {
+            doc,
+            out,
+            seen,
+            awareness_clock: Mutex::new(0),
+        })
+    }
+
+    /// Connects and waits (up to 10 s) for the server's sync step 2.
+    pub async fn connect_synced(url: &str) -> YClient {
+        let c = Self::connect(url).await.expect("connect");
+        assert!(c.wait(Duration::from_secs(10), |s| s.synced).await, "no sync step 2 from {url}");
+        c
+    }
+
+    pub fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        lock(&self.seen)
+    }
+
+    /// Waits until `pred` holds for what was seen.
+    pub async fn wait(&self, timeout: Duration, pred: impl Fn(&Seen) -> bool) -> bool {
+        crate::eventually(timeout, || pred(&self.seen())).await
+    }
+
+    /// Waits until the text `name` equals or contains `want`.
+    pub async fn wait_text(&self, name: &str, want: &str, timeout: Duration) -> bool {
+        crate::eventually(timeout, || self.text(name).contains(want)).await
+    }
+
+    pub fn text(&self, name: &str) -> String {
+        let t = self.doc.get_or_insert_text(name);
+        t.get_string(&self.doc.transact())
+    }
+
+    /// Appends to a text locally and sends the update.
+    pub fn push_text(&self, name: &str, s: &str) {
+        self.edit(|doc| {
+            let t = doc.get_or_insert_text(name);
+            t.push(&mut doc.transact_mut(), s);
+        });
+    }
+
+    /// Sets a map key locally and sends the update.
+    pub fn set_map(&self, name: &str, key: &str, value: i64) {
+        self.edit(|doc| {
+            let m = doc.get_or_insert_map(name);
+            m.insert(&mut doc.transact_mut(), key, value);
+        });
+    }
+
+    /// Runs a local edit and sends exactly what it changed as one update message.
+    pub fn edit(&self, f: impl FnOnce(&Doc)) {
+        let before = self.doc.transact().state_vector();
+        let before_ds = self.doc.transact().snapshot().delete_set;
+        f(&self.doc);
+        let txn = self.doc.transact();
+        let mut update = txn.encode_diff_v1(&before);
+        if txn.snapshot().delete_set != before_ds {
+            // Deletions are not covered by a state-vector diff: send the full state instead.
+            update = txn.encode_state_as_update_v1(&StateVector::default());
+        }
+        self.send_raw(encode_update(update));
+    }
+
+    /// Publishes this client's awareness state (a JSON string) under `client_id`.
+    pub fn set_awareness(&self, client_id: u64, json: &str) {
+        let clock = {
+            let mut c = self.awareness_clock.lock().unwrap_or_else(|p| p.into_inner());
+            *c += 1;
+            *c
+        };
+        let mut clients = HashMap::new();
+        clients.insert(
+            ClientID::new(client_id),
+            AwarenessUpdateEntry {
+                clock,
+                json: json.into(),
+            },
+        );
+        self.send_raw(encode_awareness(AwarenessUpdate { clients }));
+    }
+
+    /// Sends any bytes as one binary frame.
+    pub fn send_raw(&self, bytes: Vec<u8>) {
+        let _ = self.out.send(WsMessage::Binary(bytes.into()));
+    }
+
+    pub fn send_text_frame(&self, s: &str) {
+        let _ = self.out.send(WsMessage::Text(s.into()));
+    }
+
+    /// Closes the socket politely.
+    pub fn close(&self) {
+        let _ = self.out.send(WsMessage::Close(None));
+    }
+
+    pub fn closed(&self) -> Option<(u16, String)> {
+        self.seen().closed.clone()
+    }
+}
+
+fn lock(m: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn apply(doc: &Doc, bytes: &[u8]) {
+    if let Ok(u) = Update::decode_v1(bytes) {
+        let _ = doc.transact_mut().apply_update(u);
+    }
+}
+
+fn handle(doc: &Doc, seen: &Mutex<Seen>, out: &mpsc::UnboundedSender<WsMessage>, frame: &[u8]) {
+    let Ok(msg) = decode_frame(frame) else { return };
+    match msg {
+        Message::Sync(SyncMessage::SyncStep1(sv)) => {
+            let diff = doc.transact().encode_diff_v1(&sv);
+            let _ = out.send(WsMessage::Binary(encode_sync_step2(diff).into()));
+        }
+        Message::Sync(SyncMessage::SyncStep2(u)) => {
+            apply(doc, &u);
+            lock(seen).synced = true;
+        }
+        Message::Sync(SyncMessage::Update(u)) => {
+            apply(doc, &u);
+            lock(seen).updates_received += 1;
+        }
+        Message::Auth(Some(reason)) => lock(seen).denied.push(reason),
+        Message::Awareness(update) => {
+            let mut s = lock(seen);
+            for (id, e) in update.clients {
+                if &*e.json == "null" {
+                    s.awareness.remove(&id.get());
+                } else {
+                    s.awareness.insert(id.get(), e.json.to_string());
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,404 @@
+//! Robustness against the real `tafel` binary: malformed and oversized frames, text frames, slow
+//! consumers, silent peers (keepalive) and awareness spoofing. Each bad actor must lose only its
+//! own connection, with the documented close code, while healthy clients keep syncing and the
+//! server stays alive.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tafel_protocol::wire::encode_update;
+use tafel_protocol::Role;
+use tafel_tests::api;
+use tafel_tests::client::YClient;
+use tafel_tests::eventually;
+use tafel_tests::procs::Tafel;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type RawWs = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+const T: Duration = Duration::from_secs(10);
+
+/// A board and a writer's canvas URL on it.
+async fn canvas(t: &Tafel) -> String {
+    let board = api::create_board(t).await;
+    let tok = api::token(Role::Employer, &board, "sub");
+    t.ws_url(&board, "canvas", &tok)
+}
+
+async fn healthz(t: &Tafel) -> u16 {
+    api::http()
+        .get(format!("{}/healthz", t.http()))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+async fn assert_healthy(t: &Tafel, when: &str) {
+    assert_eq!(healthz(t).await, 200, "/healthz after {when}:\n{}", t.log());
+}
+
+/// The value of an un-labelled series in `/metrics`, if present.
+async fn metric(t: &Tafel, name: &str) -> Option<f64> {
+    let body = api::http()
+        .get(format!("{}/metrics", t.http()))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let mut parts = l.split_whitespace();
+            (parts.next() == Some(name))
+                .then(|| parts.next().and_then(|v| v.parse().ok()))
+                .flatten()
+        })
+}
+
+/// Proves two clients still exchange edits in both directions.
+async fn pair_syncs(a: &YClient, b: &YClient, tag: &str) {
+    let from_a = format!("[a:{tag}]");
+    let from_b = format!("[b:{tag}]");
+    a.push_text("t", &from_a);
+    assert!(b.wait_text("t", &from_a, T).await, "b did not get {from_a}: {:?}", b.text("t"));
+    b.push_text("t", &from_b);
+    assert!(a.wait_text("t", &from_b, T).await, "a did not get {from_b}: {:?}", a.text("t"));
+    assert_eq!(a.closed(), None, "healthy client a was closed");
+    assert_eq!(b.closed(), None, "healthy client b was closed");
+}
+
+/// Waits for the close frame of `c` and returns it.
+async fn closed_with(c: &YClient, what: &str) -> (u16, String) {
+    assert!(
+        c.wait(T, |s| s.closed.is_some()).await,
+        "{what}: the connection was not closed"
+    );
+    c.closed().expect("closed")
+}
+
+async fn raw_connect(url: &str) -> RawWs {
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("raw WebSocket connect")
+        .0
+}
+
+/// Reads a raw socket until its close frame (skipping everything else) and returns its code;
+/// (1006) when the stream ends without one.
+async fn read_until_close(ws: &mut RawWs, timeout: Duration) -> Option<(u16, String)> {
+    tokio::time::timeout(timeout, async {
+        while let Some(m) = ws.next().await {
+            match m {
+                Ok(WsMessage::Close(c)) => {
+                    return c.map_or((1005, String::new()), |c| (u16::from(c.code), c.reason.to_string()))
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        (1006, String::new())
+    })
+    .await
+    .ok()
+}
+
+/// The TCP state (as in /proc/net/tcp, e.g. "01" = ESTABLISHED) of the server's side of the
+/// connection from the local `client_port` to the server's `server_port`; `None` when the kernel
+/// no longer has it.
+fn server_side_tcp_state(server_port: u16, client_port: u16) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let port = |addr: &str| addr.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+        (f.len() > 3 && port(f[1]) == Some(server_port) && port(f[2]) == Some(client_port))
+            .then(|| f[3].to_owned())
+    })
+}
+
+fn local_port(ws: &RawWs) -> u16 {
+    match ws.get_ref() {
+        MaybeTlsStream::Plain(s) => s.local_addr().expect("local addr").port(),
+        _ => panic!("plain TCP expected"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Malformed binary frames (garbage bytes, an empty frame, a sync update whose payload is not a
+/// Yjs update, an awareness state that is not JSON), each on its own connection, close only that
+/// connection with 1007 and a reason; after each one two healthy clients still sync both ways
+/// and `/healthz` answers 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_close_only_the_sender_with_1007() {
+    let t = Tafel::start_embedded();
+    let url = canvas(&t).await;
+    let a = YClient::connect_synced(&url).await;
+    let b = YClient::connect_synced(&url).await;
+    pair_syncs(&a, &b, "start").await;
+
+    type Misbehave = Box<dyn Fn(&YClient)>;
+    let cases: Vec<(&str, Misbehave)> = vec![
+        ("garbage bytes", Box::new(|c| c.send_raw(vec![0xff, 0xff, 0xff]))),
+        ("empty binary frame", Box::new(|c| c.send_raw(Vec::new()))),
+        (
+            "sync update with a garbage payload",
+            Box::new(|c| c.send_raw(encode_update(vec![1, 2, 3, 4, 5, 250, 250]))),
+        ),
+        (
+            "sync update with a truncated payload",
+            Box::new(|c| c.send_raw(vec![0, 2, 10, 1, 2])),
+        ),
+        (
+            "awareness state that is not JSON",
+            Box::new(|c| c.set_awareness(4242, "{not json")),
+        ),
+    ];
+    for (i, (what, misbehave)) in cases.iter().enumerate() {
+        let bad = YClient::connect_synced(&url).await;
+        misbehave(&bad);
+        let (code, reason) = closed_with(&bad, what).await;
+        assert_eq!(code, 1007, "{what}: close code (reason {reason:?})");
+        assert!(!reason.is_empty(), "{what}: close reason is empty");
+        eprintln!("{what}: closed {code} {reason:?}");
+        pair_syncs(&a, &b, &format!("after {i}")).await;
+        assert_healthy(&t, what).await;
+    }
+    // Nothing the bad clients sent reached the document or the others' presence.
+    let late = YClient::connect_synced(&url).await;
+    assert_eq!(late.text("t"), a.text("t"));
+    assert!(!late.seen().awareness.contains_key(&4242));
+}
+
+/// A text frame is not part of the protocol: it closes that connection with 1008 and a reason,
+/// and the document keeps serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_frame_closes_with_1008() {
+    let t = Tafel::start_embedded();
+    let url = canvas(&t).await;
+    let a = YClient::connect_synced(&url).await;
+    let b = YClient::connect_synced(&url).await;
+    let bad = YClient::connect_synced(&url).await;
+    bad.send_text_frame("hallo?");
+    let (code, reason) = closed_with(&bad, "text frame").await;
+    assert_eq!(code, 1008, "close code (reason {reason:?})");
+    assert!(!reason.is_empty(), "close reason is empty");
+    pair_syncs(&a, &b, "after text").await;
+    assert_healthy(&t, "a text frame").await;
+}
+
+/// With `TAFEL_MAX_MESSAGE_BYTES=65536`, a ~100 KB update closes its connection with 1009 and is
+/// not applied, while a ~30 KB update on another connection is accepted and reaches a second
+/// client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_message_closes_with_1009() {
+    let t = Tafel::start_embedded_with(&[("TAFEL_MAX_MESSAGE_BYTES", "65536")]);
+    let url = canvas(&t).await;
+    let observer = YClient::connect_synced(&url).await;
+
+    let big = YClient::connect_synced(&url).await;
+    big.push_text("t", &"B".repeat(100_000));
+    let (code, reason) = closed_with(&big, "100 KB update").await;
+    assert_eq!(code, 1009, "close code (reason {reason:?})");
+    assert!(!reason.is_empty(), "close reason is empty");
+
+    let ok = YClient::connect_synced(&url).await;
+    ok.push_text("t", &"o".repeat(30_000));
+    assert!(
+        eventually(T, || observer.text("t").len() == 30_000).await,
+        "the 30 KB update did not arrive (observer has {} chars)",
+        observer.text("t").len()
+    );
+    assert!(!observer.text("t").contains('B'), "the oversized update was applied");
+    assert_eq!(ok.closed(), None);
+    assert_eq!(observer.closed(), None);
+    assert_healthy(&t, "an oversized message").await;
+}
+
+/// The default limit is generous: a single 5 MB update is accepted, and a client joining later
+/// receives all of it in its sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_limit_accepts_a_5_mb_update() {
+    let t = Tafel::start_embedded();
+    let url = canvas(&t).await;
+    let writer = YClient::connect_synced(&url).await;
+    let observer = YClient::connect_synced(&url).await;
+    let started = Instant::now();
+    writer.push_text("t", &"x".repeat(5_000_000));
+    assert!(
+        eventually(Duration::from_secs(60), || observer.text("t").len() == 5_000_000).await,
+        "the 5 MB update did not reach a connected client (closed: {:?})",
+        writer.closed()
+    );
+    // Forwarded means stored: a client joining now gets it all in its sync step 2.
+    let late = YClient::connect_synced(&url).await;
+    eprintln!("5 MB update forwarded and late-synced in {:?}", started.elapsed());
+    assert_eq!(writer.closed(), None, "the 5 MB update closed its sender");
+    assert_eq!(late.text("t").len(), 5_000_000, "the late joiner got all of it");
+    assert_healthy(&t, "a 5 MB update").await;
+}
+
+/// A client that never reads, with `TAFEL_OUTGOING_QUEUE=16`, is disconnected as too slow
+/// (metric `tafel_slow_clients_closed_total` >= 1, "too slow" in the log) while a writer pushes
+/// 300 updates of ~64 KB and a healthy reader receives every one of them; the server stays
+/// healthy, and the slow client's socket is really released by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_disconnected_without_hurting_others() {
+    let t = Tafel::start_embedded_with(&[("TAFEL_OUTGOING_QUEUE", "16")]);
+    let url = canvas(&t).await;
+    let reader = YClient::connect_synced(&url).await;
+    let writer = YClient::connect_synced(&url).await;
+    let mut slow = raw_connect(&url).await;
+    let slow_port = local_port(&slow);
+
+    const N: usize = 300;
+    const CHUNK: usize = 64 * 1024;
+    let started = Instant::now();
+    for i in 0..N {
+        let c = char::from(b'a' + (i % 26) as u8);
+        writer.push_text("t", &c.to_string().repeat(CHUNK));
+    }
+    let got_all = eventually(Duration::from_secs(120), || {
+        reader.closed().is_some() || reader.text("t").len() == N * CHUNK
+    })
+    .await;
+    eprintln!(
+        "reader has {} of {} bytes after {:?}; reader closed: {:?}",
+        reader.text("t").len(),
+        N * CHUNK,
+        started.elapsed(),
+        reader.closed()
+    );
+    assert_eq!(reader.closed(), None, "the healthy reader was disconnected");
+    assert!(got_all, "the healthy reader did not get all {N} updates");
+    assert_eq!(writer.closed(), None, "the writer was disconnected");
+    assert_eq!(reader.text("t"), writer.text("t"));
+
+    let slow_closed = {
+        let mut v = 0.0;
+        for _ in 0..50 {
+            v = metric(&t, "tafel_slow_clients_closed_total").await.unwrap_or(0.0);
+            if v >= 1.0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        v
+    };
+    assert!(slow_closed >= 1.0, "tafel_slow_clients_closed_total = {slow_closed}");
+    assert!(t.log().contains("too slow"), "no \"too slow\" in the log:\n{}", t.log());
+    assert_healthy(&t, "a slow consumer").await;
+    pair_syncs(&reader, &writer, "after slow").await;
+
+    // The server must let go of the slow client's socket even though the client still does
+    // not read (its TCP window is full): after the close grace the server side of the
+    // connection must no longer be ESTABLISHED.
+    let released = eventually(Duration::from_secs(12), || {
+        server_side_tcp_state(t.port, slow_port).is_none_or(|s| s != "01")
+    })
+    .await;
+    let state = server_side_tcp_state(t.port, slow_port);
+    eprintln!("server side of the slow connection: {state:?}");
+
+    // Once the slow client reads again it finds the close frame (4408) after what was queued.
+    let close = read_until_close(&mut slow, Duration::from_secs(30)).await;
+    eprintln!("slow client saw close {close:?}");
+    assert!(
+        released,
+        "the server still holds the never-reading client's socket (TCP state {state:?}) \
+         although it closed it as too slow"
+    );
+    assert!(close.is_some(), "the slow client's connection never ended");
+}
+
+/// With `TAFEL_PING_SECS=1`, a raw client that never reads (so never answers pings) is closed
+/// within ~6 s (log says "keepalive", close code 4408); a normal client, whose reader answers
+/// pings, is still connected after 5 s and still syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_closes_silent_peers_only() {
+    let t = Tafel::start_embedded_with(&[("TAFEL_PING_SECS", "1")]);
+    let url = canvas(&t).await;
+    let a = YClient::connect_synced(&url).await;
+    let b = YClient::connect_synced(&url).await;
+    let before = metric(&t, "tafel_slow_clients_closed_total").await.unwrap_or(0.0);
+    let started = Instant::now();
+    let mut silent = raw_connect(&url).await;
+
+    let noticed = eventually(Duration::from_secs(8), || t.log().contains("keepalive")).await;
+    let took = started.elapsed();
+    assert!(noticed, "the silent client was not closed within 8 s:\n{}", t.log());
+    eprintln!("silent client closed after {took:?}");
+    assert!(took <= Duration::from_secs(7), "closing the silent client took {took:?}");
+    let close = read_until_close(&mut silent, Duration::from_secs(5)).await;
+    assert_eq!(close.map(|c| c.0), Some(4408), "close seen by the silent client");
+    let after = metric(&t, "tafel_slow_clients_closed_total").await.unwrap_or(0.0);
+    eprintln!("tafel_slow_clients_closed_total before {before}, after {after}");
+
+    // The answering clients survive well past three ping intervals.
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(started.elapsed())).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(a.closed(), None, "a client answering pings was closed");
+    assert_eq!(b.closed(), None, "a client answering pings was closed");
+    pair_syncs(&a, &b, "after keepalive").await;
+    assert_healthy(&t, "keepalive").await;
+}
+
+/// Awareness presence belongs to the connection that announced it: B cannot remove (`null`) or
+/// overwrite A's client id 111, even with a higher clock; observer C and a late joiner keep
+/// seeing A's state; when A leaves, C sees 111 removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awareness_cannot_be_spoofed() {
+    let t = Tafel::start_embedded();
+    let url = canvas(&t).await;
+    let c = YClient::connect_synced(&url).await;
+    let a = YClient::connect_synced(&url).await;
+    let b = YClient::connect_synced(&url).await;
+
+    let a_state = r#"{"user":{"name":"A"}}"#;
+    a.set_awareness(111, a_state);
+    assert!(
+        c.wait(T, |s| s.awareness.get(&111).map(String::as_str) == Some(a_state)).await,
+        "C did not see A's presence"
+    );
+
+    // B raises its clock on its own id, then tries to remove and to overwrite A's presence.
+    for i in 0..5 {
+        b.set_awareness(222, &format!(r#"{{"user":{{"name":"B{i}"}}}}"#));
+    }
+    b.set_awareness(111, "null");
+    b.set_awareness(111, r#"{"user":{"name":"spoofed"}}"#);
+    // A marker after the spoofs: once C sees it, the server has handled the spoofs.
+    let marker = r#"{"user":{"name":"B-done"}}"#;
+    b.set_awareness(222, marker);
+    assert!(
+        c.wait(T, |s| s.awareness.get(&222).map(String::as_str) == Some(marker)).await,
+        "C did not see B's own presence"
+    );
+    assert_eq!(
+        c.seen().awareness.get(&111).map(String::as_str),
+        Some(a_state),
+        "B changed A's presence as C sees it"
+    );
+    let late = YClient::connect_synced(&url).await;
+    assert!(
+        late.wait(T, |s| s.awareness.get(&222).map(String::as_str) == Some(marker)).await,
+        "late joiner did not get the awareness states"
+    );
+    assert_eq!(
+        late.seen().awareness.get(&111).map(String::as_str),
+        Some(a_state),
+        "B changed A's presence in the server's state"
+    );
+    assert_eq!(b.closed(), None);
+
+    // A leaves: its presence is removed for everyone, B's stays.
+    a.close();
+    assert!(
+        c.wait(T, |s| !s.awareness.contains_key(&111)).await,
+        "C still sees A's presence after A left"
+    );
+    assert_eq!(c.seen().awareness.get(&222).map(String::as_str), Some(marker));
+}

@@ -1,0 +1,108 @@
+//! Sync with real clients: the npm `y-websocket` provider and our Rust client, on both stores.
+
+use std::time::Duration;
+
+use tafel_protocol::Role;
+use tafel_tests::api::{create_board, token};
+use tafel_tests::client::YClient;
+use tafel_tests::node;
+use tafel_tests::procs::{Redis, Tafel};
+
+async fn node_scenario(t: &Tafel, board: &str, doc: &str, scenario: &str, extra: &[&str]) -> serde_json::Value {
+    let tok = token(Role::Employer, board, "emp-1");
+    let tok2 = token(Role::Union, board, "uni-1");
+    let base = t.ws_base(board);
+    let mut args = vec!["--base", &base, "--doc", doc, "--token", &tok, "--token2", &tok2];
+    args.extend_from_slice(extra);
+    let (ok, json) = node::run(scenario, &args).await;
+    assert!(ok, "{scenario} failed: {json}\nserver log:\n{}", t.log());
+    json
+}
+
+/// Two npm y-websocket clients editing one text concurrently converge, and see each other's
+/// awareness, through the embedded store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_y_websocket_clients_converge() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let out = node_scenario(&t, &board, "canvas", "two-converge", &[]).await;
+    let text = out["text"].as_str().unwrap_or_default();
+    assert!(text.contains("hello from A") && text.contains("hello from B"), "{out}");
+}
+
+/// The same with Redis as the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_y_websocket_clients_converge_on_redis() {
+    let redis = Redis::start();
+    let t = Tafel::start_redis(&redis);
+    let board = create_board(&t).await;
+    node_scenario(&t, &board, "gap", "two-converge", &[]).await;
+}
+
+/// A client that joins after edits were made receives the full state (text and map).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_gets_full_state() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let out = node_scenario(&t, &board, "canvas", "late-joiner", &["--text", "laat maar komen"]).await;
+    assert_eq!(out["k"], 42, "{out}");
+    assert!(out["text"].as_str().unwrap_or_default().contains("laat maar komen"));
+}
+
+/// 200 npm y-websocket clients on one document each write once and all converge to the same
+/// text holding all 200 contributions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_clients_converge() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let out = node_scenario(&t, &board, "canvas", "many-converge", &["--clients", "200"]).await;
+    assert_eq!(out["clients"], 200, "{out}");
+}
+
+/// When a connection drops without saying goodbye, the server removes its awareness state and
+/// tells the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connection_awareness_is_removed() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    node_scenario(&t, &board, "canvas", "awareness-leave", &[]).await;
+}
+
+/// Our Rust client and the npm client interoperate: an edit written by the npm client is read
+/// by the Rust client, and the other way round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_and_npm_clients_interoperate() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    node_scenario(&t, &board, "canvas", "write", &["--text", "van node"]).await;
+    let tok = token(Role::Employee, &board, "emp-7");
+    let c = YClient::connect_synced(&t.ws_url(&board, "canvas", &tok)).await;
+    assert!(c.wait_text("t", "van node", Duration::from_secs(5)).await);
+    c.push_text("t", " en van rust");
+    node_scenario(&t, &board, "canvas", "read", &["--text", "van node en van rust"]).await;
+}
+
+/// Concurrent first connections to a document that is not loaded yet share one load: every
+/// client, however early, ends with the stored state (none sees an empty document and stays so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_joins_see_stored_state() {
+    let mut t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let tok = token(Role::Employer, &board, "e1");
+    let url = t.ws_url(&board, "canvas", &tok);
+    {
+        let c = YClient::connect_synced(&url).await;
+        c.push_text("t", &"x".repeat(200_000));
+        c.push_text("t", "EINDE");
+        let check = YClient::connect_synced(&url).await;
+        assert!(check.wait_text("t", "EINDE", Duration::from_secs(10)).await);
+    }
+    t.restart();
+    let joins = (0..20).map(|_| YClient::connect_synced(&url));
+    let clients = futures_util::future::join_all(joins).await;
+    for c in &clients {
+        // The first sync step 2 already holds the stored text: no waiting for later updates.
+        assert!(c.text("t").ends_with("EINDE"), "a client synced without the stored state");
+    }
+}
+
