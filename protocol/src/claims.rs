@@ -125,7 +125,10 @@ mod tests {
     fn wildcard_board_is_for_facilitators_only() {
         assert_eq!(claims(Role::Facilitator, "*").check(0), Ok(BoardScope::All));
         for r in [Role::Employer, Role::Union, Role::Employee, Role::Observer] {
-            assert_eq!(claims(r, "*").check(0), Err(ClaimsError::WildcardNotAllowed));
+            assert_eq!(
+                claims(r, "*").check(0),
+                Err(ClaimsError::WildcardNotAllowed)
+            );
         }
     }
 

@@ -56,7 +56,8 @@ mod tests {
         let doc = Doc::new();
         doc.get_or_insert_text("t")
             .push(&mut doc.transact_mut(), "x");
-        doc.transact().encode_state_as_update_v1(&StateVector::default())
+        doc.transact()
+            .encode_state_as_update_v1(&StateVector::default())
     }
 
     #[test]

@@ -114,7 +114,10 @@ mod tests {
         use Access::*;
         let docs = DocName::ALL; // canvas gap control p-employer p-union p-employee
         let expected: [(Role, [Access; 6]); 5] = [
-            (Role::Facilitator, [Write, Write, Write, Write, Write, Write]),
+            (
+                Role::Facilitator,
+                [Write, Write, Write, Write, Write, Write],
+            ),
             (Role::Employer, [Write, Write, Read, Write, None, None]),
             (Role::Union, [Write, Write, Read, None, Write, None]),
             (Role::Employee, [Write, Write, Read, None, None, Write]),

@@ -99,7 +99,8 @@ mod tests {
         let doc = Doc::new();
         let t = doc.get_or_insert_text("t");
         t.push(&mut doc.transact_mut(), "hallo tafel");
-        doc.transact().encode_state_as_update_v1(&StateVector::default())
+        doc.transact()
+            .encode_state_as_update_v1(&StateVector::default())
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use tafel_protocol::{Claims, ClaimsError, Role};
 
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +77,9 @@ impl Keys {
                 algorithms: vec![Algorithm::EdDSA],
             }
         } else {
-            return Err(err("not an RSA, EC or Ed25519 public key in PEM form".into()));
+            return Err(err(
+                "not an RSA, EC or Ed25519 public key in PEM form".into()
+            ));
         };
         self.public = Some(public);
         Ok(self)
@@ -119,7 +123,15 @@ impl Keys {
     }
 
     /// Signs a new token for `sub` with the given role, board and lifetime.
-    pub fn issue(&self, sub: &str, name: &str, role: Role, board: &str, ttl: Duration, now: u64) -> String {
+    pub fn issue(
+        &self,
+        sub: &str,
+        name: &str,
+        role: Role,
+        board: &str,
+        ttl: Duration,
+        now: u64,
+    ) -> String {
         self.sign(&Claims {
             sub: sub.to_owned(),
             name: name.to_owned(),
@@ -162,18 +174,37 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_expire() {
         let keys = Keys::new("s3cret");
-        let t = keys.issue("p1", "Ans", Role::Union, "b1", Duration::from_secs(60), 1000);
+        let t = keys.issue(
+            "p1",
+            "Ans",
+            Role::Union,
+            "b1",
+            Duration::from_secs(60),
+            1000,
+        );
         let c = keys.verify(&t, 1000).unwrap();
         assert_eq!(c.role, Role::Union);
-        assert!(matches!(keys.verify(&t, 1060), Err(AuthError::Claims(ClaimsError::Expired))));
+        assert!(matches!(
+            keys.verify(&t, 1060),
+            Err(AuthError::Claims(ClaimsError::Expired))
+        ));
     }
 
     #[test]
     fn wrong_secret_is_invalid() {
         let t = Keys::new("a").issue("p", "n", Role::Observer, "b", Duration::from_secs(60), 0);
-        assert!(matches!(Keys::new("b").verify(&t, 1), Err(AuthError::Invalid(_))));
-        assert!(matches!(Keys::new("a").verify("x.y.z", 1), Err(AuthError::Invalid(_))));
-        assert!(matches!(Keys::new("a").verify("", 1), Err(AuthError::Missing)));
+        assert!(matches!(
+            Keys::new("b").verify(&t, 1),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            Keys::new("a").verify("x.y.z", 1),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            Keys::new("a").verify("", 1),
+            Err(AuthError::Missing)
+        ));
     }
 
     #[test]

@@ -7,7 +7,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "tafel", version, about = "Tafel: the live, shared workshop board for DI agreements in the cao")]
+#[command(
+    name = "tafel",
+    version,
+    about = "Tafel: the live, shared workshop board for DI agreements in the cao"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -41,7 +45,7 @@ pub struct ServeArgs {
     /// Largest WebSocket message accepted, in bytes; larger ones close the connection with 1009.
     #[arg(long, env = "TAFEL_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_message_bytes: usize,
-    /// Frames that may wait for one slow client before it is disconnected (close 4408).
+    /// Frames that may wait for one slow client before it is disconnected (close 4408); at least 128.
     #[arg(long, env = "TAFEL_OUTGOING_QUEUE", default_value_t = 1024)]
     pub outgoing_queue: usize,
     /// Seconds a document stays in memory after its last connection leaves.
@@ -100,7 +104,7 @@ impl From<&ServeArgs> for Config {
             jwt_secret: a.jwt_secret.clone().filter(|s| !s.is_empty()),
             jwt_public_key: a.jwt_public_key.clone().filter(|s| !s.is_empty()),
             max_message_bytes: a.max_message_bytes,
-            outgoing_queue: a.outgoing_queue.max(16),
+            outgoing_queue: a.outgoing_queue.max(2 * crate::doc::MAX_BATCH),
             idle_evict: Duration::from_secs(a.idle_evict_secs),
             ping_interval: Duration::from_secs(a.ping_secs.max(1)),
             compact_updates: a.compact_updates.max(1),

@@ -23,8 +23,8 @@ use tafel_protocol::wire::{
 use tafel_protocol::{CloseCode, DocKey};
 use tokio::sync::{mpsc, oneshot, watch};
 use yrs::sync::{Awareness, AwarenessUpdate};
-use yrs::types::ToJson;
 use yrs::types::AsPrelim;
+use yrs::types::ToJson;
 use yrs::{Any, ClientID, Doc, GetString, In, ReadTxn, StateVector, Transact};
 
 use crate::config::Config;
@@ -34,8 +34,10 @@ use crate::store::{Store, StoreError};
 
 pub type ConnId = u64;
 
-/// Most commands handled between two store writes.
-const MAX_BATCH: usize = 256;
+/// Most commands handled between two store writes. One flush may queue this many frames on a
+/// connection at once, so a connection's queue is never smaller than twice this
+/// (see `Config::outgoing_queue`).
+pub const MAX_BATCH: usize = 64;
 
 /// Why a connection is being closed.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,8 +56,8 @@ pub struct ConnHandle {
 }
 
 impl ConnHandle {
-    /// Asks the connection to close; the first reason wins.
-    pub fn kick(&self, code: CloseCode, reason: impl Into<String>) {
+    /// Asks the connection to close; the first reason wins. Returns whether this call set it.
+    pub fn kick(&self, code: CloseCode, reason: impl Into<String>) -> bool {
         let reason = reason.into();
         self.kick.send_if_modified(|c| {
             if c.is_none() {
@@ -64,7 +66,7 @@ impl ConnHandle {
             } else {
                 false
             }
-        });
+        })
     }
 
     /// Queues a frame. A full queue closes the connection (4408) and returns false.
@@ -76,9 +78,16 @@ impl ConnHandle {
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(conn = self.id, "client too slow: outgoing queue full, closing");
-                metrics.slow_clients_closed.inc();
-                self.kick(CloseCode::TooSlow, "too slow: outgoing queue full; reconnect to resync");
+                if self.kick(
+                    CloseCode::TooSlow,
+                    "too slow: outgoing queue full; reconnect to resync",
+                ) {
+                    tracing::warn!(
+                        conn = self.id,
+                        "client too slow: outgoing queue full, closing"
+                    );
+                    metrics.slow_clients_closed.inc();
+                }
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -316,7 +325,10 @@ impl LiveDoc {
             }
             DocCmd::Shutdown => {
                 self.flush().await?;
-                self.close_all(CloseCode::GoingAway, "server shutting down; reconnect shortly");
+                self.close_all(
+                    CloseCode::GoingAway,
+                    "server shutting down; reconnect shortly",
+                );
                 self.compact().await;
                 return Ok(Flow::Stop);
             }
@@ -329,7 +341,11 @@ impl LiveDoc {
         let update = match decode_update(&raw) {
             Ok(u) => u,
             Err(e) => {
-                self.kick(conn, CloseCode::MalformedMessage, format!("malformed update: {e}"));
+                self.kick(
+                    conn,
+                    CloseCode::MalformedMessage,
+                    format!("malformed update: {e}"),
+                );
                 return Flow::Continue;
             }
         };
@@ -337,7 +353,8 @@ impl LiveDoc {
             return Flow::Continue;
         }
         let doc = self.awareness.doc();
-        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
+        let applied =
+            std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
         match applied {
             Ok(Ok(())) => {
                 self.ctx.metrics.updates_in.inc();
@@ -352,14 +369,22 @@ impl LiveDoc {
                 Flow::Continue
             }
             Ok(Err(e)) => {
-                self.kick(conn, CloseCode::MalformedMessage, format!("update cannot be applied: {e}"));
+                self.kick(
+                    conn,
+                    CloseCode::MalformedMessage,
+                    format!("update cannot be applied: {e}"),
+                );
                 Flow::Continue
             }
             Err(_) => {
                 // yrs panicked half-way: the in-memory document can no longer be trusted. Drop
                 // it (nothing unstored was forwarded) and let everyone resync from the store.
                 tracing::error!(doc = %self.ctx.key, conn, "applying an update panicked; reloading the document");
-                self.kick(conn, CloseCode::MalformedMessage, "update cannot be applied".into());
+                self.kick(
+                    conn,
+                    CloseCode::MalformedMessage,
+                    "update cannot be applied".into(),
+                );
                 self.pending.clear();
                 self.close_all(CloseCode::InternalError, "document reloaded; reconnect");
                 Flow::Stop
@@ -379,7 +404,10 @@ impl LiveDoc {
             self.ctx.metrics.store_errors.inc();
             tracing::error!(doc = %self.ctx.key, error = %e, updates = updates.len(), "store write failed; closing the document's connections");
             self.pending.clear();
-            self.close_all(CloseCode::StoreUnavailable, "store unavailable: your edit was not saved; reconnecting resends it");
+            self.close_all(
+                CloseCode::StoreUnavailable,
+                "store unavailable: your edit was not saved; reconnecting resends it",
+            );
             return Err(e);
         }
         self.ctx
@@ -391,7 +419,7 @@ impl LiveDoc {
         let mut slow = Vec::new();
         for p in self.pending.drain(..) {
             for (id, m) in &self.members {
-                if *id != p.from {
+                if *id != p.from && !slow.contains(id) {
                     if m.handle.send(p.frame.clone(), &self.ctx.metrics) {
                         self.ctx.metrics.updates_out.inc();
                     } else {
@@ -458,9 +486,11 @@ impl LiveDoc {
         if !self.members.contains_key(&conn) {
             return;
         }
-        update
-            .clients
-            .retain(|id, _| self.awareness_owner.get(id).is_none_or(|owner| *owner == conn));
+        update.clients.retain(|id, _| {
+            self.awareness_owner
+                .get(id)
+                .is_none_or(|owner| *owner == conn)
+        });
         if update.clients.is_empty() {
             return;
         }
@@ -552,16 +582,27 @@ impl LiveDoc {
         let mut out = serde_json::Map::new();
         for (name, kind) in kinds {
             let any = match kind {
-                In::Text(_) => Any::from(scratch.get_or_insert_text(name.as_str()).get_string(&scratch.transact())),
-                In::Array(_) => scratch.get_or_insert_array(name.as_str()).to_json(&scratch.transact()),
+                In::Text(_) => Any::from(
+                    scratch
+                        .get_or_insert_text(name.as_str())
+                        .get_string(&scratch.transact()),
+                ),
+                In::Array(_) => scratch
+                    .get_or_insert_array(name.as_str())
+                    .to_json(&scratch.transact()),
                 In::XmlText(_) | In::XmlElement(_) | In::XmlFragment(_) => Any::from(
                     scratch
                         .get_or_insert_xml_fragment(name.as_str())
                         .get_string(&scratch.transact()),
                 ),
-                _ => scratch.get_or_insert_map(name.as_str()).to_json(&scratch.transact()),
+                _ => scratch
+                    .get_or_insert_map(name.as_str())
+                    .to_json(&scratch.transact()),
             };
-            out.insert(name, serde_json::to_value(any).unwrap_or(serde_json::Value::Null));
+            out.insert(
+                name,
+                serde_json::to_value(any).unwrap_or(serde_json::Value::Null),
+            );
         }
         serde_json::Value::Object(out)
     }

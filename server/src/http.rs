@@ -72,8 +72,8 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = json!({"error": self.code.as_str(), "message": self.message});
         (status, Json(body)).into_response()
     }
@@ -82,7 +82,10 @@ impl IntoResponse for AppError {
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         tracing::warn!(error = %e, "store error at the HTTP edge");
-        AppError::new(ErrorCode::StoreUnavailable, "the store is unavailable; try again shortly")
+        AppError::new(
+            ErrorCode::StoreUnavailable,
+            "the store is unavailable; try again shortly",
+        )
     }
 }
 
@@ -106,7 +109,10 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let token = bearer(&parts.headers).ok_or_else(|| {
-            AppError::new(ErrorCode::Unauthorized, "send a token as Authorization: Bearer TOKEN")
+            AppError::new(
+                ErrorCode::Unauthorized,
+                "send a token as Authorization: Bearer TOKEN",
+            )
         })?;
         Ok(Auth(state.keys.verify(token, now_secs())?))
     }
@@ -157,14 +163,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, Json(json!({"ready": true}))).into_response(),
         Ok(Err(e)) => AppError::from(e).into_response(),
-        Err(_) => AppError::new(ErrorCode::StoreUnavailable, "the store did not answer in time")
-            .into_response(),
+        Err(_) => AppError::new(
+            ErrorCode::StoreUnavailable,
+            "the store did not answer in time",
+        )
+        .into_response(),
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -189,21 +201,33 @@ async fn create_board(
     body: Result<Json<CreateBoard>, JsonRejection>,
 ) -> Result<Response, AppError> {
     if claims.role != Role::Facilitator || claims.scope() != Ok(BoardScope::All) {
-        return Err(forbidden("creating boards needs a facilitator token for board \"*\""));
+        return Err(forbidden(
+            "creating boards needs a facilitator token for board \"*\"",
+        ));
     }
     let Json(body) = body?;
     let title = body.title.trim();
     if title.is_empty() || title.chars().count() > 200 {
-        return Err(AppError::new(ErrorCode::BadRequest, "a title is 1 to 200 characters"));
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "a title is 1 to 200 characters",
+        ));
     }
     if !TEMPLATES.iter().any(|t| t.id == body.template) {
         return Err(AppError::new(
             ErrorCode::BadRequest,
-            format!("unknown template {:?}; see GET /api/templates", body.template),
+            format!(
+                "unknown template {:?}; see GET /api/templates",
+                body.template
+            ),
         ));
     }
-    let id = BoardId::parse(&Alphanumeric.sample_string(&mut rand::rng(), 12).to_lowercase())
-        .map_err(|_| AppError::new(ErrorCode::Internal, "could not make a board id"))?;
+    let id = BoardId::parse(
+        &Alphanumeric
+            .sample_string(&mut rand::rng(), 12)
+            .to_lowercase(),
+    )
+    .map_err(|_| AppError::new(ErrorCode::Internal, "could not make a board id"))?;
     let meta = BoardMeta {
         id,
         title: title.to_owned(),
@@ -233,7 +257,10 @@ async fn list_boards(
     let mut boards = state.store.list_boards().await?;
     boards.retain(|b| claims.may_open_board(&b.id));
     boards.sort_by_key(|b| std::cmp::Reverse(b.created_at));
-    Ok(Json(json!(boards.iter().map(board_json).collect::<Vec<_>>())))
+    Ok(Json(json!(boards
+        .iter()
+        .map(board_json)
+        .collect::<Vec<_>>())))
 }
 
 async fn get_board(
@@ -302,7 +329,9 @@ async fn create_invite(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let url = format!("http://{host}/?board={id}#token={token}");
-    Ok(Json(json!({"token": token, "url": url, "role": role, "expires_in": ttl.as_secs()})))
+    Ok(Json(
+        json!({"token": token, "url": url, "role": role, "expires_in": ttl.as_secs()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -330,7 +359,10 @@ async fn export(
         if claims.access(&id, name).can_read() {
             let key = DocKey::new(id.clone(), name);
             let content = state.registry.export(&key).await.ok_or_else(|| {
-                AppError::new(ErrorCode::StoreUnavailable, "the store is unavailable; try again shortly")
+                AppError::new(
+                    ErrorCode::StoreUnavailable,
+                    "the store is unavailable; try again shortly",
+                )
             })?;
             docs.insert(name.as_str().to_owned(), content);
         }
@@ -352,7 +384,8 @@ async fn ws_upgrade(
 ) -> Result<Response, AppError> {
     let claims = state.keys.verify(&q.token, now_secs())?;
     let board = parse_board(&board)?;
-    let doc = DocName::parse(&doc).map_err(|e| AppError::new(ErrorCode::NotFound, e.to_string()))?;
+    let doc =
+        DocName::parse(&doc).map_err(|e| AppError::new(ErrorCode::NotFound, e.to_string()))?;
     if !claims.may_open_board(&board) {
         return Err(forbidden("this token is for another board"));
     }
@@ -363,7 +396,10 @@ async fn ws_upgrade(
     existing_board(&state, &board).await?;
     let upgrade = upgrade.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
     let permit = state.connections.clone().try_acquire_owned().map_err(|_| {
-        AppError::new(ErrorCode::Overloaded, "too many connections; try again shortly")
+        AppError::new(
+            ErrorCode::Overloaded,
+            "too many connections; try again shortly",
+        )
     })?;
     let session = WsSession {
         key: DocKey::new(board, doc),

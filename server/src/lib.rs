@@ -82,7 +82,8 @@ pub async fn run(
     };
     let mut keys = Keys::new(&secret);
     if let Some(path) = &config.jwt_public_key {
-        let pem = std::fs::read(path).map_err(|e| ServerError::PublicKey(format!("{path}: {e}")))?;
+        let pem =
+            std::fs::read(path).map_err(|e| ServerError::PublicKey(format!("{path}: {e}")))?;
         keys = keys
             .with_public_key_pem(path, &pem)
             .map_err(|e| ServerError::PublicKey(e.to_string()))?;

@@ -22,9 +22,16 @@ fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("bad --log filter {:?} ({e}); using info", args.log);
         EnvFilter::new("info")
     });
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -33,8 +40,12 @@ fn serve(args: ServeArgs) -> ExitCode {
     };
     let config = Config::from(&args);
     let result = runtime.block_on(async move {
-        let listener = tafel_server::bind(args.listen)
-            .map_err(|e| tafel_server::ServerError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", args.listen))))?;
+        let listener = tafel_server::bind(args.listen).map_err(|e| {
+            tafel_server::ServerError::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", args.listen),
+            ))
+        })?;
         tafel_server::run(listener, config, shutdown_signal()).await
     });
     match result {

@@ -31,23 +31,52 @@ impl Metrics {
         let bytes_in = Counter::default();
         let bytes_out = Counter::default();
         // 50 µs .. ~1.6 s, doubling.
-        let store_write_seconds =
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.00005, 2.0, 16));
+        let store_write_seconds = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.00005, 2.0, 16),
+        );
         let store_errors = Counter::default();
         let refused_updates = Counter::default();
         let slow_clients_closed = Counter::default();
-        registry.register("connections", "Open WebSocket connections", connections.clone());
-        registry.register("documents_loaded", "Documents held in memory", documents_loaded.clone());
-        registry.register("updates_in", "Document updates received and accepted", updates_in.clone());
-        registry.register("updates_out", "Update frames sent to clients", updates_out.clone());
-        registry.register("bytes_in", "WebSocket payload bytes received", bytes_in.clone());
-        registry.register("bytes_out", "WebSocket payload bytes queued for sending", bytes_out.clone());
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            connections.clone(),
+        );
+        registry.register(
+            "documents_loaded",
+            "Documents held in memory",
+            documents_loaded.clone(),
+        );
+        registry.register(
+            "updates_in",
+            "Document updates received and accepted",
+            updates_in.clone(),
+        );
+        registry.register(
+            "updates_out",
+            "Update frames sent to clients",
+            updates_out.clone(),
+        );
+        registry.register(
+            "bytes_in",
+            "WebSocket payload bytes received",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "bytes_out",
+            "WebSocket payload bytes queued for sending",
+            bytes_out.clone(),
+        );
         registry.register(
             "store_write_seconds",
             "Time to make a batch of updates durable in the store",
             store_write_seconds.clone(),
         );
-        registry.register("store_errors", "Failed store operations", store_errors.clone());
+        registry.register(
+            "store_errors",
+            "Failed store operations",
+            store_errors.clone(),
+        );
         registry.register(
             "refused_updates",
             "Updates refused for lack of permission",

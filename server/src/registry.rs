@@ -93,7 +93,11 @@ impl Registry {
 
     /// Joins `conn` to the document, loading it if needed. On success the document has queued
     /// its sync step 1 and awareness states on `conn`, and returns the handle to send it commands.
-    pub async fn join(self: &Arc<Self>, key: &DocKey, conn: ConnHandle) -> Result<DocHandle, JoinFailure> {
+    pub async fn join(
+        self: &Arc<Self>,
+        key: &DocKey,
+        conn: ConnHandle,
+    ) -> Result<DocHandle, JoinFailure> {
         loop {
             let handle = self.get_or_spawn(key).ok_or(JoinFailure::Closed)?;
             let (reply, answer) = oneshot::channel();
@@ -123,7 +127,11 @@ impl Registry {
     /// Removes the entry for `key` if it is still the given generation.
     pub fn forget(&self, key: &DocKey, generation: u64) {
         let mut docs = self.lock();
-        if docs.live.get(key).is_some_and(|h| h.generation == generation) {
+        if docs
+            .live
+            .get(key)
+            .is_some_and(|h| h.generation == generation)
+        {
             docs.live.remove(key);
         }
     }

@@ -26,8 +26,8 @@ static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Most queued frames written before one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 256;
-/// How long a closing connection's writer may take to say goodbye.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long a closing connection's writer may take to send its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Everything a connection needs, decided before the upgrade.
 pub struct WsSession {
@@ -89,6 +89,7 @@ pub async fn serve(socket: WebSocket, session: WsSession) {
         conn.clone(),
         session.config.ping_interval,
         last_seen.clone(),
+        session.metrics.clone(),
     ));
     tracing::debug!(conn = id, doc = %session.key, role = %session.claims.role, "connected");
 
@@ -96,15 +97,23 @@ pub async fn serve(socket: WebSocket, session: WsSession) {
         Ok(doc) => read_loop(stream, &session, &doc, &conn, kick_rx, &last_seen).await,
         Err(JoinFailure::Store(e)) => {
             tracing::warn!(conn = id, doc = %session.key, error = %e, "cannot open document");
-            conn.kick(CloseCode::StoreUnavailable, "store unavailable; retry shortly");
+            conn.kick(
+                CloseCode::StoreUnavailable,
+                "store unavailable; retry shortly",
+            );
         }
         Err(JoinFailure::Closed) => {
             conn.kick(CloseCode::GoingAway, "board deleted or server stopping");
         }
     }
     conn.kick(CloseCode::Normal, "bye");
-    if tokio::time::timeout(CLOSE_GRACE, writer).await.is_err() {
-        tracing::debug!(conn = id, "writer did not finish in time");
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(CLOSE_GRACE * 3, writer).await.is_err() {
+        tracing::debug!(
+            conn = id,
+            "writer did not finish in time; dropping the socket"
+        );
+        abort.abort();
     }
     drop(session.permit);
 }
@@ -216,6 +225,7 @@ async fn write_loop(
     conn: ConnHandle,
     ping_every: Duration,
     last_seen: Arc<LastSeen>,
+    metrics: Arc<Metrics>,
 ) {
     let mut kick = conn.kick.subscribe();
     let mut ping = tokio::time::interval(ping_every);
@@ -226,18 +236,28 @@ async fn write_loop(
             _ = kick.changed() => break,
             frame = out.recv() => {
                 let Some(frame) = frame else { break };
-                if write_batch(&mut sink, frame, &mut out).await.is_err() {
-                    conn.kick(CloseCode::GoingAway, "connection lost");
-                    return;
+                // A peer that stops reading blocks the flush; the kick must still get through.
+                tokio::select! {
+                    biased;
+                    _ = kick.changed() => break,
+                    written = write_batch(&mut sink, frame, &mut out) => {
+                        if written.is_err() {
+                            conn.kick(CloseCode::GoingAway, "connection lost");
+                            return;
+                        }
+                    }
                 }
             }
             _ = ping.tick() => {
                 if last_seen.silent_for() > ping_every * 3 {
-                    tracing::info!(conn = conn.id, "no answer to keepalive pings, closing");
-                    conn.kick(CloseCode::TooSlow, "no answer to keepalive pings");
+                    if conn.kick(CloseCode::TooSlow, "no answer to keepalive pings") {
+                        tracing::info!(conn = conn.id, "no answer to keepalive pings, closing");
+                        metrics.slow_clients_closed.inc();
+                    }
                     break;
                 }
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                let pinged = tokio::time::timeout(ping_every, sink.send(Message::Ping(Bytes::new()))).await;
+                if !matches!(pinged, Ok(Ok(()))) {
                     conn.kick(CloseCode::GoingAway, "connection lost");
                     return;
                 }
@@ -246,15 +266,14 @@ async fn write_loop(
     }
     let close = conn.kick.borrow().clone();
     if let Some(close) = close {
-        let reason: String = truncate_reason(&close.reason);
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code: close.code.code(),
-                reason: reason.into(),
-            })))
-            .await;
+        let frame = Message::Close(Some(CloseFrame {
+            code: close.code.code(),
+            reason: truncate_reason(&close.reason).into(),
+        }));
+        // A peer that does not read cannot take the close frame either; don't wait for it long.
+        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(frame)).await;
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
 }
 
 /// Writes `first` and whatever else is queued, then flushes once.

@@ -17,8 +17,12 @@ pub fn now() -> u64 {
 
 /// Signs claims with `secret`.
 pub fn sign_with(secret: &str, claims: &Claims) -> String {
-    encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .expect("sign")
+    encode(
+        &Header::default(),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
 }
 
 pub fn claims(role: Role, board: &str, sub: &str, ttl_secs: i64) -> Claims {

@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tafel_protocol::wire::{decode_frame, encode_awareness, encode_sync_step1, encode_sync_step2, encode_update};
+use tafel_protocol::wire::{
+    decode_frame, encode_awareness, encode_sync_step1, encode_sync_step2, encode_update,
+};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::sync::awareness::AwarenessUpdateEntry;
+use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::{ClientID, Doc, GetString, Map, ReadTxn, StateVector, Text, Transact, Update};
 
@@ -42,7 +44,10 @@ impl YClient {
         Self::connect_with_doc(url, Doc::new()).await
     }
 
-    pub async fn connect_with_doc(url: &str, doc: Doc) -> Result<YClient, tokio_tungstenite::tungstenite::Error> {
+    pub async fn connect_with_doc(
+        url: &str,
+        doc: Doc,
+    ) -> Result<YClient, tokio_tungstenite::tungstenite::Error> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<WsMessage>();
@@ -89,7 +94,10 @@ impl YClient {
     /// Connects and waits (up to 10 s) for the server's sync step 2.
     pub async fn connect_synced(url: &str) -> YClient {
         let c = Self::connect(url).await.expect("connect");
-        assert!(c.wait(Duration::from_secs(10), |s| s.synced).await, "no sync step 2 from {url}");
+        assert!(
+            c.wait(Duration::from_secs(10), |s| s.synced).await,
+            "no sync step 2 from {url}"
+        );
         c
     }
 
@@ -145,7 +153,10 @@ impl YClient {
     /// Publishes this client's awareness state (a JSON string) under `client_id`.
     pub fn set_awareness(&self, client_id: u64, json: &str) {
         let clock = {
-            let mut c = self.awareness_clock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut c = self
+                .awareness_clock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             *c += 1;
             *c
         };
@@ -176,6 +187,13 @@ impl YClient {
 
     pub fn closed(&self) -> Option<(u16, String)> {
         self.seen().closed.clone()
+    }
+}
+
+impl Drop for YClient {
+    /// A dropped client says goodbye, so the server sees it leave.
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -77,7 +77,14 @@ impl Redis {
         let log = std::fs::File::create(self.dir.path().join("redis.log")).expect("log file");
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(log)
@@ -85,7 +92,10 @@ impl Redis {
             .spawn()
             .expect("redis-server must be on the PATH (apt-get install redis-server)");
         self.child = Some(child);
-        assert!(wait_for_port(self.port, Duration::from_secs(10)), "redis-server did not start");
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(10)),
+            "redis-server did not start"
+        );
     }
 
     /// SIGKILL, like a crash.
@@ -112,7 +122,9 @@ impl Redis {
 
     fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill").args([sig, &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status();
         }
     }
 }
@@ -146,7 +158,11 @@ impl Tafel {
 
     /// Starts with a store URL and extra environment (e.g. `TAFEL_MAX_MESSAGE_BYTES`).
     pub fn start_with(store: &str, env: &[(&str, &str)]) -> Tafel {
-        Tafel::start_in(tempfile::tempdir().expect("temp dir"), store.to_owned(), env)
+        Tafel::start_in(
+            tempfile::tempdir().expect("temp dir"),
+            store.to_owned(),
+            env,
+        )
     }
 
     /// Starts on the embedded store with extra environment.

@@ -22,34 +22,75 @@ async fn token_statuses_before_upgrade() {
     let good = token(Role::Employer, &board, "e1");
     assert_eq!(ws_status(&format!("{base}?token={good}")).await, 101);
     assert_eq!(ws_status(&base).await, 401, "missing token");
-    assert_eq!(ws_status(&format!("{base}?token=")).await, 401, "empty token");
-    assert_eq!(ws_status(&format!("{base}?token=not.a.jwt")).await, 401, "malformed");
-    let wrong = sign_with("another-secret", &claims(Role::Employer, &board, "e1", 3600));
-    assert_eq!(ws_status(&format!("{base}?token={wrong}")).await, 401, "wrong signature");
+    assert_eq!(
+        ws_status(&format!("{base}?token=")).await,
+        401,
+        "empty token"
+    );
+    assert_eq!(
+        ws_status(&format!("{base}?token=not.a.jwt")).await,
+        401,
+        "malformed"
+    );
+    let wrong = sign_with(
+        "another-secret",
+        &claims(Role::Employer, &board, "e1", 3600),
+    );
+    assert_eq!(
+        ws_status(&format!("{base}?token={wrong}")).await,
+        401,
+        "wrong signature"
+    );
     let expired = sign_with(TEST_SECRET, &claims(Role::Employer, &board, "e1", -10));
-    assert_eq!(ws_status(&format!("{base}?token={expired}")).await, 401, "expired");
+    assert_eq!(
+        ws_status(&format!("{base}?token={expired}")).await,
+        401,
+        "expired"
+    );
     let no_exp = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({"sub": "e1", "name": "n", "role": "employer", "board": board}),
         &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
     )
     .expect("sign");
-    assert_eq!(ws_status(&format!("{base}?token={no_exp}")).await, 401, "no exp");
+    assert_eq!(
+        ws_status(&format!("{base}?token={no_exp}")).await,
+        401,
+        "no exp"
+    );
     let bad_role = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &json!({"sub": "e1", "name": "n", "role": "admin", "board": board, "exp": tafel_tests::api::now() + 60}),
         &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
     )
     .expect("sign");
-    assert_eq!(ws_status(&format!("{base}?token={bad_role}")).await, 401, "unknown role");
+    assert_eq!(
+        ws_status(&format!("{base}?token={bad_role}")).await,
+        401,
+        "unknown role"
+    );
     let wildcard_employer = token(Role::Employer, "*", "e1");
-    assert_eq!(ws_status(&format!("{base}?token={wildcard_employer}")).await, 401, "* for non-facilitator");
+    assert_eq!(
+        ws_status(&format!("{base}?token={wildcard_employer}")).await,
+        401,
+        "* for non-facilitator"
+    );
 
     let other_board = token(Role::Employer, &other, "e1");
-    assert_eq!(ws_status(&format!("{base}?token={other_board}")).await, 403, "other board");
+    assert_eq!(
+        ws_status(&format!("{base}?token={other_board}")).await,
+        403,
+        "other board"
+    );
     let unknown_board = token(Role::Facilitator, "*", "f");
-    assert_eq!(ws_status(&t.ws_url("nosuchboard", "canvas", &unknown_board)).await, 404);
-    assert_eq!(ws_status(&t.ws_url(&board, "nosuchdoc", &unknown_board)).await, 404);
+    assert_eq!(
+        ws_status(&t.ws_url("nosuchboard", "canvas", &unknown_board)).await,
+        404
+    );
+    assert_eq!(
+        ws_status(&t.ws_url(&board, "nosuchdoc", &unknown_board)).await,
+        404
+    );
 }
 
 /// A token that expires mid-session closes its connection with 4401.
@@ -60,7 +101,10 @@ async fn expiring_token_closes_connection() {
     let short = sign_with(TEST_SECRET, &claims(Role::Employer, &board, "e1", 2));
     let c = YClient::connect_synced(&t.ws_url(&board, "canvas", &short)).await;
     assert!(c.closed().is_none());
-    assert!(c.wait(Duration::from_secs(6), |s| s.closed.is_some()).await, "not closed on expiry");
+    assert!(
+        c.wait(Duration::from_secs(6), |s| s.closed.is_some()).await,
+        "not closed on expiry"
+    );
     assert_eq!(c.closed().map(|c| c.0), Some(4401));
 }
 
@@ -70,19 +114,36 @@ async fn expiring_token_closes_connection() {
 async fn observer_cannot_write() {
     let mut t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    let writer = YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Union, &board, "u1"))).await;
+    let writer =
+        YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Union, &board, "u1")))
+            .await;
     let obs_url = t.ws_url(&board, "canvas", &token(Role::Observer, &board, "o1"));
     let obs = YClient::connect_synced(&obs_url).await;
     obs.push_text("t", "stiekem");
-    assert!(obs.wait(SECS5, |s| !s.denied.is_empty()).await, "no permission-denied");
+    assert!(
+        obs.wait(SECS5, |s| !s.denied.is_empty()).await,
+        "no permission-denied"
+    );
     writer.push_text("t", "zichtbaar");
-    assert!(obs.wait_text("t", "zichtbaar", SECS5).await, "observer must still read");
-    assert!(!writer.text("t").contains("stiekem"), "observer's edit was forwarded");
+    assert!(
+        obs.wait_text("t", "zichtbaar", SECS5).await,
+        "observer must still read"
+    );
+    assert!(
+        !writer.text("t").contains("stiekem"),
+        "observer's edit was forwarded"
+    );
     // Not stored either: after a restart a fresh reader has no trace of it.
     t.restart();
-    let fresh = YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Union, &board, "u2"))).await;
+    let fresh =
+        YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Union, &board, "u2")))
+            .await;
     assert_eq!(fresh.text("t"), "zichtbaar");
-    let m = http().get(format!("{}/metrics", t.http())).send().await.expect("metrics");
+    let m = http()
+        .get(format!("{}/metrics", t.http()))
+        .send()
+        .await
+        .expect("metrics");
     assert!(m.status().is_success());
 }
 
@@ -103,12 +164,26 @@ async fn party_documents_per_role() {
     for (role, want) in cases {
         let tok = token(role, &board, "p");
         for (doc, status) in parties.iter().zip(want) {
-            assert_eq!(ws_status(&t.ws_url(&board, doc, &tok)).await, status, "{role} on {doc}");
+            assert_eq!(
+                ws_status(&t.ws_url(&board, doc, &tok)).await,
+                status,
+                "{role} on {doc}"
+            );
         }
     }
     // And the own workspace really syncs between two members of the party.
-    let a = YClient::connect_synced(&t.ws_url(&board, "party-union", &token(Role::Union, &board, "u1"))).await;
-    let b = YClient::connect_synced(&t.ws_url(&board, "party-union", &token(Role::Union, &board, "u2"))).await;
+    let a = YClient::connect_synced(&t.ws_url(
+        &board,
+        "party-union",
+        &token(Role::Union, &board, "u1"),
+    ))
+    .await;
+    let b = YClient::connect_synced(&t.ws_url(
+        &board,
+        "party-union",
+        &token(Role::Union, &board, "u2"),
+    ))
+    .await;
     a.push_text("t", "ons concept");
     assert!(b.wait_text("t", "ons concept", SECS5).await);
 }
@@ -118,10 +193,25 @@ async fn party_documents_per_role() {
 async fn only_facilitator_writes_control() {
     let t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    let fac = YClient::connect_synced(&t.ws_url(&board, "control", &token(Role::Facilitator, &board, "f"))).await;
+    let fac = YClient::connect_synced(&t.ws_url(
+        &board,
+        "control",
+        &token(Role::Facilitator, &board, "f"),
+    ))
+    .await;
     let mut readers = Vec::new();
-    for (i, role) in [Role::Employer, Role::Union, Role::Employee, Role::Observer].into_iter().enumerate() {
-        readers.push(YClient::connect_synced(&t.ws_url(&board, "control", &token(role, &board, &format!("r{i}")))).await);
+    for (i, role) in [Role::Employer, Role::Union, Role::Employee, Role::Observer]
+        .into_iter()
+        .enumerate()
+    {
+        readers.push(
+            YClient::connect_synced(&t.ws_url(
+                &board,
+                "control",
+                &token(role, &board, &format!("r{i}")),
+            ))
+            .await,
+        );
     }
     fac.set_map("fase", "stap", 2);
     for r in &readers {
@@ -134,12 +224,20 @@ async fn only_facilitator_writes_control() {
             "a participant must read control"
         );
         r.set_map("fase", "stap", 6);
-        assert!(r.wait(SECS5, |s| !s.denied.is_empty()).await, "control write not refused");
+        assert!(
+            r.wait(SECS5, |s| !s.denied.is_empty()).await,
+            "control write not refused"
+        );
     }
-    let late = YClient::connect_synced(&t.ws_url(&board, "control", &token(Role::Observer, &board, "o9"))).await;
+    let late =
+        YClient::connect_synced(&t.ws_url(&board, "control", &token(Role::Observer, &board, "o9")))
+            .await;
     let m = yrs::Doc::get_or_insert_map(&late.doc, "fase");
     let v = yrs::Map::get(&m, &yrs::Transact::transact(&late.doc), "stap");
-    assert_eq!(v.map(|v| v.to_string(&yrs::Transact::transact(&late.doc))), Some("2".into()));
+    assert_eq!(
+        v.map(|v| v.to_string(&yrs::Transact::transact(&late.doc))),
+        Some("2".into())
+    );
 }
 
 /// HTTP API: tokens and roles on the board endpoints, and the JSON error body.
@@ -156,49 +254,134 @@ async fn http_api_access_and_errors() {
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     // Templates for any valid token.
     let emp = token(Role::Employer, &board, "e1");
-    let r = http().get(api("/api/templates")).bearer_auth(&emp).send().await.expect("req");
+    let r = http()
+        .get(api("/api/templates"))
+        .bearer_auth(&emp)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 200);
     let list: serde_json::Value = r.json().await.expect("json");
-    assert!(list.as_array().is_some_and(|l| l.iter().any(|t| t["id"] == "cao-di-organisatie")));
+    assert!(list
+        .as_array()
+        .is_some_and(|l| l.iter().any(|t| t["id"] == "cao-di-organisatie")));
     // Creating a board: only a facilitator with board "*".
     let body = json!({"title": "x", "template": "cao-di-sector"});
-    let r = http().post(api("/api/boards")).bearer_auth(&emp).json(&body).send().await.expect("req");
+    let r = http()
+        .post(api("/api/boards"))
+        .bearer_auth(&emp)
+        .json(&body)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 403);
     let scoped_fac = token(Role::Facilitator, &board, "f");
-    let r = http().post(api("/api/boards")).bearer_auth(&scoped_fac).json(&body).send().await.expect("req");
+    let r = http()
+        .post(api("/api/boards"))
+        .bearer_auth(&scoped_fac)
+        .json(&body)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 403);
-    let r = http().post(api("/api/boards")).bearer_auth(facilitator()).json(&json!({"title": "x", "template": "nope"})).send().await.expect("req");
+    let r = http()
+        .post(api("/api/boards"))
+        .bearer_auth(facilitator())
+        .json(&json!({"title": "x", "template": "nope"}))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 400);
-    let r = http().post(api("/api/boards")).bearer_auth(facilitator()).body("{not json").header("content-type", "application/json").send().await.expect("req");
+    let r = http()
+        .post(api("/api/boards"))
+        .bearer_auth(facilitator())
+        .body("{not json")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 400);
     let b: serde_json::Value = r.json().await.expect("json");
     assert_eq!(b["error"], "bad-request");
     // Summary for a token of that board; 403 for another board's token; 404 unknown.
-    let r = http().get(api(&format!("/api/boards/{board}"))).bearer_auth(&emp).send().await.expect("req");
+    let r = http()
+        .get(api(&format!("/api/boards/{board}")))
+        .bearer_auth(&emp)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 200);
     let other = token(Role::Employer, "elders", "e1");
-    let r = http().get(api(&format!("/api/boards/{board}"))).bearer_auth(&other).send().await.expect("req");
+    let r = http()
+        .get(api(&format!("/api/boards/{board}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 403);
-    let r = http().get(api("/api/boards/onbekend")).bearer_auth(facilitator()).send().await.expect("req");
+    let r = http()
+        .get(api("/api/boards/onbekend"))
+        .bearer_auth(facilitator())
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 404);
     // Listing and invites: facilitator only.
-    let r = http().get(api("/api/boards")).bearer_auth(&emp).send().await.expect("req");
+    let r = http()
+        .get(api("/api/boards"))
+        .bearer_auth(&emp)
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 403);
-    let r = http().get(api("/api/boards")).bearer_auth(facilitator()).send().await.expect("req");
+    let r = http()
+        .get(api("/api/boards"))
+        .bearer_auth(facilitator())
+        .send()
+        .await
+        .expect("req");
     let boards: serde_json::Value = r.json().await.expect("json");
-    assert!(boards.as_array().is_some_and(|b| b.iter().any(|x| x["id"] == board.as_str())));
-    let r = http().post(api(&format!("/api/boards/{board}/invites"))).bearer_auth(&emp).json(&json!({"role": "union"})).send().await.expect("req");
+    assert!(boards
+        .as_array()
+        .is_some_and(|b| b.iter().any(|x| x["id"] == board.as_str())));
+    let r = http()
+        .post(api(&format!("/api/boards/{board}/invites")))
+        .bearer_auth(&emp)
+        .json(&json!({"role": "union"}))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 403);
-    let r = http().post(api(&format!("/api/boards/{board}/invites"))).bearer_auth(facilitator()).json(&json!({"role": "wizard"})).send().await.expect("req");
+    let r = http()
+        .post(api(&format!("/api/boards/{board}/invites")))
+        .bearer_auth(facilitator())
+        .json(&json!({"role": "wizard"}))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 400);
-    let r = http().post(api(&format!("/api/boards/{board}/invites"))).bearer_auth(facilitator()).json(&json!({"role": "union", "ttl": "2h"})).send().await.expect("req");
+    let r = http()
+        .post(api(&format!("/api/boards/{board}/invites")))
+        .bearer_auth(facilitator())
+        .json(&json!({"role": "union", "ttl": "2h"}))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 200);
     let inv: serde_json::Value = r.json().await.expect("json");
     let invite_token = inv["token"].as_str().expect("token").to_owned();
-    assert!(inv["url"].as_str().is_some_and(|u| u.contains(&invite_token)));
+    assert!(inv["url"]
+        .as_str()
+        .is_some_and(|u| u.contains(&invite_token)));
     // The invite token opens the board as a union member: own party yes, employer's no.
-    assert_eq!(ws_status(&t.ws_url(&board, "party-union", &invite_token)).await, 101);
-    assert_eq!(ws_status(&t.ws_url(&board, "party-employer", &invite_token)).await, 403);
+    assert_eq!(
+        ws_status(&t.ws_url(&board, "party-union", &invite_token)).await,
+        101
+    );
+    assert_eq!(
+        ws_status(&t.ws_url(&board, "party-employer", &invite_token)).await,
+        403
+    );
 }
 
 /// Export shows only what the role may read: no other party's workspace.
@@ -225,7 +408,10 @@ async fn export_follows_the_role() {
     assert!(as_employer.contains("geheim werkgeversconcept") && as_employer.contains("gedeeld"));
     let as_union = export(token(Role::Union, &board, "u1")).await;
     assert!(as_union.contains("gedeeld"));
-    assert!(!as_union.contains("geheim"), "union export leaks the employer's workspace");
+    assert!(
+        !as_union.contains("geheim"),
+        "union export leaks the employer's workspace"
+    );
     let parsed: serde_json::Value = serde_json::from_str(&as_union).expect("json");
     assert!(parsed["documents"].get("party-employer").is_none());
     assert!(parsed["documents"].get("party-union").is_some());
@@ -269,7 +455,10 @@ async fn outside_issuer_public_key() {
     .expect("sign");
     assert_eq!(ws_status(&t.ws_url(&board, "canvas", &outside)).await, 101);
     // HS256 tokens keep working next to it.
-    assert_eq!(ws_status(&t.ws_url(&board, "canvas", &token(Role::Employee, &board, "e"))).await, 101);
+    assert_eq!(
+        ws_status(&t.ws_url(&board, "canvas", &token(Role::Employee, &board, "e"))).await,
+        101
+    );
     // A token claiming EdDSA but signed by another key is refused.
     let other = dir.path().join("other.pem");
     std::process::Command::new("openssl")
@@ -277,7 +466,8 @@ async fn outside_issuer_public_key() {
         .arg(&other)
         .status()
         .expect("openssl");
-    let enc2 = jsonwebtoken::EncodingKey::from_ed_pem(&std::fs::read(&other).expect("key")).expect("key");
+    let enc2 =
+        jsonwebtoken::EncodingKey::from_ed_pem(&std::fs::read(&other).expect("key")).expect("key");
     let forged = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
         &claims(Role::Employee, &board, "ext-1", 600),

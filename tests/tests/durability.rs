@@ -60,7 +60,10 @@ async fn kill9_after_seen(mut t: Tafel) {
         t.kill9();
         t.restart();
         let c = YClient::connect_synced(&url_b).await;
-        assert!(c.text("t").contains(&word), "edit {word} seen by b was lost by kill -9");
+        assert!(
+            c.text("t").contains(&word),
+            "edit {word} seen by b was lost by kill -9"
+        );
     }
 }
 
@@ -100,7 +103,10 @@ async fn compaction_loses_nothing() {
         let c = YClient::connect_synced(&url).await;
         let text = c.text("t");
         for i in 0..100 {
-            assert!(text.contains(&format!("{i},")), "lost {i} after compaction: {text}");
+            assert!(
+                text.contains(&format!("{i},")),
+                "lost {i} after compaction: {text}"
+            );
         }
         assert!(t.log().contains("compacted"), "no compaction happened");
     }
@@ -128,8 +134,15 @@ async fn redis_outage_loses_nothing_and_recovers() {
         "a write during the outage must close the connection"
     );
     assert_eq!(a.closed().map(|c| c.0), Some(4503));
-    assert!(!b.text("t").contains("tijdens"), "an unstored edit was forwarded");
-    let ready = http().get(format!("{}/readyz", t.http())).send().await.expect("readyz");
+    assert!(
+        !b.text("t").contains("tijdens"),
+        "an unstored edit was forwarded"
+    );
+    let ready = http()
+        .get(format!("{}/readyz", t.http()))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), 503);
 
     redis.restart();
@@ -140,7 +153,11 @@ async fn redis_outage_loses_nothing_and_recovers() {
     assert!(ready_again);
     let mut ok = false;
     for _ in 0..100 {
-        let r = http().get(format!("{}/readyz", t.http())).send().await.expect("readyz");
+        let r = http()
+            .get(format!("{}/readyz", t.http()))
+            .send()
+            .await
+            .expect("readyz");
         if r.status() == 200 {
             ok = true;
             break;
@@ -150,10 +167,16 @@ async fn redis_outage_loses_nothing_and_recovers() {
     assert!(ok, "readyz did not recover:\n{}", t.log());
 
     // Reconnect a's document (as the npm provider does): its sync step 2 carries the edit.
-    let again = YClient::connect_with_doc(&url, a.doc.clone()).await.expect("reconnect");
+    let again = YClient::connect_with_doc(&url, a.doc.clone())
+        .await
+        .expect("reconnect");
     assert!(again.wait(SECS10, |s| s.synced).await);
     let c = YClient::connect_synced(&url).await;
-    assert!(c.wait_text("t", "tijdens de storing;", SECS10).await, "offline edit lost: {}", c.text("t"));
+    assert!(
+        c.wait_text("t", "tijdens de storing;", SECS10).await,
+        "offline edit lost: {}",
+        c.text("t")
+    );
     assert!(c.text("t").contains("voor de storing;"));
 }
 
@@ -172,8 +195,14 @@ async fn nothing_is_forwarded_before_it_is_stored() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let early = b.text("t");
     redis.resume();
-    assert!(!early.contains("wacht"), "forwarded before the store acknowledged it");
-    assert!(b.wait_text("t", "wacht op opslag", SECS10).await, "not forwarded after the store answered");
+    assert!(
+        !early.contains("wacht"),
+        "forwarded before the store acknowledged it"
+    );
+    assert!(
+        b.wait_text("t", "wacht op opslag", SECS10).await,
+        "not forwarded after the store answered"
+    );
     t.kill9();
     t.restart();
     let c = YClient::connect_synced(&url).await;

@@ -150,7 +150,11 @@ async fn empty_load_of_unknown_doc(u: &Under<'_>) {
     s.ping().await.expect("ping");
     for name in DocName::ALL {
         let got = load(s, &key("nobody-here", name)).await;
-        assert_eq!(got, StoredDoc::default(), "{name} of an unknown board loads empty");
+        assert_eq!(
+            got,
+            StoredDoc::default(),
+            "{name} of an unknown board loads empty"
+        );
     }
     assert_eq!(s.get_board(&board("nobody-here")).await.expect("get"), None);
     assert!(s.list_boards().await.expect("list").is_empty());
@@ -166,12 +170,21 @@ async fn append_then_load_in_order(u: &Under<'_>) {
     }
     let got = load(s, &k).await;
     assert_eq!(got.snapshot, None, "no snapshot before any compaction");
-    assert_eq!(got.log, rec.updates, "log holds the appended updates, in append order");
+    assert_eq!(
+        got.log, rec.updates,
+        "log holds the appended updates, in append order"
+    );
     assert_eq!(replay(&got), rec.text());
     assert_eq!(replay(&got), "0123456789");
     // Other documents of the same board and the same doc of other boards are untouched.
-    assert_eq!(load(s, &key("b1", DocName::Gap)).await, StoredDoc::default());
-    assert_eq!(load(s, &key("b2", DocName::Canvas)).await, StoredDoc::default());
+    assert_eq!(
+        load(s, &key("b1", DocName::Gap)).await,
+        StoredDoc::default()
+    );
+    assert_eq!(
+        load(s, &key("b2", DocName::Canvas)).await,
+        StoredDoc::default()
+    );
 }
 
 async fn append_many_in_one_call(u: &Under<'_>) {
@@ -190,7 +203,11 @@ async fn append_many_in_one_call(u: &Under<'_>) {
     let got = load(s, &k).await;
     assert_eq!(got.log.len(), 8, "one single append plus a 7-update call");
     assert_eq!(got.log[0], first);
-    assert_eq!(&got.log[1..], batch.as_slice(), "every update of one call, in order");
+    assert_eq!(
+        &got.log[1..],
+        batch.as_slice(),
+        "every update of one call, in order"
+    );
     assert_eq!(replay(&got), "axxxxxxx");
 }
 
@@ -219,14 +236,28 @@ async fn compact_replaces_snapshot_and_drops_covered(u: &Under<'_>) {
                 .expect("apply");
         }
         drop(txn);
-        let s = d.transact().encode_state_as_update_v1(&StateVector::default());
+        let s = d
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
         s
     };
     s.compact(&k, snap1.clone(), 4).await.expect("compact");
     let after = load(s, &k).await;
-    assert_eq!(after.snapshot.as_deref(), Some(snap1.as_slice()), "snapshot replaced");
-    assert_eq!(after.log, rec.updates[4..].to_vec(), "exactly the first 4 entries dropped");
-    assert_eq!(replay(&after), text_before, "snapshot + rest of log = same text");
+    assert_eq!(
+        after.snapshot.as_deref(),
+        Some(snap1.as_slice()),
+        "snapshot replaced"
+    );
+    assert_eq!(
+        after.log,
+        rec.updates[4..].to_vec(),
+        "exactly the first 4 entries dropped"
+    );
+    assert_eq!(
+        replay(&after),
+        text_before,
+        "snapshot + rest of log = same text"
+    );
 
     // Appends after a compaction go after the remaining entries.
     let late = rec.insert(at, "!");
@@ -238,16 +269,24 @@ async fn compact_replaces_snapshot_and_drops_covered(u: &Under<'_>) {
 
     // A second compaction replaces the snapshot again and may cover the whole log.
     let snap2 = rec.full_state();
-    s.compact(&k, snap2.clone(), 4).await.expect("second compact");
+    s.compact(&k, snap2.clone(), 4)
+        .await
+        .expect("second compact");
     let after = load(s, &k).await;
-    assert_eq!(after.snapshot.as_deref(), Some(snap2.as_slice()), "second snapshot replaces the first");
+    assert_eq!(
+        after.snapshot.as_deref(),
+        Some(snap2.as_slice()),
+        "second snapshot replaces the first"
+    );
     assert!(after.log.is_empty(), "covering the whole log empties it");
     assert_eq!(replay(&after), rec.text());
 
     // An entry appended later stays after a compaction that covers 0 entries.
     let later = rec.insert(0, ">");
     append(s, &k, &[&later]).await;
-    s.compact(&k, snap2.clone(), 0).await.expect("compact covering nothing");
+    s.compact(&k, snap2.clone(), 0)
+        .await
+        .expect("compact covering nothing");
     let after = load(s, &k).await;
     assert_eq!(after.log, vec![later], "covered = 0 drops nothing");
     assert_eq!(replay(&after), ">Hallo tafel, wij onderhandelen!");
@@ -269,7 +308,10 @@ async fn compaction_of_one_doc_leaves_others(u: &Under<'_>) {
     assert!(load(s, &a).await.log.is_empty());
     let got_b = load(s, &b).await;
     assert_eq!(got_b.snapshot, None);
-    assert_eq!(got_b.log, rb.updates, "another document's log is not touched");
+    assert_eq!(
+        got_b.log, rb.updates,
+        "another document's log is not touched"
+    );
 }
 
 async fn board_metas_put_get_list(u: &Under<'_>) {
@@ -289,7 +331,11 @@ async fn board_metas_put_get_list(u: &Under<'_>) {
     let m1b = meta("alpha", "Hernoemd", 1_700_000_000);
     s.put_board(&m1b).await.expect("put again");
     assert_eq!(s.get_board(&m1.id).await.expect("get"), Some(m1b.clone()));
-    assert_eq!(s.list_boards().await.expect("list").len(), 2, "no duplicate on overwrite");
+    assert_eq!(
+        s.list_boards().await.expect("list").len(),
+        2,
+        "no duplicate on overwrite"
+    );
 }
 
 async fn delete_board_erases_everything(u: &Under<'_>) {
@@ -308,18 +354,41 @@ async fn delete_board_erases_everything(u: &Under<'_>) {
             s.compact(&k, rec.full_state(), 1).await.expect("compact");
             append(s, &k, &[&u3]).await;
             let got = load(s, &k).await;
-            assert!(got.snapshot.is_some() && got.log.len() == 2, "{k} has snapshot and log");
+            assert!(
+                got.snapshot.is_some() && got.log.len() == 2,
+                "{k} has snapshot and log"
+            );
         }
     }
-    assert!(!u.keys_mentioning(gone).await.is_empty(), "precondition: keys exist");
+    assert!(
+        !u.keys_mentioning(gone).await.is_empty(),
+        "precondition: keys exist"
+    );
 
-    assert!(s.delete_board(&board(gone)).await.expect("delete"), "delete reports it existed");
-    assert_eq!(u.keys_mentioning(gone).await, Vec::<String>::new(), "no key of the board remains");
+    assert!(
+        s.delete_board(&board(gone)).await.expect("delete"),
+        "delete reports it existed"
+    );
+    assert_eq!(
+        u.keys_mentioning(gone).await,
+        Vec::<String>::new(),
+        "no key of the board remains"
+    );
     assert_eq!(s.get_board(&board(gone)).await.expect("get"), None);
     for name in DocName::ALL {
-        assert_eq!(load(s, &key(gone, name)).await, StoredDoc::default(), "{name} erased");
+        assert_eq!(
+            load(s, &key(gone, name)).await,
+            StoredDoc::default(),
+            "{name} erased"
+        );
     }
-    let listed: Vec<BoardId> = s.list_boards().await.expect("list").into_iter().map(|m| m.id).collect();
+    let listed: Vec<BoardId> = s
+        .list_boards()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(listed, vec![board(kept)]);
 
     // The other board is untouched.
@@ -333,22 +402,37 @@ async fn delete_board_erases_everything(u: &Under<'_>) {
 
     // Deleting again, or a board that never existed, reports false.
     assert!(!s.delete_board(&board(gone)).await.expect("delete again"));
-    assert!(!s.delete_board(&board("never-was")).await.expect("delete unknown"));
+    assert!(!s
+        .delete_board(&board("never-was"))
+        .await
+        .expect("delete unknown"));
 
     // A board with documents but no record (e.g. a crash between the steps of a delete) is
     // still erased by a delete, which reports false.
     let orphan = key("orphan", DocName::Canvas);
     append(s, &orphan, &[&Recorder::new(99).insert(0, "x")]).await;
-    assert!(!s.delete_board(&board("orphan")).await.expect("delete orphan"));
+    assert!(!s
+        .delete_board(&board("orphan"))
+        .await
+        .expect("delete orphan"));
     assert_eq!(load(s, &orphan).await, StoredDoc::default());
     assert!(u.keys_mentioning("orphan").await.is_empty());
 }
 
 async fn secret_keeps_first_candidate(u: &Under<'_>) {
     let s = u.store();
-    assert_eq!(s.get_or_init_secret("first-secret").await.expect("init"), "first-secret");
-    assert_eq!(s.get_or_init_secret("second-secret").await.expect("again"), "first-secret");
-    assert_eq!(s.get_or_init_secret("first-secret").await.expect("again"), "first-secret");
+    assert_eq!(
+        s.get_or_init_secret("first-secret").await.expect("init"),
+        "first-secret"
+    );
+    assert_eq!(
+        s.get_or_init_secret("second-secret").await.expect("again"),
+        "first-secret"
+    );
+    assert_eq!(
+        s.get_or_init_secret("first-secret").await.expect("again"),
+        "first-secret"
+    );
 }
 
 async fn concurrent_appends_all_land(s: Arc<dyn Store>) {
@@ -360,7 +444,9 @@ async fn concurrent_appends_all_land(s: Arc<dyn Store>) {
             let k = key(&format!("g{i}"), DocName::Canvas);
             let mut rec = Recorder::new(1000 + i);
             let upd = rec.insert(0, &format!("doc {i}"));
-            s.append(&k, &[Bytes::from(upd.clone())]).await.map(|()| (k, upd))
+            s.append(&k, &[Bytes::from(upd.clone())])
+                .await
+                .map(|()| (k, upd))
         }));
     }
     // ...and 50 more all appending to one shared document at once.
@@ -372,7 +458,9 @@ async fn concurrent_appends_all_land(s: Arc<dyn Store>) {
         shared_tasks.push(tokio::spawn(async move {
             let mut rec = Recorder::new(2000 + i);
             let upd = rec.insert(0, "s");
-            s.append(&shared, &[Bytes::from(upd.clone())]).await.map(|()| upd)
+            s.append(&shared, &[Bytes::from(upd.clone())])
+                .await
+                .map(|()| upd)
         }));
     }
     let started = Instant::now();
@@ -392,8 +480,18 @@ async fn concurrent_appends_all_land(s: Arc<dyn Store>) {
     let mut got = load(&*s, &shared).await.log;
     got.sort();
     shared_written.sort();
-    assert_eq!(got, shared_written, "all 50 appends to the shared doc landed, each once");
-    assert_eq!(replay(&StoredDoc { snapshot: None, log: got }).len(), 50);
+    assert_eq!(
+        got, shared_written,
+        "all 50 appends to the shared doc landed, each once"
+    );
+    assert_eq!(
+        replay(&StoredDoc {
+            snapshot: None,
+            log: got
+        })
+        .len(),
+        50
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,21 +591,33 @@ async fn write_fixture(s: &dyn Store) -> (DocKey, Recorder) {
     s.compact(&k, rec.full_state(), 2).await.expect("compact");
     let u3 = rec.insert(14, "!");
     append(s, &k, &[&u3]).await;
-    s.put_board(&meta("persist", "Blijvend", 42)).await.expect("put board");
-    assert_eq!(s.get_or_init_secret("kept-secret").await.expect("secret"), "kept-secret");
+    s.put_board(&meta("persist", "Blijvend", 42))
+        .await
+        .expect("put board");
+    assert_eq!(
+        s.get_or_init_secret("kept-secret").await.expect("secret"),
+        "kept-secret"
+    );
     (k, rec)
 }
 
 async fn check_fixture(s: &dyn Store, k: &DocKey, rec: &Recorder) {
     let got = load(s, k).await;
     assert!(got.snapshot.is_some(), "snapshot survived");
-    assert_eq!(got.log, rec.updates[2..].to_vec(), "log after the snapshot survived");
+    assert_eq!(
+        got.log,
+        rec.updates[2..].to_vec(),
+        "log after the snapshot survived"
+    );
     assert_eq!(replay(&got), "blijft bewaard!");
     assert_eq!(
         s.get_board(&board("persist")).await.expect("get board"),
         Some(meta("persist", "Blijvend", 42))
     );
-    assert_eq!(s.get_or_init_secret("other").await.expect("secret"), "kept-secret");
+    assert_eq!(
+        s.get_or_init_secret("other").await.expect("secret"),
+        "kept-secret"
+    );
 }
 
 /// redb: everything acknowledged is still there after the store is dropped and the same folder
@@ -534,7 +644,10 @@ async fn redb_survives_reopen() {
         }
     };
     if let Some(e) = first_error {
-        eprintln!("note: immediate reopen failed ({e}); succeeded after {:?}", started.elapsed());
+        eprintln!(
+            "note: immediate reopen failed ({e}); succeeded after {:?}",
+            started.elapsed()
+        );
     }
     check_fixture(&store, &k, &rec).await;
 
@@ -543,6 +656,20 @@ async fn redb_survives_reopen() {
     let u4 = rec.insert(15, "?");
     append(&store, &k, &[&u4]).await;
     assert_eq!(replay(&load(&store, &k).await), "blijft bewaard!?");
+}
+
+/// redb: dropping a `RedbStore` releases its database file, so the same folder can be opened
+/// again right away (what a restart inside one process, or a test, does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redb_reopens_immediately_after_drop() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for round in 0..5 {
+        let store = RedbStore::open(dir.path())
+            .await
+            .unwrap_or_else(|e| panic!("open #{round} right after the previous drop: {e}"));
+        append(&store, &key("b1", DocName::Canvas), &[b"x"]).await;
+        drop(store);
+    }
 }
 
 /// Redis: data acknowledged before a SIGKILL of redis-server (AOF, fsync always) is there after
@@ -568,9 +695,10 @@ async fn redis_survives_restart_and_reconnects() {
     );
     let started = Instant::now();
     let extra = Recorder::new(8).insert(0, "x");
-    let appended = tokio::time::timeout(Duration::from_secs(15), store.append(&k, &[bytes(&extra)]))
-        .await
-        .expect("append hung for 15 s while Redis was down");
+    let appended =
+        tokio::time::timeout(Duration::from_secs(15), store.append(&k, &[bytes(&extra)]))
+            .await
+            .expect("append hung for 15 s while Redis was down");
     let append_took = started.elapsed();
     assert!(
         matches!(appended, Err(StoreError::Unavailable(_))),
@@ -579,10 +707,19 @@ async fn redis_survives_restart_and_reconnects() {
     let load_down = tokio::time::timeout(Duration::from_secs(15), store.load(&k))
         .await
         .expect("load hung while Redis was down");
-    assert!(matches!(load_down, Err(StoreError::Unavailable(_))), "load while down: {load_down:?}");
+    assert!(
+        matches!(load_down, Err(StoreError::Unavailable(_))),
+        "load while down: {load_down:?}"
+    );
     eprintln!("while down: ping failed after {ping_took:?}, append after {append_took:?}");
-    assert!(ping_took < Duration::from_secs(8), "ping took {ping_took:?} to fail");
-    assert!(append_took < Duration::from_secs(8), "append took {append_took:?} to fail");
+    assert!(
+        ping_took < Duration::from_secs(8),
+        "ping took {ping_took:?} to fail"
+    );
+    assert!(
+        append_took < Duration::from_secs(8),
+        "append took {append_took:?} to fail"
+    );
 
     redis.restart();
     let started = Instant::now();
@@ -597,6 +734,10 @@ async fn redis_survives_restart_and_reconnects() {
     let u4 = rec.insert(15, "?");
     append(&store, &k, &[&u4]).await;
     let got = load(&store, &k).await;
-    assert_eq!(got.log.len(), 2, "the append refused while down was not stored");
+    assert_eq!(
+        got.log.len(),
+        2,
+        "the append refused while down was not stored"
+    );
     assert_eq!(replay(&got), "blijft bewaard!?");
 }

@@ -8,11 +8,19 @@ use tafel_tests::client::YClient;
 use tafel_tests::node;
 use tafel_tests::procs::{Redis, Tafel};
 
-async fn node_scenario(t: &Tafel, board: &str, doc: &str, scenario: &str, extra: &[&str]) -> serde_json::Value {
+async fn node_scenario(
+    t: &Tafel,
+    board: &str,
+    doc: &str,
+    scenario: &str,
+    extra: &[&str],
+) -> serde_json::Value {
     let tok = token(Role::Employer, board, "emp-1");
     let tok2 = token(Role::Union, board, "uni-1");
     let base = t.ws_base(board);
-    let mut args = vec!["--base", &base, "--doc", doc, "--token", &tok, "--token2", &tok2];
+    let mut args = vec![
+        "--base", &base, "--doc", doc, "--token", &tok, "--token2", &tok2,
+    ];
     args.extend_from_slice(extra);
     let (ok, json) = node::run(scenario, &args).await;
     assert!(ok, "{scenario} failed: {json}\nserver log:\n{}", t.log());
@@ -27,7 +35,10 @@ async fn two_y_websocket_clients_converge() {
     let board = create_board(&t).await;
     let out = node_scenario(&t, &board, "canvas", "two-converge", &[]).await;
     let text = out["text"].as_str().unwrap_or_default();
-    assert!(text.contains("hello from A") && text.contains("hello from B"), "{out}");
+    assert!(
+        text.contains("hello from A") && text.contains("hello from B"),
+        "{out}"
+    );
 }
 
 /// The same with Redis as the store.
@@ -44,9 +55,19 @@ async fn two_y_websocket_clients_converge_on_redis() {
 async fn late_joiner_gets_full_state() {
     let t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    let out = node_scenario(&t, &board, "canvas", "late-joiner", &["--text", "laat maar komen"]).await;
+    let out = node_scenario(
+        &t,
+        &board,
+        "canvas",
+        "late-joiner",
+        &["--text", "laat maar komen"],
+    )
+    .await;
     assert_eq!(out["k"], 42, "{out}");
-    assert!(out["text"].as_str().unwrap_or_default().contains("laat maar komen"));
+    assert!(out["text"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("laat maar komen"));
 }
 
 /// 200 npm y-websocket clients on one document each write once and all converge to the same
@@ -79,7 +100,14 @@ async fn rust_and_npm_clients_interoperate() {
     let c = YClient::connect_synced(&t.ws_url(&board, "canvas", &tok)).await;
     assert!(c.wait_text("t", "van node", Duration::from_secs(5)).await);
     c.push_text("t", " en van rust");
-    node_scenario(&t, &board, "canvas", "read", &["--text", "van node en van rust"]).await;
+    node_scenario(
+        &t,
+        &board,
+        "canvas",
+        "read",
+        &["--text", "van node en van rust"],
+    )
+    .await;
 }
 
 /// Concurrent first connections to a document that is not loaded yet share one load: every
@@ -102,7 +130,9 @@ async fn concurrent_first_joins_see_stored_state() {
     let clients = futures_util::future::join_all(joins).await;
     for c in &clients {
         // The first sync step 2 already holds the stored text: no waiting for later updates.
-        assert!(c.text("t").ends_with("EINDE"), "a client synced without the stored state");
+        assert!(
+            c.text("t").ends_with("EINDE"),
+            "a client synced without the stored state"
+        );
     }
 }
-

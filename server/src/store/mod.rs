@@ -60,7 +60,12 @@ pub trait Store: Send + Sync + 'static {
     /// as the store promises (redb: fsynced; Redis: acknowledged, see the README).
     async fn append(&self, doc: &DocKey, updates: &[Bytes]) -> Result<(), StoreError>;
     /// Atomically sets the snapshot and drops the first `covered` log entries.
-    async fn compact(&self, doc: &DocKey, snapshot: Vec<u8>, covered: u64) -> Result<(), StoreError>;
+    async fn compact(
+        &self,
+        doc: &DocKey,
+        snapshot: Vec<u8>,
+        covered: u64,
+    ) -> Result<(), StoreError>;
     async fn put_board(&self, board: &BoardMeta) -> Result<(), StoreError>;
     async fn get_board(&self, id: &BoardId) -> Result<Option<BoardMeta>, StoreError>;
     async fn list_boards(&self) -> Result<Vec<BoardMeta>, StoreError>;
@@ -74,7 +79,9 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(path) = url.strip_prefix("file:") {
         if path.is_empty() {
-            return Err(StoreError::BadUrl("file: needs a folder, e.g. file:./tafel-data".into()));
+            return Err(StoreError::BadUrl(
+                "file: needs a folder, e.g. file:./tafel-data".into(),
+            ));
         }
         Ok(Arc::new(RedbStore::open(path.as_ref()).await?))
     } else if url.starts_with("redis://") || url.starts_with("rediss://") {

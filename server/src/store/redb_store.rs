@@ -29,11 +29,25 @@ const MAX_GROUP_COMMIT: usize = 512;
 const WRITE_QUEUE: usize = 4096;
 
 enum WriteOp {
-    Append { doc: String, updates: Vec<Bytes> },
-    Compact { doc: String, snapshot: Vec<u8>, covered: u64 },
-    PutBoard { id: String, json: Vec<u8> },
-    DeleteBoard { id: BoardId },
-    InitSecret { candidate: String },
+    Append {
+        doc: String,
+        updates: Vec<Bytes>,
+    },
+    Compact {
+        doc: String,
+        snapshot: Vec<u8>,
+        covered: u64,
+    },
+    PutBoard {
+        id: String,
+        json: Vec<u8>,
+    },
+    DeleteBoard {
+        id: BoardId,
+    },
+    InitSecret {
+        candidate: String,
+    },
 }
 
 /// The answer to one write: for `InitSecret` the kept secret, for `DeleteBoard` whether it existed.
@@ -47,8 +61,20 @@ type WriteReply = oneshot::Sender<Result<WriteOk, StoreError>>;
 
 pub struct RedbStore {
     db: Arc<Database>,
-    writes: mpsc::Sender<(WriteOp, WriteReply)>,
+    /// `None` only while dropping: closing the channel stops the writer thread.
+    writes: Option<mpsc::Sender<(WriteOp, WriteReply)>>,
+    /// Joined on drop, so the file lock is released when the store is gone.
+    writer: Option<std::thread::JoinHandle<()>>,
     path: String,
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        self.writes.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -78,20 +104,25 @@ impl RedbStore {
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer_db = db.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("tafel-redb-writer".into())
             .spawn(move || writer_loop(&writer_db, rx))
             .map_err(unavailable)?;
         Ok(RedbStore {
             db,
-            writes: tx,
+            writes: Some(tx),
+            writer: Some(writer),
             path: shown,
         })
     }
 
     async fn write(&self, op: WriteOp) -> Result<WriteOk, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writes
+        let writes = self
+            .writes
+            .as_ref()
+            .ok_or_else(|| unavailable("the store is closed"))?;
+        writes
             .send((op, tx))
             .await
             .map_err(|_| unavailable("the store writer has stopped"))?;
@@ -155,11 +186,10 @@ fn commit_group<'a>(
         for op in ops {
             answers.push(match op {
                 WriteOp::Append { doc, updates } => {
-                    let mut next = last_seq(&log, doc)?.map_or(0, |s| s + 1);
-                    for u in updates {
-                        log.insert((doc.as_str(), next), u.as_ref())
+                    let first = last_seq(&log, doc)?.map_or(0, |s| s + 1);
+                    for (seq, u) in (first..).zip(updates) {
+                        log.insert((doc.as_str(), seq), u.as_ref())
                             .map_err(unavailable)?;
-                        next += 1;
                     }
                     WriteOk::Done
                 }
@@ -219,10 +249,7 @@ fn commit_group<'a>(
     Ok(answers)
 }
 
-fn last_seq(
-    log: &redb::Table<(&str, u64), &[u8]>,
-    doc: &str,
-) -> Result<Option<u64>, StoreError> {
+fn last_seq(log: &redb::Table<(&str, u64), &[u8]>, doc: &str) -> Result<Option<u64>, StoreError> {
     let mut range = log.range((doc, 0)..=(doc, u64::MAX)).map_err(unavailable)?;
     match range.next_back() {
         Some(entry) => Ok(Some(entry.map_err(unavailable)?.0.value().1)),
@@ -277,7 +304,12 @@ impl Store for RedbStore {
         .map(|_| ())
     }
 
-    async fn compact(&self, doc: &DocKey, snapshot: Vec<u8>, covered: u64) -> Result<(), StoreError> {
+    async fn compact(
+        &self,
+        doc: &DocKey,
+        snapshot: Vec<u8>,
+        covered: u64,
+    ) -> Result<(), StoreError> {
         self.write(WriteOp::Compact {
             doc: doc.to_string(),
             snapshot,
@@ -344,14 +376,24 @@ impl RedbStore {
         let needle = board.to_owned();
         self.read(move |txn| {
             let mut out = Vec::new();
-            for e in txn.open_table(LOG).map_err(unavailable)?.iter().map_err(unavailable)? {
+            for e in txn
+                .open_table(LOG)
+                .map_err(unavailable)?
+                .iter()
+                .map_err(unavailable)?
+            {
                 let (k, _) = e.map_err(unavailable)?;
                 if k.value().0.starts_with(&format!("{needle}/")) {
                     out.push(format!("log:{}:{}", k.value().0, k.value().1));
                 }
             }
             for table in [SNAPSHOT, BOARD] {
-                for e in txn.open_table(table).map_err(unavailable)?.iter().map_err(unavailable)? {
+                for e in txn
+                    .open_table(table)
+                    .map_err(unavailable)?
+                    .iter()
+                    .map_err(unavailable)?
+                {
                     let (k, _) = e.map_err(unavailable)?;
                     if k.value() == needle || k.value().starts_with(&format!("{needle}/")) {
                         out.push(k.value().to_owned());

@@ -73,10 +73,7 @@ impl RedisStore {
     /// erased everything).
     pub async fn keys_mentioning(&self, board: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn.clone();
-        let mut keys: Vec<String> = conn
-            .keys(format!("*{board}*"))
-            .await
-            .map_err(unavailable)?;
+        let mut keys: Vec<String> = conn.keys(format!("*{board}*")).await.map_err(unavailable)?;
         let in_hash: bool = conn.hexists(BOARDS_KEY, board).await.map_err(unavailable)?;
         if in_hash {
             keys.push(format!("{BOARDS_KEY}[{board}]"));
@@ -126,7 +123,12 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn compact(&self, doc: &DocKey, snapshot: Vec<u8>, covered: u64) -> Result<(), StoreError> {
+    async fn compact(
+        &self,
+        doc: &DocKey,
+        snapshot: Vec<u8>,
+        covered: u64,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let () = redis::pipe()
             .atomic()
@@ -175,7 +177,10 @@ impl Store for RedisStore {
                 .await
                 .map_err(unavailable)?;
         }
-        let removed: i64 = conn.hdel(BOARDS_KEY, id.as_str()).await.map_err(unavailable)?;
+        let removed: i64 = conn
+            .hdel(BOARDS_KEY, id.as_str())
+            .await
+            .map_err(unavailable)?;
         Ok(removed > 0)
     }
 
