@@ -10,11 +10,15 @@
 //!   access, what the server must do (answer, apply, relay, refuse).
 //! - [`errors`]: error codes for HTTP bodies and auth messages, and WebSocket close codes.
 
+pub mod anonymity;
 pub mod claims;
 pub mod connection;
 pub mod errors;
 pub mod ids;
+pub mod inspect;
+pub mod policy;
 pub mod roles;
+pub mod template;
 pub mod wire;
 
 pub use claims::{BoardScope, Claims, ClaimsError};

@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// ...or after this many bytes of updates, whichever comes first.
     #[arg(long, env = "TAFEL_COMPACT_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub compact_bytes: u64,
+    /// A folder of extra board templates (*.json), loaded and validated at start.
+    #[arg(long, env = "TAFEL_TEMPLATES")]
+    pub templates: Option<std::path::PathBuf>,
     /// Most simultaneous WebSocket connections; more are refused with 503.
     #[arg(long, env = "TAFEL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
@@ -95,6 +98,7 @@ pub struct Config {
     pub compact_updates: u64,
     pub compact_bytes: u64,
     pub max_connections: usize,
+    pub templates: Option<std::path::PathBuf>,
 }
 
 impl From<&ServeArgs> for Config {
@@ -110,6 +114,7 @@ impl From<&ServeArgs> for Config {
             compact_updates: a.compact_updates.max(1),
             compact_bytes: a.compact_bytes.max(1),
             max_connections: a.max_connections.max(1),
+            templates: a.templates.clone(),
         }
     }
 }

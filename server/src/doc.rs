@@ -17,22 +17,36 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use tafel_protocol::anonymity::scrub_employee_awareness;
+use tafel_protocol::inspect::{InspectError, Shadow};
+use tafel_protocol::policy::{judge, schema_roots, Verdict, Writer};
+use tafel_protocol::wire::encode_permission_denied;
 use tafel_protocol::wire::{
     decode_update, encode_awareness, encode_join_frames, encode_sync_step2, encode_update,
 };
-use tafel_protocol::{CloseCode, DocKey};
+use tafel_protocol::{CloseCode, DocKey, DocName, Role};
 use tokio::sync::{mpsc, oneshot, watch};
 use yrs::sync::{Awareness, AwarenessUpdate};
 use yrs::types::AsPrelim;
 use yrs::types::ToJson;
-use yrs::{Any, ClientID, Doc, GetString, In, ReadTxn, StateVector, Transact};
+use yrs::{
+    Any, ClientID, Doc, GetString, In, Map, Out, ReadTxn, StateVector, Transact, TransactionMut,
+    WriteTxn,
+};
 
+use crate::board::{Board, Participant};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 
 pub type ConnId = u64;
+
+/// A server-side edit: runs inside one transaction of the document.
+pub type ServerEdit = Box<dyn FnOnce(&mut TransactionMut) -> serde_json::Value + Send>;
+
+/// The connection id used for changes the server makes itself (forwarded to everyone).
+const SERVER: ConnId = 0;
 
 /// Most commands handled between two store writes. One flush may queue this many frames on a
 /// connection at once, so a connection's queue is never smaller than twice this
@@ -51,6 +65,8 @@ pub struct Close {
 #[derive(Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
+    /// Who is on the other end (role, pseudonym): what the rules and presence need.
+    pub who: Arc<Participant>,
     pub out: mpsc::Sender<Bytes>,
     pub kick: Arc<watch::Sender<Option<Close>>>,
 }
@@ -129,6 +145,12 @@ pub enum DocCmd {
     Export {
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// A change made by the server itself (seeding, moderation, reveals, the control mirror).
+    /// The reply comes once the change is stored; it carries what the edit returned.
+    ServerEdit {
+        edit: ServerEdit,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
     /// The board is deleted: close everyone, store nothing more, unload.
     Discard,
     /// The server is stopping: close everyone, store everything, unload.
@@ -143,6 +165,7 @@ pub struct DocContext {
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
     pub registry: Arc<Registry>,
+    pub board: Arc<Board>,
 }
 
 struct Member {
@@ -155,6 +178,21 @@ struct Pending {
     from: ConnId,
     update: Bytes,
     frame: Bytes,
+}
+
+/// Why an update was not applied.
+enum Refusal {
+    /// Against the rules: the sender gets `permission-denied` and stays connected.
+    Denied(String),
+    /// Not a valid update: the sender is disconnected (1007).
+    Broken(String),
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 enum Flow {
@@ -175,6 +213,10 @@ struct LiveDoc {
     full_state_frame: Option<Bytes>,
     log_entries: u64,
     log_bytes: u64,
+    /// The copy updates are tried on before they touch the real document (see `inspect`).
+    shadow: Shadow,
+    /// Server edits waiting for their flush, to be answered once stored.
+    replies: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
 }
 
 /// Runs a document until it is evicted, fails or is shut down.
@@ -190,6 +232,15 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
             return;
         }
     };
+    let shadow = match new_shadow(&doc, ctx.key.doc) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(doc = %ctx.key, error = %e, "cannot build the document's shadow");
+            ctx.registry.forget(&ctx.key, ctx.generation);
+            drain(&mut rx, || JoinError::Gone).await;
+            return;
+        }
+    };
     ctx.metrics.documents_loaded.inc();
     tracing::debug!(doc = %ctx.key, log_entries, "document loaded");
     let mut live = LiveDoc {
@@ -201,6 +252,8 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         full_state_frame: None,
         log_entries,
         log_bytes,
+        shadow,
+        replies: Vec::new(),
     };
     let final_join_error = live.serve(&mut rx).await;
     live.ctx.metrics.documents_loaded.dec();
@@ -218,6 +271,14 @@ async fn drain(rx: &mut mpsc::Receiver<DocCmd>, err: impl Fn() -> JoinError) {
             }
         }
     }
+}
+
+fn new_shadow(doc: &Doc, name: DocName) -> Result<Shadow, InspectError> {
+    let (items, others) = schema_roots(name);
+    let state = doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    Shadow::new(&state, items, others)
 }
 
 async fn load(store: &dyn Store, key: &DocKey) -> Result<(Doc, u64, u64), StoreError> {
@@ -318,6 +379,10 @@ impl LiveDoc {
                 self.flush().await?;
                 let _ = reply.send(self.export());
             }
+            DocCmd::ServerEdit { edit, reply } => {
+                let value = self.server_edit(edit);
+                self.replies.push((reply, value));
+            }
             DocCmd::Discard => {
                 self.pending.clear();
                 self.close_all(CloseCode::GoingAway, "the board was deleted");
@@ -336,22 +401,41 @@ impl LiveDoc {
         Ok(Flow::Continue)
     }
 
-    /// Validates and applies an update; it is stored and forwarded at the next flush.
+    /// Validates an update on the shadow, judges it against the board's rules, and applies it;
+    /// it is stored and forwarded at the next flush. A refused update touches nothing.
     fn apply(&mut self, conn: ConnId, raw: Vec<u8>) -> Flow {
-        let update = match decode_update(&raw) {
-            Ok(u) => u,
-            Err(e) => {
-                self.kick(
-                    conn,
-                    CloseCode::MalformedMessage,
-                    format!("malformed update: {e}"),
-                );
+        let malformed = |e: String| {
+            (
+                CloseCode::MalformedMessage,
+                format!("malformed update: {e}"),
+            )
+        };
+        let (update, for_shadow) = match (decode_update(&raw), decode_update(&raw)) {
+            (Ok(u), Ok(v)) => (u, v),
+            (Err(e), _) | (_, Err(e)) => {
+                let (code, reason) = malformed(e.to_string());
+                self.kick(conn, code, reason);
                 return Flow::Continue;
             }
         };
         if update.is_empty() {
             return Flow::Continue;
         }
+        let Some(who) = self.members.get(&conn).map(|m| m.handle.who.clone()) else {
+            return Flow::Continue;
+        };
+        let verdict = match self.judge(&who, for_shadow) {
+            Ok(v) => v,
+            Err(Refusal::Denied(reason)) => {
+                self.deny(conn, &who, &reason);
+                return Flow::Continue;
+            }
+            Err(Refusal::Broken(reason)) => {
+                self.rebuild_shadow();
+                self.kick(conn, CloseCode::MalformedMessage, reason);
+                return Flow::Continue;
+            }
+        };
         let doc = self.awareness.doc();
         let applied =
             std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
@@ -366,9 +450,13 @@ impl LiveDoc {
                     update,
                     frame,
                 });
+                if !verdict.new_items.is_empty() {
+                    self.stamp(&verdict.new_items, &who);
+                }
                 Flow::Continue
             }
             Ok(Err(e)) => {
+                self.rebuild_shadow();
                 self.kick(
                     conn,
                     CloseCode::MalformedMessage,
@@ -392,10 +480,130 @@ impl LiveDoc {
         }
     }
 
+    /// Tries the update on the shadow and judges what it changes.
+    fn judge(&mut self, who: &Participant, update: yrs::Update) -> Result<Verdict, Refusal> {
+        let tried = std::panic::catch_unwind(AssertUnwindSafe(|| self.shadow.apply(update)));
+        let changes = match tried {
+            Ok(Ok(changes)) => changes,
+            Ok(Err(InspectError::MissingDependencies)) => {
+                self.rebuild_shadow();
+                return Err(Refusal::Denied(
+                    InspectError::MissingDependencies.to_string(),
+                ));
+            }
+            Ok(Err(e)) => return Err(Refusal::Broken(e.to_string())),
+            Err(_) => return Err(Refusal::Broken("update cannot be applied".into())),
+        };
+        let (session, _) = self.ctx.board.policy();
+        let board = self.ctx.board.clone();
+        let sub = who.sub.clone();
+        let owns = move |item: &str, tag: &str| board.owner_tag(&sub, item) == tag;
+        let writer = Writer {
+            role: who.role,
+            owns: &owns,
+        };
+        let verdict = judge(
+            self.ctx.key.doc,
+            &changes,
+            self.awareness.doc(),
+            self.shadow.doc(),
+            &self.ctx.board.template,
+            &session,
+            &writer,
+        );
+        verdict.map_err(|reason| {
+            self.rebuild_shadow();
+            Refusal::Denied(reason)
+        })
+    }
+
+    /// Refuses an update: nothing applied, stored or forwarded; the sender is told why.
+    fn deny(&mut self, conn: ConnId, who: &Participant, reason: &str) {
+        self.ctx.metrics.refused_updates.inc();
+        tracing::info!(doc = %self.ctx.key, conn, sub = %who.sub, role = %who.role, %reason, "update refused");
+        self.send_to(conn, Bytes::from(encode_permission_denied(reason)));
+    }
+
+    fn rebuild_shadow(&mut self) {
+        match new_shadow(self.awareness.doc(), self.ctx.key.doc) {
+            Ok(s) => self.shadow = s,
+            Err(e) => tracing::error!(doc = %self.ctx.key, error = %e, "cannot rebuild the shadow"),
+        }
+    }
+
+    /// Writes owner tag, author and creation time on items a participant just created.
+    fn stamp(&mut self, items: &[String], who: &Arc<Participant>) {
+        let (items_root, _) = schema_roots(self.ctx.key.doc);
+        if !matches!(self.ctx.key.doc, DocName::Canvas | DocName::Gap) {
+            return;
+        }
+        let board = self.ctx.board.clone();
+        let (_, mode) = board.policy();
+        let author = Participant::author_text(who.role, &who.display, mode);
+        let now_ms = now_millis();
+        let ids = items.to_vec();
+        let sub = who.sub.clone();
+        let tags: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| (id.clone(), board.owner_tag(&sub, id)))
+            .collect();
+        self.server_edit(Box::new(move |txn| {
+            let map = txn.get_or_insert_map(items_root);
+            for (id, tag) in &tags {
+                if let Some(Out::YMap(item)) = map.get(txn, id) {
+                    item.insert(txn, "owner", tag.as_str());
+                    match &author {
+                        Some(a) => {
+                            item.insert(txn, "author", a.as_str());
+                        }
+                        None => {
+                            item.remove(txn, "author");
+                        }
+                    }
+                    item.insert(txn, "createdAt", now_ms as f64);
+                }
+            }
+            serde_json::Value::Null
+        }));
+        for id in items {
+            board.record_author(id, who);
+        }
+    }
+
+    /// Runs a server edit in one transaction of the real document, mirrors it to the shadow and
+    /// queues it (stored and forwarded to everyone at the next flush).
+    fn server_edit(&mut self, edit: ServerEdit) -> serde_json::Value {
+        let (value, update) = {
+            let mut txn = self.awareness.doc().transact_mut();
+            let value = edit(&mut txn);
+            (value, txn.encode_update_v1())
+        };
+        match decode_update(&update) {
+            Ok(u) if !u.is_empty() => {
+                if let Err(e) = self.shadow.apply(u) {
+                    tracing::warn!(doc = %self.ctx.key, error = %e, "shadow out of step after a server edit; rebuilding");
+                    self.rebuild_shadow();
+                }
+                self.full_state_frame = None;
+                let frame = Bytes::from(encode_update(update.clone()));
+                self.pending.push(Pending {
+                    from: SERVER,
+                    update: Bytes::from(update),
+                    frame,
+                });
+            }
+            _ => {}
+        }
+        value
+    }
+
     /// Stores every pending update in one write, then forwards each to everyone but its sender.
     /// On failure nothing is forwarded and every connection is closed with 4503.
     async fn flush(&mut self) -> Result<(), StoreError> {
         if self.pending.is_empty() {
+            for (reply, value) in self.replies.drain(..) {
+                let _ = reply.send(value);
+            }
             return Ok(());
         }
         let updates: Vec<Bytes> = self.pending.iter().map(|p| p.update.clone()).collect();
@@ -430,6 +638,9 @@ impl LiveDoc {
         }
         for id in slow {
             self.leave(id);
+        }
+        for (reply, value) in self.replies.drain(..) {
+            let _ = reply.send(value);
         }
         if self.log_entries >= self.ctx.config.compact_updates
             || self.log_bytes >= self.ctx.config.compact_bytes
@@ -493,6 +704,14 @@ impl LiveDoc {
         });
         if update.clients.is_empty() {
             return;
+        }
+        if let Some(m) = self.members.get(&conn) {
+            if m.handle.who.role == Role::Employee {
+                for entry in update.clients.values_mut() {
+                    entry.json =
+                        scrub_employee_awareness(&entry.json, &m.handle.who.display).into();
+                }
+            }
         }
         if let Some(m) = self.members.get_mut(&conn) {
             for id in update.clients.keys() {

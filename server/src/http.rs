@@ -12,21 +12,20 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::json;
-use tafel_protocol::{BoardId, BoardScope, Claims, DocKey, DocName, ErrorCode, Role};
+use tafel_protocol::{BoardId, Claims, DocKey, DocName, ErrorCode, Role};
 use tokio::sync::Semaphore;
 
-use crate::auth::{now_secs, parse_ttl, AuthError, Keys};
+use crate::auth::{now_secs, AuthError, Keys};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::store::{BoardMeta, Store, StoreError};
-use crate::templates::TEMPLATES;
 use crate::ws::{self, WsSession};
+use crate::{boards, session};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -45,11 +44,32 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/templates", get(templates))
-        .route("/api/boards", get(list_boards).post(create_board))
-        .route("/api/boards/{id}", get(get_board).delete(delete_board))
-        .route("/api/boards/{id}/invites", post(create_invite))
-        .route("/api/boards/{id}/export", get(export))
+        .route("/api/templates", get(boards::templates))
+        .route("/api/templates/{id}", get(boards::template))
+        .route("/api/boards", get(boards::list).post(boards::create))
+        .route("/api/boards/{id}", get(boards::get).delete(boards::delete))
+        .route("/api/boards/{id}/invites", post(boards::invite))
+        .route("/api/boards/{id}/join", post(boards::join))
+        .route("/api/boards/{id}/export", get(boards::export))
+        .route("/api/boards/{id}/control", post(session::control))
+        .route("/api/boards/{id}/audit", get(session::audit))
+        .route(
+            "/api/boards/{id}/drafts",
+            get(session::drafts).post(session::add_draft),
+        )
+        .route(
+            "/api/boards/{id}/drafts/{draft}",
+            delete(session::remove_draft),
+        )
+        .route(
+            "/api/boards/{id}/rounds/{round}/ballot",
+            get(session::ballot),
+        )
+        .route("/api/boards/{id}/rounds/{round}/votes", post(session::vote))
+        .route(
+            "/api/boards/{id}/rounds/{round}/votes/{card}",
+            delete(session::unvote),
+        )
         .route("/ws/{board}/{doc}", get(ws_upgrade))
         .with_state(state)
 }
@@ -127,15 +147,15 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-fn forbidden(msg: &str) -> AppError {
+pub(crate) fn forbidden(msg: &str) -> AppError {
     AppError::new(ErrorCode::Forbidden, msg)
 }
 
-fn parse_board(id: &str) -> Result<BoardId, AppError> {
+pub(crate) fn parse_board(id: &str) -> Result<BoardId, AppError> {
     BoardId::parse(id).map_err(|_| AppError::new(ErrorCode::NotFound, "no such board"))
 }
 
-async fn existing_board(state: &AppState, id: &BoardId) -> Result<BoardMeta, AppError> {
+pub(crate) async fn existing_board(state: &AppState, id: &BoardId) -> Result<BoardMeta, AppError> {
     state
         .store
         .get_board(id)
@@ -143,7 +163,10 @@ async fn existing_board(state: &AppState, id: &BoardId) -> Result<BoardMeta, App
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such board"))
 }
 
-fn require_facilitator(claims: &Claims, board: Option<&BoardId>) -> Result<(), AppError> {
+pub(crate) fn require_facilitator(
+    claims: &Claims,
+    board: Option<&BoardId>,
+) -> Result<(), AppError> {
     if claims.role != Role::Facilitator {
         return Err(forbidden("only a facilitator may do this"));
     }
@@ -182,194 +205,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn templates(_auth: Auth) -> Json<serde_json::Value> {
-    Json(json!(TEMPLATES
-        .iter()
-        .map(|t| json!({"id": t.id, "title": t.title}))
-        .collect::<Vec<_>>()))
-}
-
-#[derive(Deserialize)]
-struct CreateBoard {
-    title: String,
-    template: String,
-}
-
-async fn create_board(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    body: Result<Json<CreateBoard>, JsonRejection>,
-) -> Result<Response, AppError> {
-    if claims.role != Role::Facilitator || claims.scope() != Ok(BoardScope::All) {
-        return Err(forbidden(
-            "creating boards needs a facilitator token for board \"*\"",
-        ));
-    }
-    let Json(body) = body?;
-    let title = body.title.trim();
-    if title.is_empty() || title.chars().count() > 200 {
-        return Err(AppError::new(
-            ErrorCode::BadRequest,
-            "a title is 1 to 200 characters",
-        ));
-    }
-    if !TEMPLATES.iter().any(|t| t.id == body.template) {
-        return Err(AppError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "unknown template {:?}; see GET /api/templates",
-                body.template
-            ),
-        ));
-    }
-    let id = BoardId::parse(
-        &Alphanumeric
-            .sample_string(&mut rand::rng(), 12)
-            .to_lowercase(),
-    )
-    .map_err(|_| AppError::new(ErrorCode::Internal, "could not make a board id"))?;
-    let meta = BoardMeta {
-        id,
-        title: title.to_owned(),
-        template: body.template,
-        created_at: now_secs(),
-    };
-    state.store.put_board(&meta).await?;
-    tracing::info!(board = %meta.id, by = %claims.sub, "board created");
-    Ok((StatusCode::CREATED, Json(board_json(&meta))).into_response())
-}
-
-fn board_json(meta: &BoardMeta) -> serde_json::Value {
-    json!({
-        "id": meta.id,
-        "title": meta.title,
-        "template": meta.template,
-        "created_at": meta.created_at,
-        "documents": DocName::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-    })
-}
-
-async fn list_boards(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-) -> Result<Json<serde_json::Value>, AppError> {
-    require_facilitator(&claims, None)?;
-    let mut boards = state.store.list_boards().await?;
-    boards.retain(|b| claims.may_open_board(&b.id));
-    boards.sort_by_key(|b| std::cmp::Reverse(b.created_at));
-    Ok(Json(json!(boards
-        .iter()
-        .map(board_json)
-        .collect::<Vec<_>>())))
-}
-
-async fn get_board(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    let id = parse_board(&id)?;
-    if !claims.may_open_board(&id) {
-        return Err(forbidden("this token is for another board"));
-    }
-    Ok(Json(board_json(&existing_board(&state, &id).await?)))
-}
-
-async fn delete_board(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
-    let id = parse_board(&id)?;
-    require_facilitator(&claims, Some(&id))?;
-    existing_board(&state, &id).await?;
-    state.registry.begin_delete(&id).await;
-    let result = state.store.delete_board(&id).await;
-    state.registry.end_delete(&id);
-    result?;
-    tracing::info!(board = %id, by = %claims.sub, "board deleted");
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct CreateInvite {
-    role: String,
-    #[serde(default)]
-    ttl: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-}
-
-async fn create_invite(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Json<CreateInvite>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    let id = parse_board(&id)?;
-    require_facilitator(&claims, Some(&id))?;
-    let Json(body) = body?;
-    existing_board(&state, &id).await?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
-        AppError::new(
-            ErrorCode::BadRequest,
-            "role must be facilitator, employer, union, employee or observer",
-        )
-    })?;
-    let ttl = parse_ttl(body.ttl.as_deref().unwrap_or("8h"))
-        .map_err(|e| AppError::new(ErrorCode::BadRequest, e))?;
-    let sub = format!("p-{}", Alphanumeric.sample_string(&mut rand::rng(), 16));
-    let name = body.name.unwrap_or_default();
-    let token = state
-        .keys
-        .issue(&sub, &name, role, id.as_str(), ttl, now_secs());
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let url = format!("http://{host}/?board={id}#token={token}");
-    Ok(Json(
-        json!({"token": token, "url": url, "role": role, "expires_in": ttl.as_secs()}),
-    ))
-}
-
-#[derive(Deserialize)]
-struct ExportQuery {
-    #[serde(default)]
-    format: Option<String>,
-}
-
-async fn export(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
-    Query(q): Query<ExportQuery>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    let id = parse_board(&id)?;
-    if !claims.may_open_board(&id) {
-        return Err(forbidden("this token is for another board"));
-    }
-    if q.format.as_deref().is_some_and(|f| f != "json") {
-        return Err(AppError::new(ErrorCode::BadRequest, "format must be json"));
-    }
-    let meta = existing_board(&state, &id).await?;
-    let mut docs = serde_json::Map::new();
-    for name in DocName::ALL {
-        if claims.access(&id, name).can_read() {
-            let key = DocKey::new(id.clone(), name);
-            let content = state.registry.export(&key).await.ok_or_else(|| {
-                AppError::new(
-                    ErrorCode::StoreUnavailable,
-                    "the store is unavailable; try again shortly",
-                )
-            })?;
-            docs.insert(name.as_str().to_owned(), content);
-        }
-    }
-    Ok(Json(json!({"board": board_json(&meta), "documents": docs})))
-}
-
 #[derive(Deserialize)]
 struct WsQuery {
     #[serde(default)]
@@ -393,7 +228,12 @@ async fn ws_upgrade(
     if !access.can_read() {
         return Err(forbidden("this role may not open this document"));
     }
-    existing_board(&state, &board).await?;
+    let board_state = crate::boards::board_or_404(&state, &board).await?;
+    let who = Arc::new(
+        board_state
+            .participant(&claims.sub, claims.role, &claims.name)
+            .await,
+    );
     let upgrade = upgrade.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
     let permit = state.connections.clone().try_acquire_owned().map_err(|_| {
         AppError::new(
@@ -403,6 +243,8 @@ async fn ws_upgrade(
     })?;
     let session = WsSession {
         key: DocKey::new(board, doc),
+        board: board_state,
+        who,
         claims,
         access,
         registry: state.registry.clone(),

@@ -13,11 +13,14 @@
 //! The entry point is [`run`]: `main.rs` only parses arguments and calls it.
 
 pub mod auth;
+pub mod board;
+pub mod boards;
 pub mod config;
 pub mod doc;
 pub mod http;
 pub mod metrics;
 pub mod registry;
+pub mod session;
 pub mod store;
 pub mod templates;
 pub mod ws;
@@ -51,6 +54,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("cannot read the JWT public key: {0}")]
     PublicKey(String),
+    #[error("bad board template: {0}")]
+    Template(String),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -90,7 +95,18 @@ pub async fn run(
     }
     let keys = Arc::new(keys);
     let metrics = Arc::new(Metrics::new());
-    let registry = Registry::new(store.clone(), metrics.clone(), config.clone());
+    let templates = Arc::new(
+        templates::Templates::load(config.templates.as_deref())
+            .map_err(|e| ServerError::Template(e.to_string()))?,
+    );
+    let owner_key = format!("tafel-owner-tags:{secret}").into_bytes();
+    let registry = Registry::new(
+        store.clone(),
+        metrics.clone(),
+        config.clone(),
+        templates,
+        owner_key,
+    );
     let state = http::AppState {
         keys: keys.clone(),
         store: store.clone(),

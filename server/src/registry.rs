@@ -11,10 +11,12 @@ use tafel_protocol::{BoardId, DocKey};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::board::{Board, BoardState};
 use crate::config::Config;
-use crate::doc::{self, ConnHandle, DocCmd, DocContext, JoinError};
+use crate::doc::{self, ConnHandle, DocCmd, DocContext, JoinError, ServerEdit};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
+use crate::templates::Templates;
 
 /// Commands that may wait for one document before senders wait in turn.
 const DOC_MAILBOX: usize = 4096;
@@ -37,6 +39,13 @@ struct Docs {
 
 pub struct Registry {
     docs: Mutex<Docs>,
+    /// Boards whose server-side state is in memory (loaded once, dropped on delete).
+    boards: Mutex<HashMap<BoardId, Arc<Board>>>,
+    /// One board load at a time, so two first requests never make two copies of its state.
+    board_load: tokio::sync::Mutex<()>,
+    templates: Arc<Templates>,
+    /// Key for items' owner tags (derived from the JWT secret).
+    owner_key: Vec<u8>,
     next_generation: AtomicU64,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
@@ -50,14 +59,73 @@ pub enum JoinFailure {
 }
 
 impl Registry {
-    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, config: Arc<Config>) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        config: Arc<Config>,
+        templates: Arc<Templates>,
+        owner_key: Vec<u8>,
+    ) -> Arc<Self> {
         Arc::new(Registry {
             docs: Mutex::new(Docs::default()),
+            boards: Mutex::new(HashMap::new()),
+            board_load: tokio::sync::Mutex::new(()),
+            templates,
+            owner_key,
             next_generation: AtomicU64::new(1),
             store,
             metrics,
             config,
         })
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    /// The board with its server-side state, loading it from the store on first use.
+    pub async fn board(&self, id: &BoardId) -> Result<Option<Arc<Board>>, StoreError> {
+        if let Some(b) = self.cached_board(id) {
+            return Ok(Some(b));
+        }
+        let _one_at_a_time = self.board_load.lock().await;
+        if let Some(b) = self.cached_board(id) {
+            return Ok(Some(b));
+        }
+        let Some(meta) = self.store.get_board(id).await? else {
+            return Ok(None);
+        };
+        let state = match self.store.get_board_state(id).await? {
+            Some(json) => serde_json::from_slice::<BoardState>(&json)
+                .map_err(|e| StoreError::Corrupt(format!("board state of {id}: {e}")))?,
+            None => BoardState::default(),
+        };
+        let template = self.templates.get(&meta.template).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "board {id} uses template {:?}, which is not loaded",
+                meta.template
+            ))
+        })?;
+        let board = Arc::new(Board::new(
+            meta,
+            template,
+            state,
+            self.owner_key.clone(),
+            self.store.clone(),
+        ));
+        self.boards
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), board.clone());
+        Ok(Some(board))
+    }
+
+    fn cached_board(&self, id: &BoardId) -> Option<Arc<Board>> {
+        self.boards
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     fn lock(&self) -> MutexGuard<'_, Docs> {
@@ -66,7 +134,7 @@ impl Registry {
     }
 
     /// The live document for `key`, spawning (and so loading) it when there is none.
-    fn get_or_spawn(self: &Arc<Self>, key: &DocKey) -> Option<DocHandle> {
+    fn get_or_spawn(self: &Arc<Self>, key: &DocKey, board: &Arc<Board>) -> Option<DocHandle> {
         let mut docs = self.lock();
         if docs.stopping || docs.deleting.contains(&key.board) {
             return None;
@@ -85,6 +153,7 @@ impl Registry {
             metrics: self.metrics.clone(),
             config: self.config.clone(),
             registry: self.clone(),
+            board: board.clone(),
         };
         docs.tasks.retain(|t| !t.is_finished());
         docs.tasks.push(tokio::spawn(doc::run(ctx, rx)));
@@ -96,10 +165,11 @@ impl Registry {
     pub async fn join(
         self: &Arc<Self>,
         key: &DocKey,
+        board: &Arc<Board>,
         conn: ConnHandle,
     ) -> Result<DocHandle, JoinFailure> {
         loop {
-            let handle = self.get_or_spawn(key).ok_or(JoinFailure::Closed)?;
+            let handle = self.get_or_spawn(key, board).ok_or(JoinFailure::Closed)?;
             let (reply, answer) = oneshot::channel();
             let sent = handle
                 .tx
@@ -137,9 +207,13 @@ impl Registry {
     }
 
     /// Sends `Export` to the document, loading it when needed.
-    pub async fn export(self: &Arc<Self>, key: &DocKey) -> Option<serde_json::Value> {
+    pub async fn export(
+        self: &Arc<Self>,
+        key: &DocKey,
+        board: &Arc<Board>,
+    ) -> Option<serde_json::Value> {
         for _ in 0..3 {
-            let handle = self.get_or_spawn(key)?;
+            let handle = self.get_or_spawn(key, board)?;
             let (reply, answer) = oneshot::channel();
             if handle.tx.send(DocCmd::Export { reply }).await.is_ok() {
                 if let Ok(v) = answer.await {
@@ -151,9 +225,35 @@ impl Registry {
         None
     }
 
+    /// Runs a server edit on the document (loading it when needed); answers once it is stored.
+    /// `None` when the document could not be reached or the store failed.
+    pub async fn server_edit(
+        self: &Arc<Self>,
+        key: &DocKey,
+        board: &Arc<Board>,
+        edit: ServerEdit,
+    ) -> Option<serde_json::Value> {
+        let handle = self.get_or_spawn(key, board)?;
+        let (reply, answer) = oneshot::channel();
+        if handle
+            .tx
+            .send(DocCmd::ServerEdit { edit, reply })
+            .await
+            .is_err()
+        {
+            self.forget(key, handle.generation);
+            return None;
+        }
+        answer.await.ok()
+    }
+
     /// Starts deleting a board: new joins are refused and its live documents are discarded
     /// (closed, nothing more stored). Call `end_delete` once the store has erased it.
     pub async fn begin_delete(&self, board: &BoardId) {
+        self.boards
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(board);
         let handles: Vec<DocHandle> = {
             let mut docs = self.lock();
             docs.deleting.insert(board.clone());

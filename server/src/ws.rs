@@ -17,6 +17,7 @@ use tafel_protocol::{classify, Access, Action, Claims, CloseCode, DocKey};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::auth::now_secs;
+use crate::board::{Board, Participant};
 use crate::config::Config;
 use crate::doc::{Close, ConnHandle, DocCmd};
 use crate::metrics::Metrics;
@@ -32,6 +33,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Everything a connection needs, decided before the upgrade.
 pub struct WsSession {
     pub key: DocKey,
+    pub board: Arc<Board>,
+    pub who: Arc<Participant>,
     pub claims: Claims,
     pub access: Access,
     pub registry: Arc<Registry>,
@@ -75,6 +78,7 @@ pub async fn serve(socket: WebSocket, session: WsSession) {
     let (kick_tx, kick_rx) = watch::channel(None);
     let conn = ConnHandle {
         id,
+        who: session.who.clone(),
         out: out_tx,
         kick: Arc::new(kick_tx),
     };
@@ -93,7 +97,11 @@ pub async fn serve(socket: WebSocket, session: WsSession) {
     ));
     tracing::debug!(conn = id, doc = %session.key, role = %session.claims.role, "connected");
 
-    match session.registry.join(&session.key, conn.clone()).await {
+    match session
+        .registry
+        .join(&session.key, &session.board, conn.clone())
+        .await
+    {
         Ok(doc) => read_loop(stream, &session, &doc, &conn, kick_rx, &last_seen).await,
         Err(JoinFailure::Store(e)) => {
             tracing::warn!(conn = id, doc = %session.key, error = %e, "cannot open document");

@@ -114,9 +114,12 @@ async fn expiring_token_closes_connection() {
 async fn observer_cannot_write() {
     let mut t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    let writer =
-        YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Union, &board, "u1")))
-            .await;
+    let writer = YClient::connect_synced(&t.ws_url(
+        &board,
+        "canvas",
+        &token(Role::Facilitator, &board, "f1"),
+    ))
+    .await;
     let obs_url = t.ws_url(&board, "canvas", &token(Role::Observer, &board, "o1"));
     let obs = YClient::connect_synced(&obs_url).await;
     obs.push_text("t", "stiekem");
@@ -392,7 +395,8 @@ async fn export_follows_the_role() {
     let emp = token(Role::Employer, &board, "e1");
     let w = YClient::connect_synced(&t.ws_url(&board, "party-employer", &emp)).await;
     w.push_text("t", "geheim werkgeversconcept");
-    let canvas = YClient::connect_synced(&t.ws_url(&board, "canvas", &emp)).await;
+    let fac = token(Role::Facilitator, &board, "f1");
+    let canvas = YClient::connect_synced(&t.ws_url(&board, "canvas", &fac)).await;
     canvas.push_text("t", "gedeeld");
     let check = YClient::connect_synced(&t.ws_url(&board, "canvas", &emp)).await;
     assert!(check.wait_text("t", "gedeeld", SECS5).await);

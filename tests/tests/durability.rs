@@ -13,7 +13,7 @@ const SECS10: Duration = Duration::from_secs(10);
 async fn restart_keeps_edits(mut t: Tafel) {
     let board = create_board(&t).await;
     let tok = token(Role::Employer, &board, "e1");
-    let url = t.ws_url(&board, "gap", &tok);
+    let url = t.ws_url(&board, "party-employer", &tok);
     {
         let a = YClient::connect_synced(&url).await;
         for i in 0..50 {
@@ -48,8 +48,16 @@ async fn restart_keeps_every_edit_redis() {
 
 async fn kill9_after_seen(mut t: Tafel) {
     let board = create_board(&t).await;
-    let url_a = t.ws_url(&board, "canvas", &token(Role::Employer, &board, "e1"));
-    let url_b = t.ws_url(&board, "canvas", &token(Role::Union, &board, "u1"));
+    let url_a = t.ws_url(
+        &board,
+        "party-employer",
+        &token(Role::Employer, &board, "e1"),
+    );
+    let url_b = t.ws_url(
+        &board,
+        "party-employer",
+        &token(Role::Employer, &board, "u1"),
+    );
     for round in 0..5 {
         let a = YClient::connect_synced(&url_a).await;
         let b = YClient::connect_synced(&url_b).await;
@@ -91,7 +99,11 @@ async fn compaction_loses_nothing() {
         Tafel::start_with(&redis.url(), &[("TAFEL_COMPACT_UPDATES", "7")]),
     ] {
         let board = create_board(&t).await;
-        let url = t.ws_url(&board, "canvas", &token(Role::Employer, &board, "e1"));
+        let url = t.ws_url(
+            &board,
+            "party-employer",
+            &token(Role::Employer, &board, "e1"),
+        );
         let a = YClient::connect_synced(&url).await;
         for i in 0..100 {
             a.push_text("t", &format!("{i},"));
@@ -121,7 +133,11 @@ async fn redis_outage_loses_nothing_and_recovers() {
     let mut redis = Redis::start();
     let t = Tafel::start_redis(&redis);
     let board = create_board(&t).await;
-    let url = t.ws_url(&board, "canvas", &token(Role::Employer, &board, "e1"));
+    let url = t.ws_url(
+        &board,
+        "party-employer",
+        &token(Role::Employer, &board, "e1"),
+    );
     let a = YClient::connect_synced(&url).await;
     a.push_text("t", "voor de storing;");
     let b = YClient::connect_synced(&url).await;
@@ -187,7 +203,11 @@ async fn nothing_is_forwarded_before_it_is_stored() {
     let redis = Redis::start();
     let mut t = Tafel::start_redis(&redis);
     let board = create_board(&t).await;
-    let url = t.ws_url(&board, "canvas", &token(Role::Employer, &board, "e1"));
+    let url = t.ws_url(
+        &board,
+        "party-employer",
+        &token(Role::Employer, &board, "e1"),
+    );
     let a = YClient::connect_synced(&url).await;
     let b = YClient::connect_synced(&url).await;
     redis.pause();

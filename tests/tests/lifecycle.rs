@@ -45,9 +45,12 @@ async fn probes_and_metrics() {
         assert_eq!(r.status(), 200, "{p}");
     }
     let board = create_board(&t).await;
-    let a =
-        YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Employer, &board, "e")))
-            .await;
+    let a = YClient::connect_synced(&t.ws_url(
+        &board,
+        "canvas",
+        &token(Role::Facilitator, &board, "f"),
+    ))
+    .await;
     let b = YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Union, &board, "u")))
         .await;
     let o =
@@ -59,7 +62,8 @@ async fn probes_and_metrics() {
     assert!(o.wait(SECS5, |s| !s.denied.is_empty()).await);
     let m = metrics(&t).await;
     assert_eq!(metric(&m, "tafel_connections"), 3.0);
-    assert_eq!(metric(&m, "tafel_documents_loaded"), 1.0);
+    // canvas (in use), and gap and control (seeded at creation, not yet unloaded).
+    assert_eq!(metric(&m, "tafel_documents_loaded"), 3.0);
     assert!(metric(&m, "tafel_updates_in_total") >= 1.0);
     assert!(
         metric(&m, "tafel_updates_out_total") >= 2.0,
@@ -80,7 +84,7 @@ async fn probes_and_metrics() {
 async fn idle_documents_are_unloaded_and_reloaded_once() {
     let t = Tafel::start_embedded_with(&[("TAFEL_IDLE_EVICT_SECS", "1")]);
     let board = create_board(&t).await;
-    let url = t.ws_url(&board, "gap", &token(Role::Employer, &board, "e"));
+    let url = t.ws_url(&board, "party-union", &token(Role::Union, &board, "u"));
     {
         let a = YClient::connect_synced(&url).await;
         a.push_text("t", "blijft bewaard");
@@ -100,7 +104,7 @@ async fn idle_documents_are_unloaded_and_reloaded_once() {
     assert!(unloaded, "document still loaded after the idle delay");
     let loads_before = t
         .log()
-        .matches(&format!("document loaded doc={board}/gap"))
+        .matches(&format!("document loaded doc={board}/party-union"))
         .count();
     let joins = (0..10).map(|_| YClient::connect_synced(&url));
     let clients = futures_util::future::join_all(joins).await;
@@ -109,7 +113,7 @@ async fn idle_documents_are_unloaded_and_reloaded_once() {
     }
     let loads_after = t
         .log()
-        .matches(&format!("document loaded doc={board}/gap"))
+        .matches(&format!("document loaded doc={board}/party-union"))
         .count();
     assert_eq!(
         loads_after - loads_before,

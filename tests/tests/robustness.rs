@@ -20,11 +20,12 @@ type RawWs = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const T: Duration = Duration::from_secs(10);
 
-/// A board and a writer's canvas URL on it.
+/// A board and a writer's URL on it: the employer's own workspace, where free-form content is
+/// allowed (the canvas only takes cards of the board schema).
 async fn canvas(t: &Tafel) -> String {
     let board = api::create_board(t).await;
     let tok = api::token(Role::Employer, &board, "sub");
-    t.ws_url(&board, "canvas", &tok)
+    t.ws_url(&board, "party-employer", &tok)
 }
 
 async fn healthz(t: &Tafel) -> u16 {

@@ -1,4 +1,5 @@
 //! Sync with real clients: the npm `y-websocket` provider and our Rust client, on both stores.
+//! Free-form content (a text `t`) is written to a party workspace, which has no board schema.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ async fn node_scenario(
     extra: &[&str],
 ) -> serde_json::Value {
     let tok = token(Role::Employer, board, "emp-1");
-    let tok2 = token(Role::Union, board, "uni-1");
+    let tok2 = token(Role::Employer, board, "emp-2");
     let base = t.ws_base(board);
     let mut args = vec![
         "--base", &base, "--doc", doc, "--token", &tok, "--token2", &tok2,
@@ -33,7 +34,7 @@ async fn node_scenario(
 async fn two_y_websocket_clients_converge() {
     let t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    let out = node_scenario(&t, &board, "canvas", "two-converge", &[]).await;
+    let out = node_scenario(&t, &board, "party-employer", "two-converge", &[]).await;
     let text = out["text"].as_str().unwrap_or_default();
     assert!(
         text.contains("hello from A") && text.contains("hello from B"),
@@ -47,7 +48,7 @@ async fn two_y_websocket_clients_converge_on_redis() {
     let redis = Redis::start();
     let t = Tafel::start_redis(&redis);
     let board = create_board(&t).await;
-    node_scenario(&t, &board, "gap", "two-converge", &[]).await;
+    node_scenario(&t, &board, "party-employer", "two-converge", &[]).await;
 }
 
 /// A client that joins after edits were made receives the full state (text and map).
@@ -58,7 +59,7 @@ async fn late_joiner_gets_full_state() {
     let out = node_scenario(
         &t,
         &board,
-        "canvas",
+        "party-employer",
         "late-joiner",
         &["--text", "laat maar komen"],
     )
@@ -76,7 +77,14 @@ async fn late_joiner_gets_full_state() {
 async fn two_hundred_clients_converge() {
     let t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    let out = node_scenario(&t, &board, "canvas", "many-converge", &["--clients", "200"]).await;
+    let out = node_scenario(
+        &t,
+        &board,
+        "party-employer",
+        "many-converge",
+        &["--clients", "200"],
+    )
+    .await;
     assert_eq!(out["clients"], 200, "{out}");
 }
 
@@ -86,7 +94,7 @@ async fn two_hundred_clients_converge() {
 async fn dropped_connection_awareness_is_removed() {
     let t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    node_scenario(&t, &board, "canvas", "awareness-leave", &[]).await;
+    node_scenario(&t, &board, "party-employer", "awareness-leave", &[]).await;
 }
 
 /// Our Rust client and the npm client interoperate: an edit written by the npm client is read
@@ -95,15 +103,22 @@ async fn dropped_connection_awareness_is_removed() {
 async fn rust_and_npm_clients_interoperate() {
     let t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    node_scenario(&t, &board, "canvas", "write", &["--text", "van node"]).await;
-    let tok = token(Role::Employee, &board, "emp-7");
-    let c = YClient::connect_synced(&t.ws_url(&board, "canvas", &tok)).await;
+    node_scenario(
+        &t,
+        &board,
+        "party-employer",
+        "write",
+        &["--text", "van node"],
+    )
+    .await;
+    let tok = token(Role::Employer, &board, "emp-7");
+    let c = YClient::connect_synced(&t.ws_url(&board, "party-employer", &tok)).await;
     assert!(c.wait_text("t", "van node", Duration::from_secs(5)).await);
     c.push_text("t", " en van rust");
     node_scenario(
         &t,
         &board,
-        "canvas",
+        "party-employer",
         "read",
         &["--text", "van node en van rust"],
     )
@@ -117,7 +132,7 @@ async fn concurrent_first_joins_see_stored_state() {
     let mut t = Tafel::start_embedded();
     let board = create_board(&t).await;
     let tok = token(Role::Employer, &board, "e1");
-    let url = t.ws_url(&board, "canvas", &tok);
+    let url = t.ws_url(&board, "party-employer", &tok);
     {
         let c = YClient::connect_synced(&url).await;
         c.push_text("t", &"x".repeat(200_000));

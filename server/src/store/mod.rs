@@ -69,7 +69,10 @@ pub trait Store: Send + Sync + 'static {
     async fn put_board(&self, board: &BoardMeta) -> Result<(), StoreError>;
     async fn get_board(&self, id: &BoardId) -> Result<Option<BoardMeta>, StoreError>;
     async fn list_boards(&self) -> Result<Vec<BoardMeta>, StoreError>;
-    /// Erases the board and every document of it. Returns whether it existed.
+    /// Replaces the board's server-side session state (an opaque JSON document).
+    async fn put_board_state(&self, id: &BoardId, state: Vec<u8>) -> Result<(), StoreError>;
+    async fn get_board_state(&self, id: &BoardId) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Erases the board, its session state and every document of it. Returns whether it existed.
     async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError>;
     /// Returns the kept HS256 secret, storing `candidate` first when none is kept yet.
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError>;

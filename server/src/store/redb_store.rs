@@ -5,7 +5,8 @@
 //! after the commit. Reads run in `spawn_blocking` on their own read transactions.
 //!
 //! Tables: `log` ((doc key, seq) → update), `snapshot` (doc key → update), `board`
-//! (board id → JSON), `meta` (name → bytes; holds the generated JWT secret).
+//! (board id → JSON), `board_state` (board id → the server-side session state, JSON), `meta`
+//! (name → bytes; holds the generated JWT secret).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const BOARD: TableDefinition<&str, &[u8]> = TableDefinition::new("board");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const BOARD_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("board_state");
 
 /// Most write requests folded into one transaction.
 const MAX_GROUP_COMMIT: usize = 512;
@@ -37,6 +39,10 @@ enum WriteOp {
         doc: String,
         snapshot: Vec<u8>,
         covered: u64,
+    },
+    PutBoardState {
+        id: String,
+        json: Vec<u8>,
     },
     PutBoard {
         id: String,
@@ -96,6 +102,7 @@ impl RedbStore {
             txn.open_table(SNAPSHOT).map_err(unavailable)?;
             txn.open_table(BOARD).map_err(unavailable)?;
             txn.open_table(META).map_err(unavailable)?;
+            txn.open_table(BOARD_STATE).map_err(unavailable)?;
             txn.commit().map_err(unavailable)?;
             Ok(db)
         })
@@ -183,6 +190,7 @@ fn commit_group<'a>(
         let mut snap = txn.open_table(SNAPSHOT).map_err(unavailable)?;
         let mut boards = txn.open_table(BOARD).map_err(unavailable)?;
         let mut meta = txn.open_table(META).map_err(unavailable)?;
+        let mut states = txn.open_table(BOARD_STATE).map_err(unavailable)?;
         for op in ops {
             answers.push(match op {
                 WriteOp::Append { doc, updates } => {
@@ -218,8 +226,15 @@ fn commit_group<'a>(
                         .map_err(unavailable)?;
                     WriteOk::Done
                 }
+                WriteOp::PutBoardState { id, json } => {
+                    states
+                        .insert(id.as_str(), json.as_slice())
+                        .map_err(unavailable)?;
+                    WriteOk::Done
+                }
                 WriteOp::DeleteBoard { id } => {
                     let existed = boards.remove(id.as_str()).map_err(unavailable)?.is_some();
+                    states.remove(id.as_str()).map_err(unavailable)?;
                     for name in DocName::ALL {
                         let key = DocKey::new(id.clone(), name).to_string();
                         snap.remove(key.as_str()).map_err(unavailable)?;
@@ -350,6 +365,25 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn put_board_state(&self, id: &BoardId, state: Vec<u8>) -> Result<(), StoreError> {
+        self.write(WriteOp::PutBoardState {
+            id: id.to_string(),
+            json: state,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_board_state(&self, id: &BoardId) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = id.to_string();
+        self.read(move |txn| {
+            let t = txn.open_table(BOARD_STATE).map_err(unavailable)?;
+            let v = t.get(id.as_str()).map_err(unavailable)?;
+            Ok(v.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
     async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError> {
         match self.write(WriteOp::DeleteBoard { id: id.clone() }).await? {
             WriteOk::Existed(b) => Ok(b),
@@ -387,7 +421,7 @@ impl RedbStore {
                     out.push(format!("log:{}:{}", k.value().0, k.value().1));
                 }
             }
-            for table in [SNAPSHOT, BOARD] {
+            for table in [SNAPSHOT, BOARD, BOARD_STATE] {
                 for e in txn
                     .open_table(table)
                     .map_err(unavailable)?

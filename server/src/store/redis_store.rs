@@ -9,6 +9,7 @@
 //! | `tafel:{B/D}:log` | list | Yjs v1 updates appended since the snapshot (RPUSH) |
 //! | `tafel:{B/D}:snap` | string | the compacted snapshot (a Yjs v1 update) |
 //! | `tafel:boards` | hash | board id → board record (JSON) |
+//! | `tafel:board-state:{B}` | string | the board's server-side session state (JSON) |
 //! | `tafel:jwt-secret` | string | the generated HS256 secret (SET NX) |
 
 use std::time::Duration;
@@ -38,6 +39,10 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 
 fn log_key(doc: &DocKey) -> String {
     format!("tafel:{{{doc}}}:log")
+}
+
+fn state_key(board: &BoardId) -> String {
+    format!("tafel:board-state:{{{board}}}")
 }
 
 fn snap_key(doc: &DocKey) -> String {
@@ -182,6 +187,17 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(removed > 0)
+    }
+
+    async fn put_board_state(&self, id: &BoardId, state: Vec<u8>) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let () = conn.set(state_key(id), state).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_board_state(&self, id: &BoardId) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.get(state_key(id)).await.map_err(unavailable)
     }
 
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {

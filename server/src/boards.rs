@@ -1,0 +1,363 @@
+//! Board endpoints: templates, create (seeding the documents from the template), list, get,
+//! delete, invites, joining with a chosen name, and the role-filtered JSON export.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rand::distr::{Alphanumeric, SampleString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tafel_protocol::{BoardId, BoardScope, Claims, DocKey, DocName, ErrorCode, Role};
+use yrs::{Any, Map, WriteTxn};
+
+use crate::auth::{now_secs, parse_ttl};
+use crate::board::Board;
+use crate::http::{
+    existing_board, forbidden, parse_board, require_facilitator, AppError, AppState, Auth,
+};
+use crate::store::BoardMeta;
+
+/// A JSON value as a Yjs value (server edits write plain data with it).
+pub fn any(v: Value) -> Any {
+    serde_json::from_value(v).unwrap_or(Any::Null)
+}
+
+pub(crate) async fn board_or_404(state: &AppState, id: &BoardId) -> Result<Arc<Board>, AppError> {
+    state
+        .registry
+        .board(id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such board"))
+}
+
+pub async fn templates(State(state): State<AppState>, _auth: Auth) -> Json<Value> {
+    Json(json!(state
+        .registry
+        .templates()
+        .all()
+        .iter()
+        .map(|t| json!({"id": t.id, "title": t.title, "level": t.level, "description": t.description}))
+        .collect::<Vec<_>>()))
+}
+
+/// The whole template: sections with their rules, steps, phases, themes seed, staalkaart.
+pub async fn template(
+    State(state): State<AppState>,
+    _auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let t = state
+        .registry
+        .templates()
+        .get(&id)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such template"))?;
+    Ok(Json(serde_json::to_value(&*t).unwrap_or(Value::Null)))
+}
+
+#[derive(Deserialize)]
+pub struct CreateBoard {
+    title: String,
+    template: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    body: Result<Json<CreateBoard>, JsonRejection>,
+) -> Result<Response, AppError> {
+    if claims.role != Role::Facilitator || claims.scope() != Ok(BoardScope::All) {
+        return Err(forbidden(
+            "creating boards needs a facilitator token for board \"*\"",
+        ));
+    }
+    let Json(body) = body?;
+    let title = body.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "a title is 1 to 200 characters",
+        ));
+    }
+    let Some(template) = state.registry.templates().get(&body.template) else {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "unknown template {:?}; see GET /api/templates",
+                body.template
+            ),
+        ));
+    };
+    let id = BoardId::parse(
+        &Alphanumeric
+            .sample_string(&mut rand::rng(), 12)
+            .to_lowercase(),
+    )
+    .map_err(|_| AppError::new(ErrorCode::Internal, "could not make a board id"))?;
+    let meta = BoardMeta {
+        id: id.clone(),
+        title: title.to_owned(),
+        template: template.id.clone(),
+        created_at: now_secs(),
+    };
+    state.store.put_board(&meta).await?;
+    let board = board_or_404(&state, &id).await?;
+    seed(&state, &board).await?;
+    tracing::info!(board = %meta.id, by = %claims.sub, template = %meta.template, "board created");
+    Ok((StatusCode::CREATED, Json(board_json(&meta))).into_response())
+}
+
+/// Writes a new board's starting content: the canvas and gap `meta`, the board's own copy of
+/// the template's themes (editable per board), and the session mirror in `control`.
+async fn seed(state: &AppState, board: &Arc<Board>) -> Result<(), AppError> {
+    let t = board.template.clone();
+    let meta = json!({"title": board.meta.title, "template": t.id, "level": t.level});
+    let themes: Vec<(String, Value)> = t
+        .themes
+        .iter()
+        .map(|th| {
+            (
+                th.id.clone(),
+                json!({"name": th.name, "description": th.description}),
+            )
+        })
+        .collect();
+    let canvas_meta = meta.clone();
+    let canvas = Box::new(move |txn: &mut yrs::TransactionMut| {
+        let m = txn.get_or_insert_map("meta");
+        for (k, v) in canvas_meta.as_object().into_iter().flatten() {
+            m.insert(txn, k.as_str(), any(v.clone()));
+        }
+        let th = txn.get_or_insert_map("themes");
+        for (id, v) in themes {
+            th.insert(txn, id, any(v));
+        }
+        Value::Null
+    });
+    let gap = Box::new(move |txn: &mut yrs::TransactionMut| {
+        let m = txn.get_or_insert_map("meta");
+        for (k, v) in meta.as_object().into_iter().flatten() {
+            m.insert(txn, k.as_str(), any(v.clone()));
+        }
+        Value::Null
+    });
+    let id = board.id().clone();
+    for (doc, edit) in [
+        (DocName::Canvas, canvas as crate::doc::ServerEdit),
+        (DocName::Gap, gap),
+    ] {
+        state
+            .registry
+            .server_edit(&DocKey::new(id.clone(), doc), board, edit)
+            .await
+            .ok_or_else(unavailable)?;
+    }
+    crate::session::mirror(state, board).await
+}
+
+pub(crate) fn unavailable() -> AppError {
+    AppError::new(
+        ErrorCode::StoreUnavailable,
+        "the store is unavailable; try again shortly",
+    )
+}
+
+fn board_json(meta: &BoardMeta) -> Value {
+    json!({
+        "id": meta.id,
+        "title": meta.title,
+        "template": meta.template,
+        "created_at": meta.created_at,
+        "documents": DocName::ALL.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+) -> Result<Json<Value>, AppError> {
+    require_facilitator(&claims, None)?;
+    let mut boards = state.store.list_boards().await?;
+    boards.retain(|b| claims.may_open_board(&b.id));
+    boards.sort_by_key(|b| std::cmp::Reverse(b.created_at));
+    Ok(Json(json!(boards
+        .iter()
+        .map(board_json)
+        .collect::<Vec<_>>())))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let id = parse_board(&id)?;
+    if !claims.may_open_board(&id) {
+        return Err(forbidden("this token is for another board"));
+    }
+    let mut out = board_json(&existing_board(&state, &id).await?);
+    let board = board_or_404(&state, &id).await?;
+    let me = board
+        .participant(&claims.sub, claims.role, &claims.name)
+        .await;
+    out["you"] = json!({"role": claims.role, "display": me.display});
+    Ok(Json(out))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let id = parse_board(&id)?;
+    require_facilitator(&claims, Some(&id))?;
+    existing_board(&state, &id).await?;
+    state.registry.begin_delete(&id).await;
+    let result = state.store.delete_board(&id).await;
+    state.registry.end_delete(&id);
+    result?;
+    tracing::info!(board = %id, by = %claims.sub, "board deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+pub struct CreateInvite {
+    role: String,
+    #[serde(default)]
+    ttl: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<CreateInvite>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let id = parse_board(&id)?;
+    require_facilitator(&claims, Some(&id))?;
+    let Json(body) = body?;
+    existing_board(&state, &id).await?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::BadRequest,
+            "role must be facilitator, employer, union, employee or observer",
+        )
+    })?;
+    let ttl = parse_ttl(body.ttl.as_deref().unwrap_or("8h"))
+        .map_err(|e| AppError::new(ErrorCode::BadRequest, e))?;
+    let sub = format!("p-{}", Alphanumeric.sample_string(&mut rand::rng(), 16));
+    let name = body.name.unwrap_or_default();
+    let token = state
+        .keys
+        .issue(&sub, &name, role, id.as_str(), ttl, now_secs());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let url = format!("http://{host}/?board={id}#token={token}");
+    Ok(Json(
+        json!({"token": token, "url": url, "role": role, "expires_in": ttl.as_secs()}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct JoinBody {
+    name: String,
+}
+
+/// A participant picks the name they show under: the answer is the same token (sub, role,
+/// board, expiry) carrying that name. Employees keep showing as their pseudonym to others.
+pub async fn join(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+    body: Result<Json<JoinBody>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let id = parse_board(&id)?;
+    if !claims.may_open_board(&id) {
+        return Err(forbidden("this token is for another board"));
+    }
+    let Json(body) = body?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 60 {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "a name is 1 to 60 characters",
+        ));
+    }
+    let board = board_or_404(&state, &id).await?;
+    let me = board.participant(&claims.sub, claims.role, name).await;
+    let token = state.keys.sign(&Claims {
+        name: name.to_owned(),
+        iat: Some(now_secs()),
+        ..claims
+    });
+    Ok(Json(json!({"token": token, "display": me.display})))
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// Every document the role may read, hidden items left out for everyone but the facilitator,
+/// plus the public session state; the facilitator also gets the audit log.
+pub async fn export(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Json<Value>, AppError> {
+    let id = parse_board(&id)?;
+    if !claims.may_open_board(&id) {
+        return Err(forbidden("this token is for another board"));
+    }
+    if q.format.as_deref().is_some_and(|f| f != "json") {
+        return Err(AppError::new(ErrorCode::BadRequest, "format must be json"));
+    }
+    let meta = existing_board(&state, &id).await?;
+    let board = board_or_404(&state, &id).await?;
+    let mut docs = serde_json::Map::new();
+    for name in DocName::ALL {
+        if claims.access(&id, name).can_read() {
+            let key = DocKey::new(id.clone(), name);
+            let mut content = state
+                .registry
+                .export(&key, &board)
+                .await
+                .ok_or_else(unavailable)?;
+            if claims.role != Role::Facilitator {
+                for items in ["cards", "rows"] {
+                    if let Some(Value::Object(map)) = content.get_mut(items) {
+                        map.retain(|_, item| item.get("hidden") != Some(&Value::Bool(true)));
+                        for item in map.values_mut() {
+                            if let Value::Object(o) = item {
+                                o.remove("owner");
+                            }
+                        }
+                    }
+                }
+            }
+            docs.insert(name.as_str().to_owned(), content);
+        }
+    }
+    let (session, audit) = {
+        let st = board.lock();
+        (
+            st.session_json(now_secs() * 1000),
+            serde_json::to_value(&st.audit).unwrap_or(Value::Null),
+        )
+    };
+    let mut out = json!({"board": board_json(&meta), "session": session, "documents": docs});
+    if claims.role == Role::Facilitator {
+        out["audit"] = audit;
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,875 @@
+//! The facilitator's commands and the participants' secret inputs, all enforced here on the
+//! server: step, phase, timer (server time is the truth), locks, presentation mode, the author
+//! setting, private writing and its reveal, dot-voting rounds (ballots stay on the server until
+//! the reveal writes totals), moderation (hide, restore, merge) and the audit log. After each
+//! change the public part is mirrored into the `control` document.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rand::distr::{Alphanumeric, SampleString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tafel_protocol::policy::{PIJLERS, STEPS, TYPES};
+use tafel_protocol::{Claims, DocKey, DocName, ErrorCode, Role};
+use yrs::types::text::TextPrelim;
+use yrs::{GetString, Map, MapPrelim, Out, Text, WriteTxn};
+
+use crate::auth::now_secs;
+use crate::board::{AuthorMode, Board, BoardState, Draft, Participant, Round};
+use crate::boards::{any, board_or_404, unavailable};
+use crate::http::{forbidden, parse_board, AppError, AppState, Auth};
+
+fn bad(msg: impl Into<String>) -> AppError {
+    AppError::new(ErrorCode::BadRequest, msg)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn new_id(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        Alphanumeric
+            .sample_string(&mut rand::rng(), 10)
+            .to_lowercase()
+    )
+}
+
+async fn me(
+    state: &AppState,
+    claims: &Claims,
+    id: &str,
+) -> Result<(Arc<Board>, Participant), AppError> {
+    let id = parse_board(id)?;
+    if !claims.may_open_board(&id) {
+        return Err(forbidden("this token is for another board"));
+    }
+    let board = board_or_404(state, &id).await?;
+    let who = board
+        .participant(&claims.sub, claims.role, &claims.name)
+        .await;
+    Ok((board, who))
+}
+
+/// Writes the public session state and the rounds (without ballots) into `control`.
+pub async fn mirror(state: &AppState, board: &Arc<Board>) -> Result<(), AppError> {
+    let (session, rounds) = {
+        let st = board.lock();
+        let rounds: Vec<(String, Value)> = st
+            .rounds
+            .values()
+            .map(|r| (r.id.clone(), BoardState::round_json(r)))
+            .collect();
+        (st.session_json(now_ms()), rounds)
+    };
+    let edit = Box::new(move |txn: &mut yrs::TransactionMut| {
+        let m = txn.get_or_insert_map("session");
+        for (k, v) in session.as_object().into_iter().flatten() {
+            m.insert(txn, k.as_str(), any(v.clone()));
+        }
+        let r = txn.get_or_insert_map("rounds");
+        for (id, v) in rounds {
+            r.insert(txn, id, any(v));
+        }
+        Value::Null
+    });
+    state
+        .registry
+        .server_edit(
+            &DocKey::new(board.id().clone(), DocName::Control),
+            board,
+            edit,
+        )
+        .await
+        .map(|_| ())
+        .ok_or_else(unavailable)
+}
+
+/// Runs a server edit on the canvas.
+async fn on_canvas(
+    state: &AppState,
+    board: &Arc<Board>,
+    edit: crate::doc::ServerEdit,
+) -> Result<Value, AppError> {
+    state
+        .registry
+        .server_edit(
+            &DocKey::new(board.id().clone(), DocName::Canvas),
+            board,
+            edit,
+        )
+        .await
+        .ok_or_else(unavailable)
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Command {
+    Step {
+        step: String,
+    },
+    Phase {
+        phase: String,
+    },
+    Timer {
+        op: String,
+        #[serde(default)]
+        seconds: Option<u64>,
+    },
+    Lock {
+        scope: String,
+        #[serde(default)]
+        target: Option<String>,
+        locked: bool,
+    },
+    Presentation {
+        on: bool,
+        #[serde(default)]
+        focus: Option<Value>,
+    },
+    AuthorMode {
+        mode: AuthorMode,
+    },
+    PrivateWriting {
+        on: bool,
+    },
+    RevealDrafts,
+    OpenRound {
+        title: String,
+        cards: Vec<String>,
+        budget: u32,
+        #[serde(default)]
+        max_per_card: Option<u32>,
+    },
+    CloseRound {
+        round: String,
+    },
+    RevealRound {
+        round: String,
+    },
+    Hide {
+        card: String,
+    },
+    Restore {
+        card: String,
+    },
+    Merge {
+        card: String,
+        into: String,
+    },
+}
+
+/// `POST /api/boards/{id}/control`: one facilitator command.
+pub async fn control(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+    body: Result<Json<Command>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let (board, who) = me(&state, &claims, &id).await?;
+    if claims.role != Role::Facilitator {
+        return Err(forbidden("only the facilitator runs the session"));
+    }
+    let Json(cmd) = body?;
+    let answer = run(&state, &board, &who, cmd).await?;
+    mirror(&state, &board).await?;
+    Ok(Json(answer))
+}
+
+async fn run(
+    state: &AppState,
+    board: &Arc<Board>,
+    who: &Participant,
+    cmd: Command,
+) -> Result<Value, AppError> {
+    let t = board.template.clone();
+    match cmd {
+        Command::Step { step } => {
+            if !STEPS.contains(&step.as_str()) {
+                return Err(bad(format!("step must be one of {STEPS:?}")));
+            }
+            board
+                .update(|st| {
+                    board.audit(st, who, "step", json!({"step": step}));
+                    st.step = step;
+                })
+                .await?;
+        }
+        Command::Phase { phase } => {
+            if phase.chars().count() > 80 {
+                return Err(bad("a phase name is at most 80 characters"));
+            }
+            board
+                .update(|st| {
+                    board.audit(st, who, "phase", json!({"phase": phase}));
+                    st.phase = phase;
+                })
+                .await?;
+        }
+        Command::Timer { op, seconds } => {
+            let now = now_ms();
+            let result = board
+                .update(|st| -> Result<(), AppError> {
+                    let timer = &mut st.timer;
+                    match op.as_str() {
+                        "start" => {
+                            let duration = match seconds {
+                                Some(s) if (1..=86_400).contains(&s) => s * 1000,
+                                Some(_) => return Err(bad("seconds must be 1 to 86400")),
+                                None if timer.status == "paused" => timer.remaining_ms.unwrap_or(0),
+                                None => return Err(bad("start needs seconds")),
+                            };
+                            if seconds.is_some() {
+                                timer.duration_ms = duration;
+                            }
+                            timer.status = "running".into();
+                            timer.ends_at = Some(now + duration);
+                            timer.remaining_ms = None;
+                        }
+                        "pause" => {
+                            let left = timer.ends_at.map_or(0, |e| e.saturating_sub(now));
+                            timer.status = "paused".into();
+                            timer.remaining_ms = Some(left);
+                            timer.ends_at = None;
+                        }
+                        "reset" => {
+                            timer.status = "stopped".into();
+                            timer.ends_at = None;
+                            timer.remaining_ms = None;
+                        }
+                        _ => return Err(bad("op must be start, pause or reset")),
+                    }
+                    board.audit(st, who, "timer", json!({"op": op, "seconds": seconds}));
+                    Ok(())
+                })
+                .await?;
+            result?;
+        }
+        Command::Lock {
+            scope,
+            target,
+            locked,
+        } => {
+            let result = board.update(|st| -> Result<(), AppError> {
+                match (scope.as_str(), &target) {
+                    ("board", _) => st.board_locked = locked,
+                    ("doc", Some(d)) if DocName::parse(d).is_ok() => {
+                        if locked {
+                            st.locked_docs.insert(d.clone());
+                        } else {
+                            st.locked_docs.remove(d);
+                        }
+                    }
+                    ("section", Some(s)) if t.section(s).is_some() => {
+                        if locked {
+                            st.locked_sections.insert(s.clone());
+                        } else {
+                            st.locked_sections.remove(s);
+                        }
+                    }
+                    _ => return Err(bad("scope is board, doc (target: a document) or section (target: a section id)")),
+                }
+                board.audit(st, who, if locked { "lock" } else { "unlock" }, json!({"scope": scope, "target": target}));
+                Ok(())
+            }).await?;
+            result?;
+        }
+        Command::Presentation { on, focus } => {
+            board
+                .update(|st| {
+                    st.presentation = on;
+                    st.focus = focus.clone().unwrap_or(Value::Null);
+                    board.audit(st, who, "presentation", json!({"on": on, "focus": focus}));
+                })
+                .await?;
+        }
+        Command::AuthorMode { mode } => {
+            board
+                .update(|st| {
+                    st.author_mode = mode;
+                    board.audit(st, who, "author-mode", json!({"mode": mode}));
+                })
+                .await?;
+            rewrite_authors(state, board, mode).await?;
+        }
+        Command::PrivateWriting { on } => {
+            board
+                .update(|st| {
+                    st.private_writing = on;
+                    board.audit(st, who, "private-writing", json!({"on": on}));
+                })
+                .await?;
+        }
+        Command::RevealDrafts => return reveal_drafts(state, board, who).await,
+        Command::OpenRound {
+            title,
+            cards,
+            budget,
+            max_per_card,
+        } => {
+            if cards.is_empty() || cards.len() > 200 || !(1..=100).contains(&budget) {
+                return Err(bad("a round needs 1 to 200 cards and a budget of 1 to 100"));
+            }
+            let id = new_id("r");
+            let round = Round {
+                id: id.clone(),
+                title: title.chars().take(120).collect(),
+                cards,
+                budget,
+                max_per_card: max_per_card.unwrap_or(budget).clamp(1, budget),
+                status: "open".into(),
+                ballots: BTreeMap::new(),
+                totals: None,
+            };
+            board
+                .update(|st| {
+                    board.audit(
+                        st,
+                        who,
+                        "round-open",
+                        json!({"round": id, "cards": round.cards, "budget": budget}),
+                    );
+                    st.rounds.insert(id.clone(), round);
+                })
+                .await?;
+            return Ok(json!({"ok": true, "round": id}));
+        }
+        Command::CloseRound { round } => {
+            let found = board
+                .update(|st| {
+                    let ok = st
+                        .rounds
+                        .get_mut(&round)
+                        .map(|r| r.status = "closed".into())
+                        .is_some();
+                    if ok {
+                        board.audit(st, who, "round-close", json!({"round": round}));
+                    }
+                    ok
+                })
+                .await?;
+            if !found {
+                return Err(AppError::new(ErrorCode::NotFound, "no such round"));
+            }
+        }
+        Command::RevealRound { round } => return reveal_round(state, board, who, &round).await,
+        Command::Hide { card } => moderate(state, board, who, "hide", &card, None).await?,
+        Command::Restore { card } => moderate(state, board, who, "restore", &card, None).await?,
+        Command::Merge { card, into } => {
+            moderate(state, board, who, "merge", &card, Some(&into)).await?
+        }
+    }
+    Ok(json!({"ok": true}))
+}
+
+/// Hide, restore or merge a canvas card; audited.
+async fn moderate(
+    state: &AppState,
+    board: &Arc<Board>,
+    who: &Participant,
+    action: &'static str,
+    card: &str,
+    into: Option<&str>,
+) -> Result<(), AppError> {
+    if into == Some(card) {
+        return Err(bad("a card cannot be merged into itself"));
+    }
+    let (c, i) = (card.to_owned(), into.map(str::to_owned));
+    let found = on_canvas(
+        state,
+        board,
+        Box::new(move |txn| {
+            let cards = txn.get_or_insert_map("cards");
+            let Some(Out::YMap(item)) = cards.get(txn, &c) else {
+                return Value::Bool(false);
+            };
+            match action {
+                "hide" => {
+                    item.insert(txn, "hidden", true);
+                }
+                "restore" => {
+                    item.insert(txn, "hidden", false);
+                    item.remove(txn, "mergedInto");
+                }
+                _ => {
+                    let Some(target_id) = i else {
+                        return Value::Bool(false);
+                    };
+                    let Some(Out::YMap(target)) = cards.get(txn, &target_id) else {
+                        return Value::Bool(false);
+                    };
+                    let text = match item.get(txn, "text") {
+                        Some(Out::YText(t)) => t.get_string(txn),
+                        _ => String::new(),
+                    };
+                    if let Some(Out::YText(t)) = target.get(txn, "text") {
+                        let at = t.len(txn);
+                        t.insert(txn, at, &format!("\n{text}"));
+                    }
+                    item.insert(txn, "hidden", true);
+                    item.insert(txn, "mergedInto", target_id.as_str());
+                }
+            }
+            Value::Bool(true)
+        }),
+    )
+    .await?;
+    if found != Value::Bool(true) {
+        return Err(AppError::new(ErrorCode::NotFound, "no such card"));
+    }
+    board
+        .update(|st| board.audit(st, who, action, json!({"card": card, "into": into})))
+        .await?;
+    Ok(())
+}
+
+/// Rewrites the `author` of every card and row whose creator the server knows.
+async fn rewrite_authors(
+    state: &AppState,
+    board: &Arc<Board>,
+    mode: AuthorMode,
+) -> Result<(), AppError> {
+    let authors: Vec<(String, Option<String>)> = board
+        .lock()
+        .authors
+        .iter()
+        .map(|(item, a)| {
+            (
+                item.clone(),
+                Participant::author_text(a.role, &a.display, mode),
+            )
+        })
+        .collect();
+    for (doc, root) in [(DocName::Canvas, "cards"), (DocName::Gap, "rows")] {
+        let authors = authors.clone();
+        let edit = Box::new(move |txn: &mut yrs::TransactionMut| {
+            let items = txn.get_or_insert_map(root);
+            for (id, text) in &authors {
+                if let Some(Out::YMap(item)) = items.get(txn, id) {
+                    match text {
+                        Some(t) => {
+                            item.insert(txn, "author", t.as_str());
+                        }
+                        None => {
+                            item.remove(txn, "author");
+                        }
+                    }
+                }
+            }
+            Value::Null
+        });
+        state
+            .registry
+            .server_edit(&DocKey::new(board.id().clone(), doc), board, edit)
+            .await
+            .ok_or_else(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Publishes every draft as a canvas card under the board's author setting, then ends the
+/// private-writing phase.
+async fn reveal_drafts(
+    state: &AppState,
+    board: &Arc<Board>,
+    who: &Participant,
+) -> Result<Value, AppError> {
+    let (drafts, mode) = {
+        let st = board.lock();
+        (st.drafts.clone(), st.author_mode)
+    };
+    let prepared: Vec<(String, Draft, String, Option<String>)> = drafts
+        .iter()
+        .map(|d| {
+            let (role, display) = match board.lock().authors.get(&d.id) {
+                Some(a) => (a.role, a.display.clone()),
+                None => (Role::Employee, "Medewerker".into()),
+            };
+            let id = new_id("c");
+            let tag = board.owner_tag(&d.sub, &id);
+            (
+                id,
+                d.clone(),
+                tag,
+                Participant::author_text(role, &display, mode),
+            )
+        })
+        .collect();
+    let published = prepared.len();
+    let now = now_ms();
+    let for_edit = prepared.clone();
+    on_canvas(
+        state,
+        board,
+        Box::new(move |txn| {
+            let cards = txn.get_or_insert_map("cards");
+            for (id, d, tag, author) in for_edit {
+                let mut fields: Vec<(String, yrs::In)> = vec![
+                    ("section".into(), yrs::In::Any(d.section.as_str().into())),
+                    ("owner".into(), yrs::In::Any(tag.as_str().into())),
+                    ("createdAt".into(), yrs::In::Any((now as f64).into())),
+                    ("pijlers".into(), yrs::In::Any(any(json!(d.pijlers)))),
+                ];
+                if let Some(a) = author {
+                    fields.push(("author".into(), yrs::In::Any(a.as_str().into())));
+                }
+                if let Some(th) = &d.thema {
+                    fields.push(("thema".into(), yrs::In::Any(th.as_str().into())));
+                }
+                if let Some(k) = &d.kind {
+                    fields.push(("type".into(), yrs::In::Any(k.as_str().into())));
+                }
+                let item = cards.insert(txn, id.as_str(), MapPrelim::from_iter(fields));
+                item.insert(txn, "text", TextPrelim::new(d.text.as_str()));
+            }
+            Value::Null
+        }),
+    )
+    .await?;
+    let ids: Vec<String> = prepared.iter().map(|(id, ..)| id.clone()).collect();
+    board
+        .update(|st| {
+            for (id, d, ..) in &prepared {
+                if let Some(a) = st.authors.remove(&d.id) {
+                    st.authors.insert(id.clone(), a);
+                }
+            }
+            st.drafts.clear();
+            st.private_writing = false;
+            board.audit(st, who, "reveal-drafts", json!({"cards": ids}));
+        })
+        .await?;
+    Ok(json!({"ok": true, "published": published}))
+}
+
+/// Ends a round and writes its totals into `control` and onto the cards.
+async fn reveal_round(
+    state: &AppState,
+    board: &Arc<Board>,
+    who: &Participant,
+    round: &str,
+) -> Result<Value, AppError> {
+    let totals = board
+        .update(|st| {
+            let r = st.rounds.get_mut(round)?;
+            let mut totals: BTreeMap<String, u32> =
+                r.cards.iter().map(|c| (c.clone(), 0)).collect();
+            for ballot in r.ballots.values() {
+                for (card, n) in ballot {
+                    *totals.entry(card.clone()).or_default() += n;
+                }
+            }
+            r.status = "revealed".into();
+            r.totals = Some(totals.clone());
+            board.audit(
+                st,
+                who,
+                "round-reveal",
+                json!({"round": round, "totals": totals}),
+            );
+            Some(totals)
+        })
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
+    let for_cards = totals.clone();
+    on_canvas(
+        state,
+        board,
+        Box::new(move |txn| {
+            let cards = txn.get_or_insert_map("cards");
+            for (card, n) in &for_cards {
+                if let Some(Out::YMap(item)) = cards.get(txn, card) {
+                    item.insert(txn, "votes", *n as f64);
+                }
+            }
+            Value::Null
+        }),
+    )
+    .await?;
+    Ok(json!({"ok": true, "totals": totals}))
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /api/boards/{id}/audit`: the facilitator's log of moderation, locks, reveals and the
+/// other session commands, as JSON or CSV.
+pub async fn audit(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    let (board, _) = me(&state, &claims, &id).await?;
+    if claims.role != Role::Facilitator {
+        return Err(forbidden("only the facilitator reads the audit log"));
+    }
+    let entries = board.lock().audit.clone();
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(json!(entries)).into_response()),
+        Some("csv") => {
+            let mut csv = String::from("at,sub,name,role,action,detail\n");
+            for e in &entries {
+                let cells = [
+                    e.at.to_string(),
+                    e.sub.clone(),
+                    e.name.clone(),
+                    e.role.to_string(),
+                    e.action.clone(),
+                    e.detail.to_string(),
+                ];
+                let row: Vec<String> = cells
+                    .iter()
+                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .collect();
+                csv.push_str(&row.join(","));
+                csv.push('\n');
+            }
+            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+        }
+        Some(_) => Err(bad("format must be json or csv")),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewDraft {
+    section: String,
+    text: String,
+    #[serde(default)]
+    pijlers: Vec<String>,
+    #[serde(default)]
+    thema: Option<String>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+}
+
+fn own_drafts(board: &Board, sub: &str) -> Value {
+    let st = board.lock();
+    json!(st
+        .drafts
+        .iter()
+        .filter(|d| d.sub == sub)
+        .map(|d| json!({"id": d.id, "section": d.section, "text": d.text, "pijlers": d.pijlers, "thema": d.thema, "type": d.kind}))
+        .collect::<Vec<_>>())
+}
+
+/// `GET /api/boards/{id}/drafts`: your own private drafts (nobody else's, ever).
+pub async fn drafts(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    let (board, who) = me(&state, &claims, &id).await?;
+    Ok(Json(own_drafts(&board, &who.sub)))
+}
+
+/// `POST /api/boards/{id}/drafts`: a private card, published only when the facilitator reveals.
+pub async fn add_draft(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path(id): Path<String>,
+    body: Result<Json<NewDraft>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let (board, who) = me(&state, &claims, &id).await?;
+    let Json(d) = body?;
+    let section = board
+        .template
+        .section(&d.section)
+        .ok_or_else(|| bad("unknown section"))?;
+    if !section.add.contains(&who.role) {
+        return Err(forbidden("this role may not add cards in that section"));
+    }
+    if d.text.trim().is_empty() || d.text.chars().count() > 2000 {
+        return Err(bad("a draft is 1 to 2000 characters"));
+    }
+    if d.pijlers.iter().any(|p| !PIJLERS.contains(&p.as_str()))
+        || d.kind.as_deref().is_some_and(|k| !TYPES.contains(&k))
+        || d.thema
+            .as_deref()
+            .is_some_and(|th| !board.template.themes.iter().any(|t| t.id == th))
+    {
+        return Err(bad("unknown pijler, type or thema"));
+    }
+    let draft_id = new_id("d");
+    let draft = Draft {
+        id: draft_id.clone(),
+        sub: who.sub.clone(),
+        section: d.section,
+        text: d.text,
+        pijlers: d.pijlers,
+        thema: d.thema,
+        kind: d.kind,
+        created_at: now_secs(),
+    };
+    let author = crate::board::Author {
+        sub: who.sub.clone(),
+        role: who.role,
+        display: who.display.clone(),
+    };
+    board
+        .update(|st| {
+            if st.drafts.len() >= 5000 {
+                return;
+            }
+            st.authors.insert(draft_id.clone(), author);
+            st.drafts.push(draft);
+        })
+        .await?;
+    Ok(Json(
+        json!({"id": draft_id, "drafts": own_drafts(&board, &who.sub)}),
+    ))
+}
+
+pub async fn remove_draft(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path((id, draft)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let (board, who) = me(&state, &claims, &id).await?;
+    let removed = board
+        .update(|st| {
+            let before = st.drafts.len();
+            st.drafts.retain(|d| !(d.id == draft && d.sub == who.sub));
+            st.authors.remove(&draft);
+            before != st.drafts.len()
+        })
+        .await?;
+    if !removed {
+        return Err(AppError::new(ErrorCode::NotFound, "no such draft of yours"));
+    }
+    Ok(Json(own_drafts(&board, &who.sub)))
+}
+
+fn ballot_json(round: &Round, sub: &str) -> Value {
+    let mine = round.ballots.get(sub).cloned().unwrap_or_default();
+    let used: u32 = mine.values().sum();
+    json!({"round": round.id, "status": round.status, "budget": round.budget, "maxPerCard": round.max_per_card, "votes": mine, "left": round.budget.saturating_sub(used)})
+}
+
+fn may_vote(role: Role) -> Result<(), AppError> {
+    match role {
+        Role::Employer | Role::Union | Role::Employee => Ok(()),
+        _ => Err(forbidden("only participants vote")),
+    }
+}
+
+/// `GET .../rounds/{round}/ballot`: your own dots and what is left of your budget.
+pub async fn ballot(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path((id, round)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let (board, who) = me(&state, &claims, &id).await?;
+    let st = board.lock();
+    let r = st
+        .rounds
+        .get(&round)
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
+    Ok(Json(ballot_json(r, &who.sub)))
+}
+
+#[derive(Deserialize)]
+pub struct Vote {
+    card: String,
+}
+
+/// `POST .../rounds/{round}/votes {"card"}`: one dot, within the budget and the per-card limit,
+/// while the round is open.
+pub async fn vote(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path((id, round)): Path<(String, String)>,
+    body: Result<Json<Vote>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let (board, who) = me(&state, &claims, &id).await?;
+    may_vote(who.role)?;
+    let Json(v) = body?;
+    let result = board
+        .update(|st| -> Result<Value, AppError> {
+            let r = st
+                .rounds
+                .get_mut(&round)
+                .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
+            if r.status != "open" {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "this round is not open",
+                ));
+            }
+            if !r.cards.contains(&v.card) {
+                return Err(bad("that card is not in this round"));
+            }
+            let mine = r.ballots.entry(who.sub.clone()).or_default();
+            let used: u32 = mine.values().sum();
+            if used >= r.budget {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "no votes left in your budget",
+                ));
+            }
+            let on_card = mine.entry(v.card.clone()).or_default();
+            if *on_card >= r.max_per_card {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "you already gave this card its maximum",
+                ));
+            }
+            *on_card += 1;
+            Ok(ballot_json(r, &who.sub))
+        })
+        .await?;
+    let answer = result?;
+    mirror(&state, &board).await?;
+    Ok(Json(answer))
+}
+
+/// `DELETE .../rounds/{round}/votes/{card}`: takes one of your dots back while the round is open.
+pub async fn unvote(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path((id, round, card)): Path<(String, String, String)>,
+) -> Result<Json<Value>, AppError> {
+    let (board, who) = me(&state, &claims, &id).await?;
+    may_vote(who.role)?;
+    let result = board
+        .update(|st| -> Result<Value, AppError> {
+            let r = st
+                .rounds
+                .get_mut(&round)
+                .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
+            if r.status != "open" {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "this round is not open",
+                ));
+            }
+            let mine = r.ballots.entry(who.sub.clone()).or_default();
+            match mine.get_mut(&card) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => {
+                    return Err(AppError::new(
+                        ErrorCode::NotFound,
+                        "no vote of yours on that card",
+                    ))
+                }
+            }
+            Ok(ballot_json(r, &who.sub))
+        })
+        .await?;
+    let answer = result?;
+    mirror(&state, &board).await?;
+    Ok(Json(answer))
+}
