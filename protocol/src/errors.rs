@@ -50,7 +50,9 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// WebSocket close codes. 1xxx are the RFC 6455 ones; 4xxx are Tafel's own.
+/// WebSocket close codes. 1xxx are the RFC 6455 ones; 4xxx are Tafel's own, following the
+/// y-websocket convention: 44xx are permanent (the client stops reconnecting), 45xx are
+/// transient (the client reconnects and resyncs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseCode {
     /// 1000: a normal close (the client left).
@@ -67,7 +69,7 @@ pub enum CloseCode {
     InternalError,
     /// 4401: the connection's token expired.
     TokenExpired,
-    /// 4408: the client did not read its messages fast enough (outgoing queue full) or did not
+    /// 4508: the client did not read its messages fast enough (outgoing queue full) or did not
     /// answer keepalive pings; reconnecting resyncs it.
     TooSlow,
     /// 4503: the store is unavailable; nothing was accepted that was not stored. Reconnect later.
@@ -84,7 +86,7 @@ impl CloseCode {
             CloseCode::MessageTooBig => 1009,
             CloseCode::InternalError => 1011,
             CloseCode::TokenExpired => 4401,
-            CloseCode::TooSlow => 4408,
+            CloseCode::TooSlow => 4508,
             CloseCode::StoreUnavailable => 4503,
         }
     }

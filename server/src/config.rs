@@ -45,7 +45,7 @@ pub struct ServeArgs {
     /// Largest WebSocket message accepted, in bytes; larger ones close the connection with 1009.
     #[arg(long, env = "TAFEL_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_message_bytes: usize,
-    /// Frames that may wait for one slow client before it is disconnected (close 4408); at least 128.
+    /// Frames that may wait for one slow client before it is disconnected (close 4508); at least 128.
     #[arg(long, env = "TAFEL_OUTGOING_QUEUE", default_value_t = 1024)]
     pub outgoing_queue: usize,
     /// Seconds a document stays in memory after its last connection leaves.

@@ -85,7 +85,7 @@ impl ConnHandle {
         })
     }
 
-    /// Queues a frame. A full queue closes the connection (4408) and returns false.
+    /// Queues a frame. A full queue closes the connection (4508) and returns false.
     fn send(&self, frame: Bytes, metrics: &Metrics) -> bool {
         let len = frame.len() as u64;
         match self.out.try_send(frame) {

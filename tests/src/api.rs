@@ -75,3 +75,43 @@ pub async fn ws_status(url: &str) -> u16 {
         Err(e) => panic!("upgrade to {url} failed without an HTTP answer: {e}"),
     }
 }
+
+/// Sends a JSON request with a bearer token; returns the status and the JSON body (Null when
+/// the body is not JSON).
+pub async fn call(
+    t: &Tafel,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http()
+        .request(method, format!("{}{path}", t.http()))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A facilitator command on a board (`POST /api/boards/{id}/control`).
+pub async fn control(t: &Tafel, board: &str, cmd: Value) -> (u16, Value) {
+    call(
+        t,
+        reqwest::Method::POST,
+        &format!("/api/boards/{board}/control"),
+        &token(Role::Facilitator, board, "fac-1"),
+        Some(cmd),
+    )
+    .await
+}
+
+/// A token with a chosen display name.
+pub fn named_token(role: Role, board: &str, sub: &str, name: &str) -> String {
+    let mut c = claims(role, board, sub, 3600);
+    c.name = name.to_owned();
+    sign_with(TEST_SECRET, &c)
+}

@@ -150,6 +150,115 @@ impl YClient {
         self.send_raw(encode_update(update));
     }
 
+    /// Adds a card (or gap row) to the items map `root` as one update: a map with the given
+    /// plain fields and, when `text` is given, a Y.Text under `text_field`.
+    pub fn add_item(
+        &self,
+        root: &str,
+        id: &str,
+        fields: serde_json::Value,
+        text_field: &str,
+        text: &str,
+    ) {
+        self.edit(|doc| {
+            let items = doc.get_or_insert_map(root);
+            let mut txn = doc.transact_mut();
+            let mut prelim: Vec<(String, yrs::In)> = Vec::new();
+            for (k, v) in fields.as_object().into_iter().flatten() {
+                let any: yrs::Any = serde_json::from_value(v.clone()).unwrap_or(yrs::Any::Null);
+                prelim.push((k.clone(), yrs::In::Any(any)));
+            }
+            let item = items.insert(&mut txn, id, yrs::MapPrelim::from_iter(prelim));
+            if !text_field.is_empty() {
+                item.insert(&mut txn, text_field, yrs::TextPrelim::new(text));
+            }
+        });
+    }
+
+    /// Adds a canvas card in `section` with `text` and extra plain fields.
+    pub fn add_card(&self, id: &str, section: &str, text: &str, extra: serde_json::Value) {
+        let mut fields = serde_json::json!({"section": section});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            fields[k] = v.clone();
+        }
+        self.add_item("cards", id, fields, "text", text);
+    }
+
+    /// Appends to the text of an existing item.
+    pub fn append_item_text(&self, root: &str, id: &str, field: &str, s: &str) {
+        self.edit(|doc| {
+            let items = doc.get_or_insert_map(root);
+            let mut txn = doc.transact_mut();
+            if let Some(yrs::Out::YMap(item)) = items.get(&txn, id) {
+                if let Some(yrs::Out::YText(t)) = item.get(&txn, field) {
+                    let at = t.len(&txn);
+                    t.insert(&mut txn, at, s);
+                }
+            }
+        });
+    }
+
+    /// Sets a plain field of an existing item.
+    pub fn set_item_field(&self, root: &str, id: &str, field: &str, value: serde_json::Value) {
+        self.edit(|doc| {
+            let items = doc.get_or_insert_map(root);
+            let mut txn = doc.transact_mut();
+            if let Some(yrs::Out::YMap(item)) = items.get(&txn, id) {
+                let any: yrs::Any = serde_json::from_value(value).unwrap_or(yrs::Any::Null);
+                item.insert(&mut txn, field, any);
+            }
+        });
+    }
+
+    /// Removes an item.
+    pub fn remove_item(&self, root: &str, id: &str) {
+        self.edit(|doc| {
+            let items = doc.get_or_insert_map(root);
+            let mut txn = doc.transact_mut();
+            items.remove(&mut txn, id);
+        });
+    }
+
+    /// The items map `root` as JSON (texts as strings).
+    pub fn items(&self, root: &str) -> serde_json::Value {
+        let items = self.doc.get_or_insert_map(root);
+        let txn = self.doc.transact();
+        let mut out = serde_json::Map::new();
+        for (k, v) in items.iter(&txn) {
+            let json = match v {
+                yrs::Out::YMap(m) => {
+                    let mut o = serde_json::Map::new();
+                    for (fk, fv) in m.iter(&txn) {
+                        let val = match fv {
+                            yrs::Out::YText(t) => serde_json::Value::String(t.get_string(&txn)),
+                            yrs::Out::Any(a) => serde_json::to_value(a).unwrap_or_default(),
+                            other => serde_json::Value::String(other.to_string(&txn)),
+                        };
+                        o.insert(fk.to_owned(), val);
+                    }
+                    serde_json::Value::Object(o)
+                }
+                other => serde_json::Value::String(other.to_string(&txn)),
+            };
+            out.insert(k.to_owned(), json);
+        }
+        serde_json::Value::Object(out)
+    }
+
+    /// One root map as JSON (plain values).
+    pub fn map_json(&self, root: &str) -> serde_json::Value {
+        let m = self.doc.get_or_insert_map(root);
+        let txn = self.doc.transact();
+        serde_json::to_value(yrs::types::ToJson::to_json(&m, &txn)).unwrap_or_default()
+    }
+
+    /// The whole document state as bytes (to search for things that must not be there).
+    pub fn state_bytes(&self) -> Vec<u8> {
+        self.doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
     /// Publishes this client's awareness state (a JSON string) under `client_id`.
     pub fn set_awareness(&self, client_id: u64, json: &str) {
         let clock = {

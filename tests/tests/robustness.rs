@@ -346,7 +346,7 @@ async fn push_chunks_paced(writer: &YClient, reader: &YClient, n: usize) {
 /// (metric `tafel_slow_clients_closed_total` >= 1, "too slow" in the log) while a writer pushes
 /// 300 updates of ~64 KB (in groups of 8) and a healthy reader receives every one of them; the
 /// server stays
-/// healthy, and when the slow client finally reads it finds the close frame 4408.
+/// healthy, and when the slow client finally reads it finds the close frame 4508.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_is_disconnected_without_hurting_others() {
     let t = Tafel::start_embedded_with(&[("TAFEL_OUTGOING_QUEUE", "16")]);
@@ -384,13 +384,13 @@ async fn slow_consumer_is_disconnected_without_hurting_others() {
     assert_healthy(&t, "a slow consumer").await;
     pair_syncs(&reader, &writer, "after slow").await;
 
-    // Once the slow client reads, its connection ends: with the 4408 close frame when the
+    // Once the slow client reads, its connection ends: with the 4508 close frame when the
     // frame still fit into the socket, or abnormally (1006) when the server had to drop a
     // socket whose buffers were full. Either way it is not left open.
     let close = read_until_close(&mut slow, Duration::from_secs(30)).await;
     eprintln!("slow client saw close {close:?}");
     assert!(
-        matches!(close.as_ref().map(|c| c.0), Some(4408 | 1006)),
+        matches!(close.as_ref().map(|c| c.0), Some(4508 | 1006)),
         "close seen by the slow client: {close:?}"
     );
 }
@@ -429,7 +429,7 @@ async fn slow_consumer_socket_is_released_while_it_still_does_not_read() {
 }
 
 /// With `TAFEL_PING_SECS=1`, a raw client that never reads (so never answers pings) is closed
-/// within ~6 s (log says "keepalive", close code 4408); a normal client, whose reader answers
+/// within ~6 s (log says "keepalive", close code 4508); a normal client, whose reader answers
 /// pings, is still connected after 5 s and still syncs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalive_closes_silent_peers_only() {
@@ -466,7 +466,7 @@ async fn keepalive_closes_silent_peers_only() {
     eprintln!("silent client got close frame {close:?}");
     assert_eq!(
         close.map(|c| c.0),
-        Some(4408),
+        Some(4508),
         "close frame sent to the silent client"
     );
     let after = metric(&t, "tafel_slow_clients_closed_total")
