@@ -25,6 +25,9 @@ use crate::board::{AuthorMode, Board, BoardState, Draft, Participant, Round};
 use crate::boards::{any, board_or_404, unavailable};
 use crate::http::{forbidden, parse_board, AppError, AppState, Auth};
 
+/// Most unrevealed drafts a board keeps.
+const MAX_DRAFTS: usize = 5000;
+
 fn bad(msg: impl Into<String>) -> AppError {
     AppError::new(ErrorCode::BadRequest, msg)
 }
@@ -319,6 +322,22 @@ async fn run(
         } => {
             if cards.is_empty() || cards.len() > 200 || !(1..=100).contains(&budget) {
                 return Err(bad("a round needs 1 to 200 cards and a budget of 1 to 100"));
+            }
+            let wanted = cards.clone();
+            let missing = on_canvas(
+                state,
+                board,
+                Box::new(move |txn| {
+                    let existing = txn.get_or_insert_map("cards");
+                    json!(wanted
+                        .iter()
+                        .filter(|c| existing.get(txn, c.as_str()).is_none())
+                        .collect::<Vec<_>>())
+                }),
+            )
+            .await?;
+            if missing.as_array().is_some_and(|m| !m.is_empty()) {
+                return Err(bad(format!("these cards are not on the canvas: {missing}")));
             }
             let id = new_id("r");
             let round = Round {
@@ -719,15 +738,24 @@ pub async fn add_draft(
         role: who.role,
         display: who.display.clone(),
     };
-    board
+    let kept = board
         .update(|st| {
-            if st.drafts.len() >= 5000 {
-                return;
+            if st.drafts.len() >= MAX_DRAFTS {
+                return false;
             }
             st.authors.insert(draft_id.clone(), author);
             st.drafts.push(draft);
+            true
         })
         .await?;
+    if !kept {
+        return Err(AppError::new(
+            ErrorCode::Overloaded,
+            format!(
+                "this board already holds {MAX_DRAFTS} drafts; ask the facilitator to reveal them"
+            ),
+        ));
+    }
     Ok(Json(
         json!({"id": draft_id, "drafts": own_drafts(&board, &who.sub)}),
     ))
@@ -743,8 +771,11 @@ pub async fn remove_draft(
         .update(|st| {
             let before = st.drafts.len();
             st.drafts.retain(|d| !(d.id == draft && d.sub == who.sub));
-            st.authors.remove(&draft);
-            before != st.drafts.len()
+            let removed = before != st.drafts.len();
+            if removed {
+                st.authors.remove(&draft);
+            }
+            removed
         })
         .await?;
     if !removed {

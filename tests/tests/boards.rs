@@ -272,15 +272,26 @@ async fn refused_client_gets_back_in_step() {
     c.add_card("nee", "opdracht", "mag niet", json!({}));
     assert!(denied(&c, 0).await.is_some());
     c.add_card("ja", "themas", "mag wel", json!({}));
-    assert!(stamped(&o, "ja").await, "an allowed edit after a refusal must go through");
+    assert!(
+        stamped(&o, "ja").await,
+        "an allowed edit after a refusal must go through"
+    );
     assert_eq!(c.seen().denied.len(), 1);
     assert!(o.items("cards").get("nee").is_none());
-    assert!(c.items("cards").get("nee").is_some(), "the refused card is still on the client's screen");
+    assert!(
+        c.items("cards").get("nee").is_some(),
+        "the refused card is still on the client's screen"
+    );
     let fresh = connect(&t, &board, "canvas", &tok).await;
     let cards = fresh.items("cards");
-    assert!(cards.get("nee").is_none() && cards.get("ja").is_some(), "{cards}");
+    assert!(
+        cards.get("nee").is_none() && cards.get("ja").is_some(),
+        "{cards}"
+    );
     fresh.append_item_text("cards", "ja", "text", " en meer");
-    assert!(tafel_tests::eventually(T, || o.items("cards")["ja"]["text"] == "mag wel en meer").await);
+    assert!(
+        tafel_tests::eventually(T, || o.items("cards")["ja"]["text"] == "mag wel en meer").await
+    );
 }
 
 /// Locks and presentation mode: a locked section, a locked document, a locked board and

@@ -1,0 +1,549 @@
+//! The facilitator's session, enforced on the server and tried by clients that ignore the UI:
+//! steps, phases and the timer; private writing and its reveal; secret dot voting with a
+//! budget; moderation; the audit log; and who may write `control`.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tafel_protocol::Role;
+use tafel_tests::api::{call, control, create_board, named_token, now, token};
+use tafel_tests::client::YClient;
+use tafel_tests::procs::Tafel;
+
+const T: Duration = Duration::from_secs(5);
+
+async fn connect(t: &Tafel, board: &str, doc: &str, tok: &str) -> YClient {
+    YClient::connect_synced(&t.ws_url(board, doc, tok)).await
+}
+
+async fn session(t: &Tafel, board: &str) -> Value {
+    let c = connect(t, board, "control", &token(Role::Observer, board, "o")).await;
+    c.map_json("session")
+}
+
+/// Steps, phases and the timer: only valid steps, only the facilitator, and the timer runs on
+/// server time (endsAt = server now + duration), pauses with what is left, and resets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_phases_and_timer() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    assert_eq!(
+        control(&t, &board, json!({"action": "step", "step": "3A"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        control(&t, &board, json!({"action": "step", "step": "7"}))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        control(
+            &t,
+            &board,
+            json!({"action": "phase", "phase": "Privé schrijven"})
+        )
+        .await
+        .0,
+        200
+    );
+    let before = now() * 1000;
+    assert_eq!(
+        control(
+            &t,
+            &board,
+            json!({"action": "timer", "op": "start", "seconds": 300})
+        )
+        .await
+        .0,
+        200
+    );
+    let s = session(&t, &board).await;
+    assert_eq!(s["step"], "3A");
+    assert_eq!(s["phase"], "Privé schrijven");
+    assert_eq!(s["timer"]["status"], "running");
+    let ends = s["timer"]["endsAt"].as_f64().unwrap() as u64;
+    assert!(
+        ends >= before + 299_000 && ends <= before + 302_000,
+        "endsAt {ends} vs now {before}"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    control(&t, &board, json!({"action": "timer", "op": "pause"})).await;
+    let s = session(&t, &board).await;
+    assert_eq!(s["timer"]["status"], "paused");
+    let left = s["timer"]["remainingMs"].as_f64().unwrap();
+    assert!(left < 299_500.0 && left > 290_000.0, "{left}");
+    control(&t, &board, json!({"action": "timer", "op": "reset"})).await;
+    assert_eq!(session(&t, &board).await["timer"]["status"], "stopped");
+    // Participants do not run the session; a hand-written command is refused.
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/control"),
+        &token(Role::Employer, &board, "e"),
+        Some(json!({"action": "step", "step": "6"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    assert_eq!(session(&t, &board).await["step"], "3A");
+    let (s, _) = control(&t, &board, json!({"action": "dance"})).await;
+    assert_eq!(s, 400);
+}
+
+/// `control`: participants and observers may not write it at all; the facilitator may write
+/// its own roots but not the server-managed `session` and `rounds`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_writes() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let f = connect(
+        &t,
+        &board,
+        "control",
+        &token(Role::Facilitator, &board, "f"),
+    )
+    .await;
+    f.set_map("session", "step", 6);
+    assert!(
+        f.wait(T, |s| !s.denied.is_empty()).await,
+        "facilitator wrote session directly"
+    );
+    let f = connect(
+        &t,
+        &board,
+        "control",
+        &token(Role::Facilitator, &board, "f"),
+    )
+    .await;
+    f.set_map("rounds", "nep", 1);
+    assert!(
+        f.wait(T, |s| !s.denied.is_empty()).await,
+        "facilitator wrote rounds directly"
+    );
+    let f = connect(
+        &t,
+        &board,
+        "control",
+        &token(Role::Facilitator, &board, "f"),
+    )
+    .await;
+    f.set_map("notities", "agenda", 1);
+    let o = connect(&t, &board, "control", &token(Role::Observer, &board, "o")).await;
+    assert!(tafel_tests::eventually(T, || o.map_json("notities").get("agenda").is_some()).await);
+    assert!(f.seen().denied.is_empty());
+    let e = connect(&t, &board, "control", &token(Role::Employer, &board, "e")).await;
+    e.set_map("notities", "agenda", 2);
+    assert!(e.wait(T, |s| !s.denied.is_empty()).await);
+}
+
+/// Private writing: during the phase a participant's drafts are visible only to that
+/// participant (not in any document, not to others over HTTP); direct canvas cards are
+/// refused; the reveal publishes every draft into the canvas under the author setting, and the
+/// author may then edit their revealed card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_writing_and_reveal() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    assert_eq!(
+        control(&t, &board, json!({"action": "private-writing", "on": true}))
+            .await
+            .0,
+        200
+    );
+    let w_tok = named_token(Role::Employee, &board, "w-sub", "Wim Werknemer");
+    let e_tok = token(Role::Employer, &board, "e-sub");
+    let path = format!("/api/boards/{board}/drafts");
+    let (s, v) = call(&t, Method::POST, &path, &w_tok, Some(json!({"section": "themas", "text": "geheime zorg over roosters", "type": "preventief"}))).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        &path,
+        &w_tok,
+        Some(json!({"section": "opdracht", "text": "mag niet"})),
+    )
+    .await;
+    assert_eq!(s, 403, "section rules hold for drafts too");
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        &path,
+        &e_tok,
+        Some(json!({"section": "bouwstenen", "text": "werkgeversidee"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, mine) = call(&t, Method::GET, &path, &w_tok, None).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let (_, theirs) = call(&t, Method::GET, &path, &e_tok, None).await;
+    assert!(
+        !theirs.to_string().contains("geheime zorg"),
+        "another's draft leaked: {theirs}"
+    );
+    let (_, fac_view) = call(
+        &t,
+        Method::GET,
+        &path,
+        &token(Role::Facilitator, &board, "fac-1"),
+        None,
+    )
+    .await;
+    assert!(!fac_view.to_string().contains("geheime zorg"));
+    let canvas = connect(&t, &board, "canvas", &e_tok).await;
+    assert!(!canvas.items("cards").to_string().contains("geheime"));
+    // Direct canvas cards are refused during private writing.
+    canvas.add_card("direct", "bouwstenen", "voor iedereen", json!({}));
+    assert!(canvas.wait(T, |s| !s.denied.is_empty()).await);
+    // Reveal.
+    let (s, v) = control(&t, &board, json!({"action": "reveal-drafts"})).await;
+    assert_eq!((s, v["published"].as_u64()), (200, Some(2)), "{v}");
+    let o = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
+    let cards = o.items("cards");
+    let (id, card) = cards
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, c)| c["text"] == "geheime zorg over roosters")
+        .expect("revealed card");
+    assert_eq!(card["author"], "Medewerker");
+    assert_eq!(card["type"], "preventief");
+    assert!(!cards.to_string().contains("Wim"));
+    assert_eq!(session(&t, &board).await["privateWriting"], false);
+    let (_, left) = call(&t, Method::GET, &path, &w_tok, None).await;
+    assert_eq!(left, json!([]));
+    // The author edits the revealed card (themas: own only); another employee may not.
+    let w = connect(&t, &board, "canvas", &w_tok).await;
+    w.append_item_text("cards", id, "text", "!");
+    assert!(
+        tafel_tests::eventually(T, || o.items("cards")[id]["text"]
+            == "geheime zorg over roosters!")
+        .await
+    );
+    let other = connect(
+        &t,
+        &board,
+        "canvas",
+        &token(Role::Employee, &board, "w-other"),
+    )
+    .await;
+    other.append_item_text("cards", id, "text", "?");
+    assert!(other.wait(T, |s| !s.denied.is_empty()).await);
+    let audit = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/audit"),
+        &token(Role::Facilitator, &board, "f"),
+        None,
+    )
+    .await
+    .1;
+    assert!(audit.to_string().contains("reveal-drafts"));
+}
+
+/// Dot voting: the budget and the per-card limit hold on the server, ballots are secret until
+/// the reveal (not in any document, only your own over HTTP), and the reveal writes totals into
+/// `control` and onto the cards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_voting_is_secret_and_budgeted() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let f = connect(&t, &board, "canvas", &token(Role::Facilitator, &board, "f")).await;
+    for id in ["a", "b", "c"] {
+        f.add_card(id, "bouwstenen", &format!("voorstel {id}"), json!({}));
+    }
+    let o = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
+    assert!(
+        tafel_tests::eventually(T, || o
+            .items("cards")
+            .as_object()
+            .is_some_and(|m| m.len() == 3))
+        .await
+    );
+    let (s, v) = control(&t, &board, json!({"action": "open-round", "title": "Prioriteit", "cards": ["a", "b", "c"], "budget": 2, "max_per_card": 1})).await;
+    assert_eq!(s, 200, "{v}");
+    let round = v["round"].as_str().unwrap().to_owned();
+    let (s, _) = control(
+        &t,
+        &board,
+        json!({"action": "open-round", "title": "x", "cards": ["zz"], "budget": 1}),
+    )
+    .await;
+    assert_eq!(s, 400, "rounds only over existing cards");
+    let votes = format!("/api/boards/{board}/rounds/{round}/votes");
+    let e = token(Role::Employer, &board, "e1");
+    let u = token(Role::Union, &board, "u1");
+    let w = token(Role::Employee, &board, "w1");
+    assert_eq!(
+        call(&t, Method::POST, &votes, &e, Some(json!({"card": "a"})))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&t, Method::POST, &votes, &e, Some(json!({"card": "a"})))
+            .await
+            .0,
+        403,
+        "voting twice on one card"
+    );
+    assert_eq!(
+        call(&t, Method::POST, &votes, &e, Some(json!({"card": "b"})))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&t, Method::POST, &votes, &e, Some(json!({"card": "c"})))
+            .await
+            .0,
+        403,
+        "over budget"
+    );
+    assert_eq!(
+        call(&t, Method::POST, &votes, &e, Some(json!({"card": "zz"})))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        call(&t, Method::POST, &votes, &u, Some(json!({"card": "a"})))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&t, Method::POST, &votes, &w, Some(json!({"card": "c"})))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(
+            &t,
+            Method::POST,
+            &votes,
+            &token(Role::Observer, &board, "o"),
+            Some(json!({"card": "c"}))
+        )
+        .await
+        .0,
+        403
+    );
+    // Take one back and give it elsewhere: still within budget.
+    assert_eq!(
+        call(&t, Method::DELETE, &format!("{votes}/b"), &e, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&t, Method::POST, &votes, &e, Some(json!({"card": "c"})))
+            .await
+            .0,
+        200
+    );
+    let ballot = format!("/api/boards/{board}/rounds/{round}/ballot");
+    let (_, mine) = call(&t, Method::GET, &ballot, &e, None).await;
+    assert_eq!(mine["votes"], json!({"a": 1, "b": 0, "c": 1}));
+    assert_eq!(mine["left"], 0);
+    let (_, union_view) = call(&t, Method::GET, &ballot, &u, None).await;
+    assert_eq!(
+        union_view["votes"],
+        json!({"a": 1}),
+        "a ballot shows only your own dots"
+    );
+    // Before the reveal no totals anywhere a participant can read.
+    let ctl = connect(&t, &board, "control", &u).await;
+    let rounds = ctl.map_json("rounds");
+    assert!(rounds[&round]["totals"].is_null(), "{rounds}");
+    assert!(!rounds.to_string().contains("e1") && !rounds.to_string().contains("ballots"));
+    let canvas = connect(&t, &board, "canvas", &u).await;
+    assert!(canvas.items("cards")["a"].get("votes").is_none());
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "reveal-round", "round": round}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["totals"], json!({"a": 2, "b": 0, "c": 2}));
+    assert!(tafel_tests::eventually(T, || o.items("cards")["a"]["votes"] == 2).await);
+    let rounds = connect(&t, &board, "control", &u).await.map_json("rounds");
+    assert_eq!(rounds[&round]["totals"]["c"], 2);
+    assert_eq!(rounds[&round]["status"], "revealed");
+    assert_eq!(
+        call(&t, Method::POST, &votes, &w, Some(json!({"card": "a"})))
+            .await
+            .0,
+        403,
+        "closed after the reveal"
+    );
+}
+
+/// Moderation: hide, restore and merge are the facilitator's, are audited (who, what, when),
+/// and the log can be exported as JSON and CSV by the facilitator only. Hidden cards are left
+/// out of other roles' exports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_and_audit() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let e = connect(&t, &board, "canvas", &token(Role::Employer, &board, "e1")).await;
+    e.add_card("m1", "bouwstenen", "dubbel idee", json!({}));
+    e.add_card("m2", "bouwstenen", "idee", json!({}));
+    let o = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
+    assert!(tafel_tests::eventually(T, || o.items("cards")["m2"]["owner"].is_string()).await);
+    assert_eq!(
+        control(&t, &board, json!({"action": "hide", "card": "m1"}))
+            .await
+            .0,
+        200
+    );
+    assert!(tafel_tests::eventually(T, || o.items("cards")["m1"]["hidden"] == true).await);
+    let export = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/export"),
+        &token(Role::Employer, &board, "e1"),
+        None,
+    )
+    .await
+    .1;
+    assert!(
+        !export.to_string().contains("dubbel idee"),
+        "hidden card in a participant's export"
+    );
+    assert_eq!(
+        control(&t, &board, json!({"action": "restore", "card": "m1"}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        control(
+            &t,
+            &board,
+            json!({"action": "merge", "card": "m1", "into": "m2"})
+        )
+        .await
+        .0,
+        200
+    );
+    assert!(
+        tafel_tests::eventually(T, || o.items("cards")["m2"]["text"] == "idee\ndubbel idee").await
+    );
+    assert_eq!(o.items("cards")["m1"]["mergedInto"], "m2");
+    assert_eq!(
+        control(&t, &board, json!({"action": "hide", "card": "nope"}))
+            .await
+            .0,
+        404
+    );
+    // A participant cannot moderate, neither by command nor by writing `hidden`.
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/control"),
+        &token(Role::Employer, &board, "e1"),
+        Some(json!({"action": "hide", "card": "m2"})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    let e2 = connect(&t, &board, "canvas", &token(Role::Employer, &board, "e1")).await;
+    e2.set_item_field("cards", "m2", "hidden", json!(true));
+    assert!(e2.wait(T, |s| !s.denied.is_empty()).await);
+    control(
+        &t,
+        &board,
+        json!({"action": "lock", "scope": "section", "target": "rollen", "locked": true}),
+    )
+    .await;
+    let fac = token(Role::Facilitator, &board, "fac-1");
+    let (s, log) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/audit"),
+        &fac,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in ["hide", "restore", "merge", "lock"] {
+        assert!(actions.contains(&want), "{want} not audited: {actions:?}");
+    }
+    let entry = &log.as_array().unwrap()[0];
+    assert_eq!(entry["sub"], "fac-1");
+    assert!(entry["at"].as_u64().unwrap() >= now() - 60);
+    let csv = tafel_tests::api::http()
+        .get(format!("{}/api/boards/{board}/audit?format=csv", t.http()))
+        .bearer_auth(&fac)
+        .send()
+        .await
+        .unwrap();
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let body = csv.text().await.unwrap();
+    assert!(body.starts_with("at,sub,name,role,action,detail") && body.contains("\"merge\""));
+    let (s, _) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/audit"),
+        &token(Role::Employer, &board, "e1"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 403);
+}
+
+/// Session state survives a restart: it is kept in the store, not only in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_state_survives_restart() {
+    let mut t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    control(&t, &board, json!({"action": "step", "step": "4"})).await;
+    control(
+        &t,
+        &board,
+        json!({"action": "lock", "scope": "section", "target": "bouwstenen", "locked": true}),
+    )
+    .await;
+    call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/drafts"),
+        &token(Role::Union, &board, "u1"),
+        Some(json!({"section": "bouwstenen", "text": "na herstart"})),
+    )
+    .await;
+    t.restart();
+    assert_eq!(session(&t, &board).await["step"], "4");
+    let f = connect(&t, &board, "canvas", &token(Role::Facilitator, &board, "f")).await;
+    drop(f);
+    let e = connect(&t, &board, "canvas", &token(Role::Employer, &board, "e1")).await;
+    e.add_card("x", "bouwstenen", "slot geldt nog", json!({}));
+    assert!(e.wait(T, |s| !s.denied.is_empty()).await);
+    assert!(
+        e.seen().denied[0].contains("locked"),
+        "{:?}",
+        e.seen().denied
+    );
+    let (_, drafts) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/drafts"),
+        &token(Role::Union, &board, "u1"),
+        None,
+    )
+    .await;
+    assert_eq!(drafts.as_array().map(Vec::len), Some(1));
+}
