@@ -278,3 +278,76 @@ fn check_field(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::Shadow;
+    use crate::template::Template;
+    use yrs::updates::decoder::Decode;
+    use yrs::{MapPrelim, StateVector, TextPrelim, Update};
+
+    fn template() -> Template {
+        let json = include_str!("../../server/templates/cao-di-organisatie.json");
+        Template::from_json(json).unwrap()
+    }
+
+    /// A client-side card creation as an update, plus the server's documents before and after.
+    fn try_card(role: Role, section: &str, extra: (&str, Any)) -> Result<Verdict, String> {
+        let server = Doc::new();
+        let client = Doc::new();
+        {
+            let cards = client.get_or_insert_map("cards");
+            let mut txn = client.transact_mut();
+            let card = cards.insert(
+                &mut txn,
+                "k1",
+                MapPrelim::from_iter([
+                    ("section", yrs::In::Any(section.into())),
+                    (extra.0, yrs::In::Any(extra.1)),
+                ]),
+            );
+            card.insert(&mut txn, "text", TextPrelim::new("hallo"));
+        }
+        let update = client
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let shadow = Shadow::new(
+            &server
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default()),
+            "cards",
+            &["themes", "meta"],
+        )
+        .unwrap();
+        let changes = shadow.apply(Update::decode_v1(&update).unwrap()).unwrap();
+        let owns = |_: &str, _: &str| false;
+        judge(
+            DocName::Canvas,
+            &changes,
+            &server,
+            shadow.doc(),
+            &template(),
+            &SessionPolicy::default(),
+            &Writer { role, owns: &owns },
+        )
+    }
+
+    #[test]
+    fn section_add_rules() {
+        let ok = try_card(Role::Employee, "themas", ("type", "curatief".into())).unwrap();
+        assert_eq!(ok.new_items, vec!["k1".to_string()]);
+        assert!(try_card(Role::Employee, "opdracht", ("type", "curatief".into())).is_err());
+        assert!(try_card(Role::Employer, "nergens", ("type", "curatief".into())).is_err());
+        assert!(try_card(Role::Facilitator, "opdracht", ("type", "curatief".into())).is_ok());
+    }
+
+    #[test]
+    fn server_fields_and_values() {
+        let e = try_card(Role::Union, "bouwstenen", ("votes", Any::from(3.0))).unwrap_err();
+        assert!(e.contains("votes"), "{e}");
+        let e = try_card(Role::Union, "bouwstenen", ("type", "magisch".into())).unwrap_err();
+        assert!(e.contains("type"), "{e}");
+        assert!(try_card(Role::Union, "bouwstenen", ("stap", "3B".into())).is_ok());
+    }
+}

@@ -14,6 +14,9 @@ use tafel_tests::procs::Tafel;
 
 const T: Duration = Duration::from_secs(5);
 
+/// One way of breaking a rule, tried on a fresh connection.
+type Attempt = Box<dyn Fn(&YClient)>;
+
 async fn connect(t: &Tafel, board: &str, doc: &str, tok: &str) -> YClient {
     YClient::connect_synced(&t.ws_url(board, doc, tok)).await
 }
@@ -193,7 +196,7 @@ async fn server_fields_values_and_roots_are_guarded() {
     let t = Tafel::start_embedded();
     let board = create_board(&t).await;
     let tok = token(Role::Union, &board, "u1");
-    let cases: Vec<(&str, Box<dyn Fn(&YClient)>)> = vec![
+    let cases: Vec<(&str, Attempt)> = vec![
         (
             "votes",
             Box::new(|c: &YClient| c.add_card("v", "bouwstenen", "x", json!({"votes": 99}))),
@@ -484,4 +487,68 @@ async fn employee_name_never_reaches_the_employer() {
     boss.add_card("b9", "bouwstenen", "seniorendagen", json!({}));
     let o = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
     assert!(tafel_tests::eventually(T, || o.items("cards")["b9"]["author"] == "Baas Bert").await);
+}
+
+/// Joining with a chosen name: the answer is a token carrying that name (same sub, role and
+/// board); employees are still shown by their pseudonym. A staalkaart example placed on the
+/// canvas keeps its `source`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_with_a_name_and_place_a_staalkaart_example() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let (s, invite) = call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/invites"),
+        &token(Role::Facilitator, "*", "f"),
+        Some(json!({"role": "employee"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let invite_token = invite["token"].as_str().unwrap().to_owned();
+    let (s, joined) = call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/join"),
+        &invite_token,
+        Some(json!({"name": "Fatima"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{joined}");
+    assert_eq!(joined["display"], "Medewerker 1");
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/join"),
+        &invite_token,
+        Some(json!({"name": ""})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let named = joined["token"].as_str().unwrap().to_owned();
+    let (_, me) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}"),
+        &named,
+        None,
+    )
+    .await;
+    assert_eq!(me["you"]["role"], "employee");
+    assert_eq!(me["you"]["display"], "Medewerker 1");
+    let c = connect(&t, &board, "canvas", &named).await;
+    let (_, tpl) = call(
+        &t,
+        Method::GET,
+        "/api/templates/cao-di-organisatie",
+        &named,
+        None,
+    )
+    .await;
+    let example = &tpl["staalkaart"][0];
+    c.add_card("s1", "bouwstenen", example["title"].as_str().unwrap(), json!({"source": example["id"], "type": example["type"], "pijlers": example["pijlers"], "thema": example["thema"]}));
+    let o = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
+    assert!(stamped(&o, "s1").await);
+    assert_eq!(o.items("cards")["s1"]["source"], example["id"]);
+    assert!(!o.state_bytes().windows(6).any(|w| w == b"Fatima"));
 }
