@@ -60,6 +60,9 @@ pub struct ServeArgs {
     /// ...or after this many bytes of updates, whichever comes first.
     #[arg(long, env = "TAFEL_COMPACT_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub compact_bytes: u64,
+    /// The built web client (index.html and assets), served at `/`.
+    #[arg(long, env = "TAFEL_WEB_DIR", default_value = "web-client/dist")]
+    pub web_dir: std::path::PathBuf,
     /// A folder of extra board templates (*.json), loaded and validated at start.
     #[arg(long, env = "TAFEL_TEMPLATES")]
     pub templates: Option<std::path::PathBuf>,
@@ -99,6 +102,7 @@ pub struct Config {
     pub compact_bytes: u64,
     pub max_connections: usize,
     pub templates: Option<std::path::PathBuf>,
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl From<&ServeArgs> for Config {
@@ -115,6 +119,7 @@ impl From<&ServeArgs> for Config {
             compact_bytes: a.compact_bytes.max(1),
             max_connections: a.max_connections.max(1),
             templates: a.templates.clone(),
+            web_dir: Some(a.web_dir.clone()),
         }
     }
 }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tafel_protocol::{BoardId, Claims, DocKey, DocName, ErrorCode, Role};
 use tokio::sync::Semaphore;
+use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::{now_secs, AuthError, Keys};
 use crate::config::Config;
@@ -39,8 +40,8 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(index))
+    let web = state.config.web_dir.clone();
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -71,7 +72,15 @@ pub fn router(state: AppState) -> Router {
             delete(session::unvote),
         )
         .route("/ws/{board}/{doc}", get(ws_upgrade))
-        .with_state(state)
+        .with_state(state);
+    // The built web client when there is one; otherwise a page that says how to build it.
+    match web.filter(|dir| dir.join("index.html").is_file()) {
+        Some(dir) => {
+            let index = dir.join("index.html");
+            app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
+        }
+        None => app.route("/", get(index)),
+    }
 }
 
 /// The one error type of the HTTP edge.
