@@ -828,11 +828,44 @@ pub async fn vote(
     let (board, who) = me(&state, &claims, &id).await?;
     may_vote(who.role)?;
     let Json(v) = body?;
+    change_ballot(&state, &board, &who, &round, |r, mine| {
+        if !r.cards.contains(&v.card) {
+            return Err(bad("that card is not in this round"));
+        }
+        let used: u32 = mine.values().sum();
+        if used >= r.budget {
+            return Err(AppError::new(
+                ErrorCode::Forbidden,
+                "no votes left in your budget",
+            ));
+        }
+        let on_card = mine.entry(v.card.clone()).or_default();
+        if *on_card >= r.max_per_card {
+            return Err(AppError::new(
+                ErrorCode::Forbidden,
+                "you already gave this card its maximum",
+            ));
+        }
+        *on_card += 1;
+        Ok(())
+    })
+    .await
+}
+
+/// Changes the caller's ballot in an open round (the change says whether it is allowed), stores
+/// it and answers with the ballot; the public round (voter count) is mirrored into `control`.
+async fn change_ballot(
+    state: &AppState,
+    board: &Arc<Board>,
+    who: &Participant,
+    round: &str,
+    change: impl FnOnce(&Round, &mut BTreeMap<String, u32>) -> Result<(), AppError>,
+) -> Result<Json<Value>, AppError> {
     let result = board
         .update(|st| -> Result<Value, AppError> {
             let r = st
                 .rounds
-                .get_mut(&round)
+                .get_mut(round)
                 .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
             if r.status != "open" {
                 return Err(AppError::new(
@@ -840,30 +873,14 @@ pub async fn vote(
                     "this round is not open",
                 ));
             }
-            if !r.cards.contains(&v.card) {
-                return Err(bad("that card is not in this round"));
-            }
-            let mine = r.ballots.entry(who.sub.clone()).or_default();
-            let used: u32 = mine.values().sum();
-            if used >= r.budget {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "no votes left in your budget",
-                ));
-            }
-            let on_card = mine.entry(v.card.clone()).or_default();
-            if *on_card >= r.max_per_card {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "you already gave this card its maximum",
-                ));
-            }
-            *on_card += 1;
+            let mut mine = r.ballots.get(&who.sub).cloned().unwrap_or_default();
+            change(r, &mut mine)?;
+            r.ballots.insert(who.sub.clone(), mine);
             Ok(ballot_json(r, &who.sub))
         })
         .await?;
     let answer = result?;
-    mirror(&state, &board).await?;
+    mirror(state, board).await?;
     Ok(Json(answer))
 }
 
@@ -875,32 +892,17 @@ pub async fn unvote(
 ) -> Result<Json<Value>, AppError> {
     let (board, who) = me(&state, &claims, &id).await?;
     may_vote(who.role)?;
-    let result = board
-        .update(|st| -> Result<Value, AppError> {
-            let r = st
-                .rounds
-                .get_mut(&round)
-                .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
-            if r.status != "open" {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "this round is not open",
-                ));
+    change_ballot(&state, &board, &who, &round, |_, mine| {
+        match mine.get_mut(&card) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                Ok(())
             }
-            let mine = r.ballots.entry(who.sub.clone()).or_default();
-            match mine.get_mut(&card) {
-                Some(n) if *n > 0 => *n -= 1,
-                _ => {
-                    return Err(AppError::new(
-                        ErrorCode::NotFound,
-                        "no vote of yours on that card",
-                    ))
-                }
-            }
-            Ok(ballot_json(r, &who.sub))
-        })
-        .await?;
-    let answer = result?;
-    mirror(&state, &board).await?;
-    Ok(Json(answer))
+            _ => Err(AppError::new(
+                ErrorCode::NotFound,
+                "no vote of yours on that card",
+            )),
+        }
+    })
+    .await
 }

@@ -80,7 +80,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn run(label: &str, t: &Tafel, clients: usize, edits: usize, rate: usize) {
     let board = create_board(t).await;
     let tok = token(Role::Employer, &board, "bench");
-    let url = t.ws_url(&board, "canvas", &tok);
+    let url = t.ws_url(&board, "party-employer", &tok);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(clients);
     let mut receivers = Vec::new();
     for _ in 0..clients {
