@@ -19,6 +19,9 @@ pub enum Action {
     Awareness(AwarenessUpdate),
     /// Awareness query: answer this connection with every current awareness state.
     AnswerAwarenessQuery,
+    /// An update from a read-only connection: ignored when it adds nothing to the document,
+    /// refused (`Deny`) when it would change it.
+    CheckReadOnly(Vec<u8>),
     /// Refuse with the y-protocols auth message "permission denied" and this reason; nothing is
     /// applied, stored or forwarded.
     Deny(String),
@@ -37,7 +40,10 @@ pub fn classify(access: Access, msg: Message) -> Result<Action, WireError> {
             } else if update_is_empty(&u)? {
                 Action::Ignore
             } else {
-                Action::Deny("read-only: this role may not change this document".into())
+                // The npm client answers sync step 1 with its whole state (deletions included)
+                // and replays its offline copy: only the document can tell whether that adds
+                // anything. If it does, it is refused.
+                Action::CheckReadOnly(u)
             }
         }
         Message::Awareness(update) => Action::Awareness(update),
@@ -62,9 +68,12 @@ mod tests {
     }
 
     #[test]
-    fn readers_are_denied_nonempty_updates() {
+    fn readers_nonempty_updates_go_to_the_document_check() {
         let m = Message::Sync(SyncMessage::Update(nonempty()));
-        assert!(matches!(classify(Access::Read, m), Ok(Action::Deny(_))));
+        assert!(matches!(
+            classify(Access::Read, m),
+            Ok(Action::CheckReadOnly(_))
+        ));
     }
 
     #[test]

@@ -69,6 +69,11 @@ pub fn judge(
     session: &SessionPolicy,
     writer: &Writer<'_>,
 ) -> Result<Verdict, String> {
+    if changes.is_empty() {
+        // Nothing new (a reconnecting client's sync step 2 resending what the server has):
+        // no rule applies, not even a lock.
+        return Ok(Verdict::default());
+    }
     let (items_root, _) = schema_roots(doc);
     let added: Vec<String> = changes
         .iter()

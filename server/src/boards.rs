@@ -260,7 +260,12 @@ pub async fn invite(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    let url = format!("http://{host}/?board={id}#token={token}");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    let url = format!("{scheme}://{host}/?board={id}#token={token}");
     Ok(Json(
         json!({"token": token, "url": url, "role": role, "expires_in": ttl.as_secs()}),
     ))

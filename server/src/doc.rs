@@ -135,6 +135,11 @@ pub enum DocCmd {
         conn: ConnId,
         sv: StateVector,
     },
+    /// An update from a read-only connection: ignored if it adds nothing, else refused.
+    ReadOnly {
+        conn: ConnId,
+        update: Vec<u8>,
+    },
     Awareness {
         conn: ConnId,
         update: AwarenessUpdate,
@@ -370,6 +375,7 @@ impl LiveDoc {
                 self.send_to(conn, frame);
             }
             DocCmd::Awareness { conn, update } => self.awareness_update(conn, update),
+            DocCmd::ReadOnly { conn, update } => self.read_only(conn, &update),
             DocCmd::AwarenessQuery { conn } => {
                 if let Ok(update) = self.awareness.update() {
                     self.send_to(conn, Bytes::from(encode_awareness(update)));
@@ -515,6 +521,37 @@ impl LiveDoc {
             self.rebuild_shadow();
             Refusal::Denied(reason)
         })
+    }
+
+    /// A read-only connection's update (its sync step 2, a replayed offline copy) is fine when
+    /// every struct and deletion in it is already in the document; otherwise it is refused.
+    fn read_only(&mut self, conn: ConnId, raw: &[u8]) {
+        let update = match decode_update(raw) {
+            Ok(u) => u,
+            Err(e) => {
+                self.kick(
+                    conn,
+                    CloseCode::MalformedMessage,
+                    format!("malformed update: {e}"),
+                );
+                return;
+            }
+        };
+        let adds_nothing = {
+            let txn = self.awareness.doc().transact();
+            let known_deletes = txn.snapshot().delete_set;
+            !update.extends(&txn.state_vector())
+                && update.delete_set().diff(&known_deletes).is_empty()
+        };
+        if !adds_nothing {
+            if let Some(who) = self.members.get(&conn).map(|m| m.handle.who.clone()) {
+                self.deny(
+                    conn,
+                    &who,
+                    "read-only: this role may not change this document",
+                );
+            }
+        }
     }
 
     /// Refuses an update: nothing applied, stored or forwarded; the sender is told why.

@@ -207,6 +207,10 @@ async fn handle_frame(
             update,
         },
         Action::AnswerAwarenessQuery => DocCmd::AwarenessQuery { conn: conn.id },
+        Action::CheckReadOnly(update) => DocCmd::ReadOnly {
+            conn: conn.id,
+            update,
+        },
         Action::Deny(reason) => {
             session.metrics.refused_updates.inc();
             tracing::info!(conn = conn.id, doc = %session.key, role = %session.claims.role, %reason, "update refused");

@@ -552,3 +552,45 @@ async fn join_with_a_name_and_place_a_staalkaart_example() {
     assert_eq!(o.items("cards")["s1"]["source"], example["id"]);
     assert!(!o.state_bytes().windows(6).any(|w| w == b"Fatima"));
 }
+
+/// Reconnecting clients resend what the server already has (their sync step 2 carries every
+/// deletion they know): that is not a write. An observer reconnecting, and a participant
+/// reconnecting while the board is locked, are not refused; new content from them still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_with_known_content_is_not_a_write() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let f = connect(&t, &board, "canvas", &token(Role::Facilitator, &board, "f")).await;
+    f.add_card("a", "bouwstenen", "blijft", json!({}));
+    f.add_card("b", "bouwstenen", "gaat weg", json!({}));
+    assert!(stamped(&f, "b").await);
+    f.remove_item("cards", "b");
+    let obs_url = t.ws_url(&board, "canvas", &token(Role::Observer, &board, "o"));
+    let o = YClient::connect_synced(&obs_url).await;
+    assert!(tafel_tests::eventually(T, || o.items("cards").get("b").is_none()).await);
+    let again = YClient::connect_with_doc(&obs_url, o.doc.clone())
+        .await
+        .unwrap();
+    assert!(again.wait(T, |s| s.synced).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(again.seen().denied.is_empty(), "{:?}", again.seen().denied);
+    let emp_url = t.ws_url(&board, "canvas", &token(Role::Employer, &board, "e"));
+    let e = YClient::connect_synced(&emp_url).await;
+    control(
+        &t,
+        &board,
+        json!({"action": "lock", "scope": "board", "locked": true}),
+    )
+    .await;
+    let e2 = YClient::connect_with_doc(&emp_url, e.doc.clone())
+        .await
+        .unwrap();
+    assert!(e2.wait(T, |s| s.synced).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(e2.seen().denied.is_empty(), "{:?}", e2.seen().denied);
+    // Content the server does not have is still refused, from both.
+    again.add_card("o1", "bouwstenen", "stiekem", json!({}));
+    assert!(denied(&again, 0).await.is_some());
+    e2.add_card("e1", "bouwstenen", "tijdens slot", json!({}));
+    assert!(denied(&e2, 0).await.is_some());
+}

@@ -1,0 +1,747 @@
+#!/usr/bin/env node
+// Browser end-to-end tests of Tafel's web client.
+//
+// Starts its own `tafel serve` (embedded store in a temp folder, the built web client from
+// web-client/dist), drives headless Chromium through playwright-core, and talks to the app only
+// through the URLs and data-testid attributes of web-client/TESTIDS.md.
+//
+//   node web-client/e2e/run.mjs              # every test
+//   node web-client/e2e/run.mjs voting lock  # only tests whose name contains one of the words
+//
+// Environment: TAFEL_BIN (the server binary; default ../../target/debug/tafel from this file),
+// CHROMIUM (default /usr/bin/chromium), E2E_HEADED=1 (show the browser), E2E_KEEP=1 (keep the
+// temp store and server log).
+
+import { spawn } from 'node:child_process'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import assert from 'node:assert/strict'
+import { chromium } from 'playwright-core'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const repo = path.resolve(here, '../..')
+const TAFEL_BIN = process.env.TAFEL_BIN || path.resolve(here, '../../target/debug/tafel')
+const WEB_DIR = path.resolve(here, '../dist')
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
+const SCREENSHOTS = path.join(repo, 'docs', 'screenshots')
+const SECRET = 'e2e-secret'
+const TEMPLATE = 'cao-di-organisatie'
+
+// ---------------------------------------------------------------------------------------------
+// Small tools
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Calls fn every `interval` ms until it returns a truthy value; returns { value, elapsed }. */
+async function poll (fn, { timeout = 5000, interval = 50, message = 'condition' } = {}) {
+  const start = performance.now()
+  let last
+  for (;;) {
+    try {
+      last = await fn()
+      if (last) return { value: last, elapsed: performance.now() - start }
+    } catch (e) {
+      last = e
+    }
+    if (performance.now() - start > timeout) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last)
+      throw new Error(`timed out after ${timeout} ms waiting for ${message} (last: ${detail})`)
+    }
+    await sleep(interval)
+  }
+}
+
+/** Checks that fn stays falsy for `duration` ms (polling every 100 ms). */
+async function never (fn, { duration = 1500, message = 'condition' } = {}) {
+  const start = performance.now()
+  while (performance.now() - start < duration) {
+    const v = await fn()
+    if (v) throw new Error(`${message} (after ${Math.round(performance.now() - start)} ms: ${JSON.stringify(v)})`)
+    await sleep(100)
+  }
+}
+
+const b64url = (s) => Buffer.from(s).toString('base64url')
+
+/** An HS256 JWT signed with the server's secret. */
+function mint ({ sub, name, role, board, ttl = 8 * 3600 }) {
+  const iat = Math.floor(Date.now() / 1000)
+  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))
+  const body = b64url(JSON.stringify({ sub, name, role, board, exp: iat + ttl, iat }))
+  const sig = crypto.createHmac('sha256', SECRET).update(`${head}.${body}`).digest('base64url')
+  return `${head}.${body}.${sig}`
+}
+
+const claimsOf = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
+const tokenOfUrl = (url) => new URL(url).hash.replace(/^#token=/, '')
+const short = (url) => url.replace(/#token=.*/, '#token=…')
+
+async function freePort () {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+let BASE = ''
+let server = null
+let tmp = ''
+const FT = mint({ sub: 'fac-e2e', name: 'Fien', role: 'facilitator', board: '*' })
+
+async function startServer () {
+  if (!fs.existsSync(path.join(WEB_DIR, 'index.html'))) {
+    throw new Error(`${path.join(WEB_DIR, 'index.html')} is missing: build the web client first: npm ci && npm run build in web-client`)
+  }
+  if (!fs.existsSync(TAFEL_BIN)) {
+    throw new Error(`the server binary ${TAFEL_BIN} is missing: build it (cargo build -p tafel-server) or set TAFEL_BIN`)
+  }
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tafel-e2e-'))
+  const port = await freePort()
+  BASE = `http://127.0.0.1:${port}`
+  const log = fs.openSync(path.join(tmp, 'server.log'), 'a')
+  server = spawn(TAFEL_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--store', `file:${path.join(tmp, 'store')}`, '--web-dir', WEB_DIR], {
+    env: { ...process.env, TAFEL_JWT_SECRET: SECRET, TAFEL_LOG: process.env.TAFEL_LOG || 'info' },
+    stdio: ['ignore', log, log]
+  })
+  let exited = null
+  server.once('exit', (code, signal) => { exited = { code, signal } })
+  await poll(async () => {
+    if (exited) throw new Error(`tafel serve exited (${JSON.stringify(exited)}); log: ${path.join(tmp, 'server.log')}`)
+    const r = await fetch(`${BASE}/healthz`).catch(() => null)
+    return r && r.ok
+  }, { timeout: 15000, interval: 100, message: `${BASE}/healthz` })
+  const index = await fetch(`${BASE}/`).then((r) => r.text())
+  if (!index.includes('<')) throw new Error('the server does not serve the web client at /')
+}
+
+function stopServer () {
+  if (server && server.exitCode === null) server.kill('SIGTERM')
+}
+process.on('exit', stopServer)
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { stopServer(); process.exit(130) })
+
+async function api (method, p, token, body) {
+  const r = await fetch(`${BASE}${p}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined
+  })
+  const text = await r.text()
+  let json = null
+  try { json = JSON.parse(text) } catch { /* not JSON */ }
+  return { status: r.status, json, text }
+}
+
+async function apiOk (method, p, token, body) {
+  const r = await api(method, p, token, body)
+  if (r.status >= 300) throw new Error(`${method} ${p} → ${r.status} ${r.text}`)
+  return r.json
+}
+
+const createBoard = async (title) => (await apiOk('POST', '/api/boards', FT, { title, template: TEMPLATE })).id
+const invite = async (board, role) => apiOk('POST', `/api/boards/${board}/invites`, FT, { role, ttl: '8h' })
+const control = async (board, cmd) => apiOk('POST', `/api/boards/${board}/control`, FT, cmd)
+const exportBoard = async (board, token = FT) => apiOk('GET', `/api/boards/${board}/export?format=json`, token)
+
+let templateCache = null
+async function template () {
+  templateCache ??= await apiOk('GET', `/api/templates/${TEMPLATE}`, FT)
+  return templateCache
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser and the app (only through TESTIDS.md)
+
+let browser = null
+const LAUNCH_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+// Either language is accepted where the contract names both; the contexts ask for Dutch.
+const ONLINE = /verbonden|connected/i
+const NOT_ONLINE = /offline|niet verbonden|not connected|disconnected/i
+const OFFLINE = /offline/i
+const NOT_ALLOWED = /Niet toegestaan|Not allowed/i
+
+class Session {
+  constructor (name) {
+    this.name = name
+    this.contexts = []
+    this.diagnostics = []
+  }
+
+  async context (opts = {}, label = 'page') {
+    const ctx = await browser.newContext({ locale: 'nl-NL', viewport: { width: 1280, height: 800 }, ...opts })
+    ctx.setDefaultTimeout(10000)
+    ctx.on('page', (page) => this.watch(page, label))
+    this.contexts.push(ctx)
+    return ctx
+  }
+
+  watch (page, label) {
+    page.on('pageerror', (e) => this.diagnostics.push(`[${label}] pageerror: ${e.message}`))
+    page.on('console', (m) => { if (m.type() === 'error') this.diagnostics.push(`[${label}] console.error: ${m.text()}`) })
+  }
+
+  /** Full-page screenshots of every open page, for a failed test. */
+  async capture (dir) {
+    const files = []
+    let n = 0
+    for (const ctx of this.contexts) {
+      for (const page of ctx.pages()) {
+        const file = path.join(dir, `${this.name.split('.')[0]}-${++n}.png`)
+        if (await page.screenshot({ path: file, fullPage: true, timeout: 5000 }).then(() => true, () => false)) files.push(file)
+      }
+    }
+    return files
+  }
+
+  async close () {
+    for (const ctx of this.contexts) await ctx.close().catch(() => {})
+  }
+}
+
+const tid = (scope, id) => scope.getByTestId(id, { exact: true })
+
+/**
+ * Opens an app URL and, when the name prompt appears, answers it; then waits until the board is
+ * shown and connected. Returns { page, prompted }.
+ */
+async function openBoard (ctx, url, name, { expectPrompt } = {}) {
+  const page = await ctx.newPage()
+  await page.goto(url)
+  const which = await poll(async () => {
+    if (await tid(page, 'name-input').isVisible()) return 'prompt'
+    if (await tid(page, 'board-title').isVisible()) return 'board'
+    return null
+  }, { timeout: 10000, interval: 100, message: `name-input or board-title on ${short(url)}` })
+  const prompted = which.value === 'prompt'
+  if (expectPrompt !== undefined) assert.equal(prompted, expectPrompt, `name prompt ${expectPrompt ? 'expected' : 'not expected'} on ${short(url)}`)
+  if (prompted) {
+    await tid(page, 'name-input').fill(name)
+    await tid(page, 'name-submit').click()
+  }
+  await tid(page, 'board-title').waitFor({ state: 'visible' })
+  await waitOnline(page)
+  return { page, prompted }
+}
+
+async function waitOnline (page, timeout = 10000) {
+  await poll(async () => {
+    const t = await tid(page, 'connection-status').textContent({ timeout: 200 })
+    return ONLINE.test(t) && !NOT_ONLINE.test(t) && t
+  }, { timeout, interval: 100, message: 'connection-status to say "verbonden"' })
+}
+
+/** Ids of the cards shown in one section, in DOM order (cards are `card-<id>` with data-section). */
+async function cardIds (page, section) {
+  return page.evaluate((section) => [...document.querySelectorAll('[data-testid^="card-"][data-section]')]
+    .filter((el) => el.getAttribute('data-section') === section)
+    .map((el) => el.getAttribute('data-testid').slice('card-'.length)), section)
+}
+
+/** The card-text value of a card, or null when the card is not in the DOM. */
+async function cardText (page, id) {
+  return page.evaluate((id) => {
+    const el = document.querySelector(`[data-testid="card-${CSS.escape(id)}"] [data-testid="card-text"]`)
+    return el ? el.value : null
+  }, id)
+}
+
+const cardTextLocator = (page, id) => tid(tid(page, `card-${id}`), 'card-text')
+
+/** Clicks add-card-<section> and returns the id of the new card. */
+async function addCard (page, section, text, { tap = false } = {}) {
+  const before = new Set(await cardIds(page, section))
+  const button = tid(page, `add-card-${section}`)
+  if (tap) await button.tap(); else await button.click()
+  const { value: id } = await poll(async () => (await cardIds(page, section)).find((c) => !before.has(c)),
+    { timeout: 5000, message: `a new card in section-${section} after add-card-${section}` })
+  if (text) await typeInto(cardTextLocator(page, id), text)
+  return id
+}
+
+/** Focuses a textarea, puts the caret at the end and types like a user. */
+async function typeInto (locator, text, { delay = 15 } = {}) {
+  await locator.focus()
+  await locator.press('Control+End')
+  await locator.pressSequentially(text, { delay })
+}
+
+async function waitCardText (page, id, pred, message, timeout = 5000) {
+  return poll(async () => {
+    const v = await cardText(page, id)
+    return v !== null && (typeof pred === 'string' ? v === pred : pred(v)) ? v || true : null
+  }, { timeout, interval: 50, message })
+}
+
+/** Whether a button is absent or disabled. */
+async function goneOrDisabled (locator) {
+  if (await locator.count() === 0) return true
+  if (!(await locator.first().isVisible())) return true
+  return locator.first().isDisabled()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+
+const tests = []
+const test = (name, fn) => tests.push({ name, fn })
+
+test('a. facilitator signs in, creates a board from a template, lands on its canvas and makes employer and employee invites with a QR code', async (s) => {
+  const ctx = await s.context({}, 'facilitator')
+  const page = await ctx.newPage()
+  await page.goto(`${BASE}/#token=${FT}`)
+  const title = `Cao DI e2e ${Date.now()}`
+  await tid(page, 'board-title-input').fill(title)
+  const options = await tid(page, 'template-select').locator('option').evaluateAll((os) => os.map((o) => o.value))
+  assert.ok(options.includes(TEMPLATE), `template-select offers ${TEMPLATE} (options: ${options.join(', ')})`)
+  await tid(page, 'template-select').selectOption(TEMPLATE)
+  await tid(page, 'create-board').click()
+
+  const { value: board } = await poll(() => new URL(page.url()).searchParams.get('board'),
+    { timeout: 10000, message: 'the address to become /?board=B after create-board' })
+  // Per the contract the facilitator is taken to the board; answer a name prompt if one shows.
+  const shown = await poll(async () => (await tid(page, 'name-input').isVisible() && 'prompt') ||
+    (await tid(page, 'board-title').isVisible() && 'board'), { timeout: 10000, message: 'the board page' })
+  if (shown.value === 'prompt') {
+    await tid(page, 'name-input').fill('Fien')
+    await tid(page, 'name-submit').click()
+  }
+  await tid(page, 'board-title').waitFor()
+  await poll(async () => (await tid(page, 'board-title').textContent()).includes(title), { message: `board-title to contain "${title}"` })
+  for (const section of (await template()).sections) {
+    await tid(page, `section-${section.id}`).waitFor({ state: 'visible' })
+  }
+  await waitOnline(page)
+  assert.equal(await tid(page, 'facilitator-panel').count(), 1, 'facilitator-panel exists for the facilitator')
+
+  // The board exists on the server, made from the template.
+  const summary = await apiOk('GET', `/api/boards/${board}`, FT)
+  assert.equal(summary.title ?? title, title)
+
+  const urls = {}
+  for (const role of ['employer', 'employee']) {
+    const previous = (await tid(page, 'invite-url').count()) ? await tid(page, 'invite-url').inputValue() : ''
+    await tid(page, 'invite-role').selectOption(role)
+    await tid(page, 'invite-create').click()
+    const { value: url } = await poll(async () => {
+      const v = await tid(page, 'invite-url').inputValue({ timeout: 200 })
+      return v && v !== previous && v
+    }, { timeout: 5000, message: `invite-url to show a new ${role} link` })
+    const u = new URL(url)
+    assert.equal(u.searchParams.get('board'), board, `the ${role} invite opens board ${board}: ${short(url)}`)
+    const claims = claimsOf(tokenOfUrl(url))
+    assert.equal(claims.role, role, `the ${role} invite carries a ${role} token`)
+    assert.equal(claims.board, board)
+    assert.ok(await tid(page, 'invite-url').evaluate((el) => el.readOnly), 'invite-url is a readonly input')
+    await tid(page, 'invite-qr').waitFor({ state: 'visible' })
+    const box = await tid(page, 'invite-qr').boundingBox()
+    assert.ok(box && box.width >= 50 && box.height >= 50, `invite-qr is a visible image (box ${JSON.stringify(box)})`)
+    urls[role] = url
+  }
+
+  // The employer's link works in another browser: it asks for a name.
+  const other = await s.context({}, 'employer')
+  const ep = await other.newPage()
+  await ep.goto(urls.employer.replace(/^https?:\/\/[^/]+/, BASE))
+  await tid(ep, 'name-input').waitFor({ state: 'visible' })
+  assert.ok(await ep.getByLabel(/Je naam|Your name/).count() >= 1, 'name-input has the label "Je naam"')
+
+  // And the board is in the facilitator's board list.
+  const ctx2 = await s.context({}, 'facilitator-2')
+  const list = await ctx2.newPage()
+  await list.goto(`${BASE}/#token=${FT}`)
+  const item = list.locator(`[data-testid="board-item"][data-board-id="${board}"]`)
+  await item.waitFor({ state: 'visible' })
+  assert.equal(await tid(item, 'open-board').count(), 1, 'board-item has an open-board link')
+})
+
+test('a2. an invite link asks for a name once, keeps the token and removes it from the address bar', async (s) => {
+  const board = await createBoard('Uitnodiging')
+  const inv = await invite(board, 'employer')
+  const ctx = await s.context({}, 'employer')
+  const { page } = await openBoard(ctx, inv.url, 'Erik', { expectPrompt: true })
+  assert.ok(!page.url().includes('token='), `the token is removed from the address bar (${page.url()})`)
+  await poll(async () => /Werkgever|Employer/.test(await tid(page, 'role-badge').textContent()), { message: 'role-badge "Werkgever"' })
+  const stored = await page.evaluate((b) => ({ token: localStorage.getItem(`tafel:token:${b}`), name: localStorage.getItem('tafel:name') }), board)
+  assert.ok(stored.token, `localStorage tafel:token:${board} holds the token`)
+  assert.equal(claimsOf(stored.token).name, 'Erik', 'the kept token is the one POST /join returned (carries the name)')
+  assert.equal(stored.name, 'Erik', 'localStorage tafel:name holds the name')
+  // Opening /?board=B again goes straight to the board.
+  const { page: again } = await openBoard(ctx, `${BASE}/?board=${board}`, 'Erik', { expectPrompt: false })
+  await tid(again, 'section-bouwstenen').waitFor()
+})
+
+test('b. employer and employee co-edit one card: each sees the other\'s typing within 1 s', async (s) => {
+  const board = await createBoard('Co-editing')
+  const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  const { page: employee } = await openBoard(await s.context({}, 'employee'), invM.url, 'Geheime Gerda')
+
+  const first = 'Jaarlijks loopbaangesprek voor iedereen'
+  const id = await addCard(employer, 'bouwstenen', first)
+  // Typing has finished here; from now on the employee has 1 s.
+  const { elapsed: e1 } = await waitCardText(employee, id, first, `the employee to see "${first}" in card-${id}`)
+  s.note(`employer → employee: ${Math.round(e1)} ms`)
+  assert.ok(e1 < 1000, `employee saw the employer's text after ${Math.round(e1)} ms (budget 1000 ms)`)
+
+  const more = ', ook voor flexwerkers'
+  await typeInto(cardTextLocator(employee, id), more)
+  const { elapsed: e2 } = await waitCardText(employer, id, first + more, `the employer to see "${first + more}"`)
+  s.note(`employee → employer: ${Math.round(e2)} ms`)
+  assert.ok(e2 < 1000, `employer saw the employee's text after ${Math.round(e2)} ms (budget 1000 ms)`)
+  assert.equal(await cardText(employee, id), first + more, 'both ends hold the same text')
+})
+
+test('c. role-based view: no facilitator panel for participants, the employee\'s chosen name never reaches the employer', async (s) => {
+  const board = await createBoard('Anonimiteit')
+  const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
+  const NAME = 'Geheime Gerda'
+  const ctxE = await s.context({}, 'employer')
+  const leaks = []
+  ctxE.on('page', (page) => page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+    const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload)
+    if (buf.includes('Gerda')) leaks.push(`${ws.url()}: ${buf.toString('latin1').slice(0, 200)}`)
+  })))
+  // A positive control for the frame inspection: the employee's browser does receive the
+  // employer's chosen name (in the employer's presence), so the same check would see a leak.
+  const ctxM = await s.context({}, 'employee')
+  let erikSeen = 0
+  ctxM.on('page', (page) => page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+    if ((Buffer.isBuffer(payload) ? payload : Buffer.from(payload)).includes('Erik')) erikSeen++
+  })))
+  const { page: employer } = await openBoard(ctxE, invE.url, 'Erik')
+  const { page: employee } = await openBoard(ctxM, invM.url, NAME)
+
+  await tid(employee, 'section-themas').waitFor()
+  assert.equal(await tid(employee, 'facilitator-panel').count(), 0, 'the employee\'s DOM has no facilitator-panel')
+  assert.equal(await tid(employer, 'facilitator-panel').count(), 0, 'the employer\'s DOM has no facilitator-panel')
+
+  // The employee is active: adds a card in themas and edits it again later.
+  const text = 'Roosters komen te laat'
+  const id = await addCard(employee, 'themas', text)
+  await waitCardText(employer, id, text, 'the employer to see the employee\'s themas card')
+  // Present: the employer sees the employee under the server's pseudonym.
+  await poll(async () => (await tid(employer, 'presence-item').allTextContents()).some((t) => /Medewerker \d+/.test(t)),
+    { message: 'a presence-item "Medewerker N" on the employer\'s page' })
+  // Name mode: authors show by name, the employee still as a pseudonym.
+  await control(board, { action: 'author-mode', mode: 'name' })
+  await poll(async () => /Medewerker \d+/.test(await tid(tid(employer, `card-${id}`), 'card-author').textContent({ timeout: 200 })),
+    { message: 'card-author "Medewerker N" on the employee\'s card in name mode' })
+  await typeInto(cardTextLocator(employee, id), ' (nachtdienst)')
+  await waitCardText(employer, id, `${text} (nachtdienst)`, 'the employer to see the employee\'s edit')
+  await sleep(500)
+
+  const html = await employer.content()
+  assert.ok(!html.includes(NAME), 'the employer\'s page HTML does not contain "Geheime Gerda"')
+  assert.ok(!html.includes('Gerda'), 'the employer\'s page HTML does not contain "Gerda"')
+  assert.deepEqual(leaks, [], 'no WebSocket frame to the employer carries "Gerda"')
+  assert.ok(erikSeen > 0, 'control: frames to the employee do carry the employer\'s name "Erik"')
+  const presence = await tid(employer, 'presence-item').allTextContents()
+  assert.ok(!presence.some((t) => t.includes('Gerda')), `presence shows no chosen name: ${presence.join(' | ')}`)
+})
+
+test('d. a section lock makes bouwstenen read-only for the employer and the unlock gives it back', async (s) => {
+  const board = await createBoard('Vergrendelen')
+  const invE = await invite(board, 'employer')
+  const { page: fac, prompted } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  s.note(`the facilitator's /?board=B#token=… link ${prompted ? 'asked' : 'did not ask'} for a name`)
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  const base = 'Ontwikkelbudget per medewerker'
+  const id = await addCard(employer, 'bouwstenen', base)
+  await waitCardText(fac, id, base, 'the facilitator to see the employer\'s card')
+
+  await tid(fac, 'lock-section-bouwstenen').check()
+  await poll(async () => (await tid(employer, 'section-bouwstenen').getAttribute('data-locked')) === 'true',
+    { message: 'section-bouwstenen data-locked="true" on the employer\'s page' })
+  await poll(() => goneOrDisabled(tid(employer, 'add-card-bouwstenen')), { message: 'add-card-bouwstenen gone or disabled while locked' })
+  const area = cardTextLocator(employer, id)
+  const readonly = await poll(() => area.evaluate((el) => el.readOnly || el.disabled), { timeout: 3000, message: 'card-text readonly' })
+    .then(() => true, () => false)
+  s.note(readonly ? 'locked card-text is readonly' : 'locked card-text is NOT readonly; checking the server refusal path')
+
+  // Force an edit past the UI: the server must refuse it and the facilitator must never see it.
+  const FORCED = ' GEFORCEERD'
+  await area.evaluate((el) => { el.readOnly = false; el.disabled = false })
+  await typeInto(area, FORCED)
+  if (!readonly) {
+    await poll(async () => NOT_ALLOWED.test(await tid(employer, 'notice').textContent({ timeout: 200 })),
+      { message: 'notice "Niet toegestaan: …" after an edit of a locked section' })
+  }
+  await never(async () => (await cardText(fac, id))?.includes('GEFORCEERD'), { duration: 2000, message: 'the forced edit reached the facilitator' })
+  const notice = (await tid(employer, 'notice').count()) ? (await tid(employer, 'notice').textContent()).trim() : ''
+  s.note(`after the forced edit: employer's card "${await cardText(employer, id)}", notice "${notice}"`)
+  const exported = await exportBoard(board)
+  assert.ok(!JSON.stringify(exported.documents.canvas).includes('GEFORCEERD'), 'the forced edit is not stored')
+
+  await tid(fac, 'lock-section-bouwstenen').uncheck()
+  await poll(async () => (await tid(employer, 'section-bouwstenen').getAttribute('data-locked')) !== 'true',
+    { message: 'section-bouwstenen no longer data-locked after the unlock' })
+  await poll(async () => (await tid(employer, 'add-card-bouwstenen').isVisible()) && (await tid(employer, 'add-card-bouwstenen').isEnabled()),
+    { message: 'add-card-bouwstenen back after the unlock' })
+  await poll(async () => !(await area.evaluate((el) => el.readOnly || el.disabled)), { message: 'card-text editable after the unlock' })
+  // Whatever was refused has been dropped on the employer's side; a new edit goes through.
+  await poll(async () => !(await cardText(employer, id))?.includes('GEFORCEERD'),
+    { message: 'the refused text to disappear from the employer\'s card (client resync)' })
+  await typeInto(area, ' na de lock')
+  await waitCardText(fac, id, (v) => v.endsWith(' na de lock'), 'the facilitator to see the employer\'s edit after the unlock')
+})
+
+test('e. dot voting: a budget of 2 stops the third dot, the server counts 2, the reveal shows the same totals everywhere', async (s) => {
+  const board = await createBoard('Stemmen')
+  const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  const { page: employee } = await openBoard(await s.context({}, 'employee'), invM.url, 'Mia')
+  const ids = []
+  for (const text of ['Vitaliteitsbudget', 'Roosterinspraak', 'Generatiepact']) ids.push(await addCard(employer, 'bouwstenen', text))
+  for (const id of ids) await waitCardText(fac, id, (v) => v.length > 0, `the facilitator to see card ${id}`)
+
+  await tid(fac, 'round-budget').fill('2')
+  await tid(fac, 'round-open').click()
+  for (const id of ids) await tid(employer, `vote-${id}`).waitFor({ state: 'visible' })
+  const left = async (page, n) => poll(async () => new RegExp(`(^|\\D)${n}(\\D|$)`).test(await tid(page, 'votes-left').textContent({ timeout: 200 })),
+    { message: `votes-left to show ${n}` })
+  await left(employer, 2)
+  await tid(employer, `vote-${ids[0]}`).click()
+  await left(employer, 1)
+  await tid(employer, `vote-${ids[1]}`).click()
+  await left(employer, 0)
+  const third = tid(employer, `vote-${ids[2]}`)
+  if (await goneOrDisabled(third)) {
+    s.note('third vote button is disabled/absent')
+  } else {
+    s.note('third vote button still enabled; clicking it to check the server refuses')
+    await third.click()
+    await sleep(1000)
+  }
+
+  const rounds = (await exportBoard(board)).documents.control.rounds
+  const [round] = Object.keys(rounds)
+  assert.ok(round, 'round-open opened a round')
+  assert.deepEqual([...rounds[round].cards].sort(), [...ids].sort(), 'the round is over all bouwstenen cards')
+  assert.equal(rounds[round].budget, 2)
+  const ballot = await apiOk('GET', `/api/boards/${board}/rounds/${round}/ballot`, tokenOfUrl(invE.url))
+  const counted = Object.values(ballot.votes).reduce((a, b) => a + b, 0)
+  assert.equal(counted, 2, `the employer's ballot counts 2 dots (${JSON.stringify(ballot.votes)})`)
+  assert.deepEqual(ballot.votes, { [ids[0]]: 1, [ids[1]]: 1 })
+  assert.equal(ballot.left, 0)
+
+  await tid(employee, `vote-${ids[0]}`).click()
+  await left(employee, 1)
+
+  await tid(fac, 'round-reveal').click()
+  const { value: totals } = await poll(async () => {
+    const r = (await exportBoard(board)).documents.control.rounds[round]
+    return r.status === 'revealed' && r.totals
+  }, { message: 'the round to be revealed' })
+  assert.deepEqual(totals, { [ids[0]]: 2, [ids[1]]: 1, [ids[2]]: 0 })
+  for (const [who, page] of [['facilitator', fac], ['employer', employer], ['employee', employee]]) {
+    for (const id of ids) {
+      const shown = tid(tid(page, `card-${id}`), 'card-votes')
+      if (totals[id] === 0) {
+        await poll(async () => (await shown.count()) === 0 || /(^|\D)0(\D|$)/.test(await shown.textContent()),
+          { message: `${who}: card-votes of ${id} absent or 0` })
+      } else {
+        await poll(async () => new RegExp(`(^|\\D)${totals[id]}(\\D|$)`).test(await shown.textContent({ timeout: 200 })),
+          { message: `${who}: card-votes of ${id} to show ${totals[id]}` })
+      }
+    }
+  }
+  const staleVotes = async (page) => {
+    const out = []
+    for (const id of ids) {
+      const b = tid(page, `vote-${id}`)
+      if (await b.count()) out.push(`vote-${id}${await b.isVisible() ? '' : ' (hidden)'}${await b.isDisabled() ? ' (disabled)' : ''}`)
+    }
+    if (await tid(page, 'votes-left').count()) out.push(`votes-left "${await tid(page, 'votes-left').textContent()}"${await tid(page, 'votes-left').isVisible() ? '' : ' (hidden)'}`)
+    return out
+  }
+  for (const [who, page] of [['employer', employer], ['employee', employee]]) {
+    await poll(async () => (await staleVotes(page)).length === 0 || staleVotes(page).then((l) => { throw new Error(l.join(', ')) }),
+      { message: `${who}: no vote-<id> buttons nor votes-left once the round is revealed (contract: only while a round is open)` })
+  }
+})
+
+test('f. offline: the employer\'s edit waits while offline and reaches the facilitator after reconnecting', async (s) => {
+  const board = await createBoard('Offline')
+  const invE = await invite(board, 'employer')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const ctxE = await s.context({}, 'employer')
+  const { page: employer } = await openBoard(ctxE, invE.url, 'Erik')
+  const text = 'Thuiswerkregeling'
+  const id = await addCard(employer, 'bouwstenen', text)
+  await waitCardText(fac, id, text, 'the facilitator to see the card while online')
+
+  await ctxE.setOffline(true)
+  await poll(async () => OFFLINE.test(await tid(employer, 'connection-status').textContent({ timeout: 200 })),
+    { timeout: 5000, message: 'connection-status "offline — je wijzigingen worden bewaard"' })
+  const status = await tid(employer, 'connection-status').textContent()
+  assert.match(status, /offline — (je wijzigingen worden bewaard|your changes are kept)/, `connection-status text: "${status}"`)
+  const EDIT = ' (offline bewerkt)'
+  await typeInto(cardTextLocator(employer, id), EDIT)
+  assert.equal(await cardText(employer, id), text + EDIT, 'the employer keeps typing while offline')
+  await never(async () => (await cardText(fac, id)) !== text, { duration: 2000, message: 'the facilitator saw the edit while the employer was offline' })
+
+  await ctxE.setOffline(false)
+  const { elapsed } = await waitCardText(fac, id, text + EDIT, 'the facilitator to see the offline edit after reconnecting', 10000)
+  s.note(`offline edit arrived ${Math.round(elapsed)} ms after going online`)
+  await waitOnline(employer)
+})
+
+test('g. phone (390×844, touch): the employee\'s board renders, add-card-themas is tappable, no horizontal scrolling', async (s) => {
+  const board = await createBoard('Telefoon')
+  const invM = await invite(board, 'employee')
+  const ctx = await s.context({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, 'employee-phone')
+  const { page } = await openBoard(ctx, invM.url, 'Mia')
+  await tid(page, 'section-themas').waitFor({ state: 'visible' })
+  const add = tid(page, 'add-card-themas')
+  await add.scrollIntoViewIfNeeded()
+  assert.ok(await add.isVisible(), 'add-card-themas is visible')
+  const box = await add.boundingBox()
+  assert.ok(box.x >= 0 && box.x + box.width <= 391, `add-card-themas lies within the screen width (${JSON.stringify(box)})`)
+  const id = await addCard(page, 'themas', 'Minder avonddiensten', { tap: true })
+  assert.equal(await cardText(page, id), 'Minder avonddiensten')
+  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }))
+  assert.ok(widths.scroll <= 390 + 1, `no horizontal scrollbar: scrollWidth ${widths.scroll} (viewport 390)`)
+})
+
+test('h. screenshots: docs/screenshots/canvas.png (tagged cards) and gap.png (filled rows)', async (s) => {
+  const board = await createBoard('Cao Zorg & Welzijn — DI-werkgroep')
+  const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
+  const { page: fac } = await openBoard(await s.context({ viewport: { width: 1280, height: 800 } }, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  const { page: employee } = await openBoard(await s.context({}, 'employee'), invM.url, 'Mia')
+  await control(board, { action: 'step', step: '4' })
+  await control(board, { action: 'phase', phase: 'Delen en bespreken' })
+
+  // Tagged cards: staalkaart examples carry pijlers, thema and type.
+  const examples = (await template()).staalkaart.slice(0, 4)
+  await tid(fac, 'tab-staalkaart').click()
+  for (const ex of examples) {
+    await tid(fac, `example-${ex.id}`).waitFor()
+    await tid(fac, `place-${ex.id}`).click()
+  }
+  await tid(fac, 'tab-canvas').click()
+  await poll(async () => (await cardIds(fac, 'bouwstenen')).length >= examples.length, { message: `${examples.length} placed cards in bouwstenen` })
+  await addCard(employee, 'themas', 'Nachtdiensten worden zwaarder na je vijftigste')
+  await addCard(employer, 'themas', 'Weinig zicht op opleidingsmogelijkheden')
+  await addCard(employer, 'ambitie-en-scope', 'Iedereen gezond en met plezier tot de AOW-leeftijd')
+  await addCard(employer, 'proces', 'Rondetafelgesprekken met medewerkers in week 12 en 14')
+  await addCard(employer, 'proces', 'Advies aan de cao-tafel vóór 1 juni')
+  await poll(async () => (await cardIds(fac, 'themas')).length >= 2 && (await cardIds(fac, 'proces')).length >= 2,
+    { message: 'the participants\' cards on the facilitator\'s canvas' })
+  for (const p of [employer, employee, fac]) await p.evaluate(() => document.activeElement?.blur())
+  const chips = await fac.evaluate(() => [...document.querySelectorAll('[data-testid^="card-"][data-section="bouwstenen"] [data-testid^="tag-"]')]
+    .filter((el) => el.offsetParent !== null).length)
+  s.note(`${chips} tag chips on the canvas`)
+  assert.ok(chips >= examples.length, `the placed staalkaart cards show tag chips (found ${chips}; place-<id> should copy pijlers/thema/type)`)
+  fs.mkdirSync(SCREENSHOTS, { recursive: true })
+  // The view: the Procesafspraken and Bouwstenen sections, with the tagged staalkaart cards.
+  await tid(fac, 'section-bouwstenen').evaluate((el) => { el.scrollIntoView({ block: 'start' }); window.scrollBy(0, -16) })
+  await sleep(500)
+  await fac.screenshot({ path: path.join(SCREENSHOTS, 'canvas.png') })
+  if (process.env.E2E_DEBUG) await fac.screenshot({ path: path.join(tmp, 'canvas-full.png'), fullPage: true })
+
+  await tid(fac, 'tab-gap').click()
+  const rows = [
+    ['Zwaar werk in de nachtdienst', 'Oudere medewerkers vallen vaker uit na nachtdiensten', 'Vrijstelling of minder nachtdiensten vanaf 57 jaar, zonder inkomensverlies', 'Geen regeling; verzuim bij 55+ is twee keer zo hoog', 'Generatieregeling en roosterinspraak', 'HR, OR, planners'],
+    ['Scholing en loopbaan', 'Opleidingsbudget wordt nauwelijks gebruikt', 'Iedereen heeft elk jaar een loopbaangesprek en een persoonlijk budget', 'Geen tijd en geen overzicht van opleidingen', 'Ontwikkelbudget met uren, loopbaanscan', 'HR, leidinggevenden, O&O-fonds'],
+    ['Werkdruk', 'Hoge ervaren werkdruk in de zorgteams', 'Werkdruk besproken in elk teamoverleg, met acties', 'Signalen komen niet bij het management', 'Werkdrukscan per team, vitaliteitscoach', 'OR, bedrijfsarts, teams']
+  ]
+  const rowIds = (page) => page.evaluate(() => {
+    const fields = new Set(['onderwerp', 'huidig', 'gewenst', 'gap', 'oplossingen', 'partijen', 'up', 'down'])
+    return [...document.querySelectorAll('[data-testid^="row-"]')].map((el) => el.getAttribute('data-testid').slice(4)).filter((id) => !fields.has(id))
+  })
+  // The facilitator adds rows 1 and 3, the employer row 2.
+  await tid(employer, 'tab-gap').click()
+  for (const [i, [onderwerp, huidig, gewenst, gap, oplossingen, partijen]] of rows.entries()) {
+    const page = i === 1 ? employer : fac
+    const before = new Set(await rowIds(page))
+    await tid(page, 'add-row').click()
+    const { value: id } = await poll(async () => (await rowIds(page)).find((r) => !before.has(r)), { message: 'a new row after add-row' })
+    const row = tid(page, `row-${id}`)
+    await tid(row, 'row-onderwerp').fill(onderwerp)
+    await tid(row, 'row-huidig').fill(huidig)
+    await tid(row, 'row-gewenst').fill(gewenst)
+    await tid(row, 'row-gap').fill(gap)
+    await tid(row, 'row-oplossingen').fill(oplossingen)
+    await tid(row, 'row-partijen').fill(partijen)
+    await tid(row, 'row-partijen').press('Tab')
+  }
+  // The rows are in the document on the server, not just on screen.
+  await poll(async () => {
+    const g = JSON.stringify((await exportBoard(board)).documents.gap)
+    return rows.every((r) => g.includes(r[0]) && g.includes(r[4]))
+  }, { message: 'the gap rows stored on the server' })
+  await poll(async () => (await rowIds(fac)).length === rows.length, { message: 'the facilitator to see all three rows' })
+  for (const p of [employer, fac]) await p.evaluate(() => document.activeElement?.blur())
+  await fac.evaluate(() => window.scrollTo(0, 0))
+  await sleep(500)
+  await fac.screenshot({ path: path.join(SCREENSHOTS, 'gap.png') })
+  if (process.env.E2E_DEBUG) await fac.screenshot({ path: path.join(tmp, 'gap-full.png'), fullPage: true })
+  for (const f of ['canvas.png', 'gap.png']) assert.ok(fs.statSync(path.join(SCREENSHOTS, f)).size > 10000, `${f} written`)
+})
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+
+async function main () {
+  const filters = process.argv.slice(2).map((f) => f.toLowerCase())
+  const selected = tests.filter((t) => !filters.length || filters.some((f) => t.name.toLowerCase().includes(f)))
+  try {
+    await startServer()
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: !process.env.E2E_HEADED, args: LAUNCH_ARGS })
+  } catch (e) {
+    console.error(`e2e: cannot start: ${e.message}`)
+    stopServer()
+    process.exit(2)
+  }
+  console.log(`e2e: tafel at ${BASE}, Chromium ${browser.version()}, ${selected.length} tests\n`)
+  const results = []
+  for (const t of selected) {
+    const s = new Session(t.name)
+    s.notes = []
+    s.note = (n) => s.notes.push(n)
+    const start = performance.now()
+    let error = null
+    try {
+      await Promise.race([
+        t.fn(s),
+        sleep(120000).then(() => { throw new Error('test timed out after 120 s') })
+      ])
+    } catch (e) {
+      error = e
+    }
+    const ms = Math.round(performance.now() - start)
+    const shots = error ? await s.capture(tmp) : []
+    await s.close()
+    results.push({ name: t.name, ok: !error, ms })
+    console.log(`${error ? '✗ FAIL' : '✓ ok  '} ${t.name} (${ms} ms)`)
+    for (const n of s.notes) console.log(`       · ${n}`)
+    if (error) {
+      console.log(`       ${String(error.message).split('\n').join('\n       ')}`)
+      for (const d of s.diagnostics.slice(0, 8)) console.log(`       ${d}`)
+      if (shots.length) console.log(`       screenshots: ${shots.join(' ')}`)
+    }
+  }
+  await browser.close()
+  stopServer()
+  const failed = results.filter((r) => !r.ok)
+  console.log(`\ne2e: ${results.length - failed.length} passed, ${failed.length} failed`)
+  if (failed.length || process.env.E2E_KEEP) console.log(`e2e: server log and store in ${tmp}`)
+  else fs.rmSync(tmp, { recursive: true, force: true })
+  process.exit(failed.length ? 1 : 0)
+}
+
+main()

@@ -1,0 +1,283 @@
+// What the user's clicks and keystrokes do: writes to the Y types (cards, rows, party notes),
+// calls to the server (facilitator commands, votes, drafts, invites, audit), and the purely
+// local choices (tab, filter, party). Every outcome reaches the screen through a render.
+
+import { ApiError } from './api'
+import type { BoardApp } from './board'
+import type { CanvasActions } from './views/canvas'
+import type { CardActions } from './views/card'
+import type { FacilitatorActions } from './views/facilitator'
+import type { GapActions } from './views/gap'
+import type { PartyActions } from './views/party'
+import type { StaalkaartActions } from './views/staalkaart'
+import * as ym from './ymodel'
+import { focusFromKey } from './viewmodels'
+import { newId, rememberMine } from './session'
+import { t } from './i18n'
+import type { DocName, Focus, Party, Role, Round, Tab } from './types'
+
+const PARTICIPANTS: Role[] = ['employer', 'union', 'employee']
+
+export function createActions(app: BoardApp) {
+  const s = app.state
+  const board = s.board
+
+  /** Runs a server call; a failure becomes the notice. */
+  async function call<T>(p: Promise<T>): Promise<T | null> {
+    try {
+      return await p
+    } catch (e) {
+      app.notify(t('notice.failed', { reason: e instanceof ApiError ? e.message : String(e) }))
+      return null
+    }
+  }
+
+  const control = (command: Record<string, unknown>) => call(s.api.control(board, command))
+
+  function cardActions(docName: () => DocName): CardActions {
+    return {
+      focus: (id) => s.presence.setEditing(id),
+      // Focus on another card right after sets `editing` again.
+      blur: (id) => s.presence.clearEditing(id),
+      remove: (id) => ym.removeCard(app.doc(docName()), id),
+      hide: (id) => void control({ action: 'hide', card: id }),
+      restore: (id) => void control({ action: 'restore', card: id }),
+      vote: (id) => void vote(id, 1),
+      unvote: (id) => void vote(id, -1),
+      setType: (id, type) => ym.setCardField(app.doc(docName()), id, 'type', type),
+      setThema: (id, thema) => ym.setCardField(app.doc(docName()), id, 'thema', thema),
+      setPijlers: (id, pijlers) => ym.setCardField(app.doc(docName()), id, 'pijlers', pijlers),
+    }
+  }
+
+  function currentOpenRound(): Round | null {
+    return ym.readRounds(app.doc('control')).find((r) => r.status === 'open') ?? null
+  }
+
+  async function vote(card: string, dir: 1 | -1): Promise<void> {
+    const round = currentOpenRound()
+    if (!round) return
+    const ballot = await call(dir > 0 ? s.api.vote(board, round.id, card) : s.api.unvote(board, round.id, card))
+    if (ballot) {
+      s.ballot = ballot
+      app.render()
+    }
+  }
+
+  function addCanvasCard(card: ym.NewCard): void {
+    const id = newId('c')
+    const step = ym.readSession(app.doc('control')).step
+    ym.addCard(app.doc('canvas'), id, { stap: step, ...card })
+    rememberMine(board, id)
+    s.focusCard = id
+    app.render()
+  }
+
+  async function saveDraft(draft: { section: string; text: string; pijlers?: string[]; thema?: string; type?: string }): Promise<void> {
+    const res = await call(s.api.addDraft(board, draft))
+    if (res) {
+      s.drafts = res.drafts
+      app.notify(t('notice.draftSaved'))
+    }
+  }
+
+  let ballotFor: string | null = null
+  let draftsLoading = false
+
+  const canvas: CanvasActions = {
+    ...cardActions(() => 'canvas'),
+    add: (section) => addCanvasCard({ section, text: '' }),
+    saveDraft: (section, text) => void saveDraft({ section, text }),
+    removeDraft: async (id) => {
+      const drafts = await call(s.api.removeDraft(board, id))
+      if (drafts) {
+        s.drafts = drafts
+        app.render()
+      }
+    },
+    filter: (type) => {
+      s.filter = type
+      app.render()
+    },
+  }
+
+  const partyDoc = (): DocName => `party-${s.party}`
+  const party: PartyActions = {
+    ...cardActions(partyDoc),
+    add: () => {
+      const id = newId('n')
+      ym.addCard(app.doc(partyDoc()), id, { section: 'notes', text: '' })
+      s.focusCard = id
+      app.render()
+    },
+    choose: (p: Party) => {
+      s.party = p
+      app.render()
+    },
+    copyTo: (id, section) => {
+      const note = ym.readCards(app.doc(partyDoc())).find((c) => c.id === id)
+      if (!note) return
+      addCanvasCard({
+        section, text: ym.cardText(app.doc(partyDoc()), id), pijlers: note.pijlers, thema: note.thema, type: note.type,
+      })
+      s.focusCard = null
+    },
+  }
+
+  const gap: GapActions = {
+    addRow: () => {
+      const id = newId('r')
+      ym.addRow(app.doc('gap'), id)
+      rememberMine(board, id)
+      app.render()
+    },
+    move: (id, dir) => {
+      const rows = ym.readRows(app.doc('gap'))
+      const i = rows.findIndex((r) => r.id === id)
+      const other = rows[i + dir]
+      if (i >= 0 && other) ym.swapRows(app.doc('gap'), id, other.id)
+    },
+    setPartijen: (id, partijen) => ym.setPartijen(app.doc('gap'), id, partijen),
+    removeRow: (id) => ym.removeRow(app.doc('gap'), id),
+    focus: (id) => s.presence.setEditing(id),
+    blur: (id) => s.presence.clearEditing(id),
+  }
+
+  const staalkaart: StaalkaartActions = {
+    place: (id) => {
+      const ex = s.template.staalkaart.find((e) => e.id === id)
+      if (!ex) return
+      const card = { section: 'bouwstenen', text: ex.title, pijlers: ex.pijlers, thema: ex.thema, type: ex.type }
+      if (app.rights().addCard('bouwstenen')) {
+        addCanvasCard({ ...card, source: ex.id })
+        s.focusCard = null
+        app.notify(t('staal.placed'))
+      } else {
+        void saveDraft(card)
+      }
+    },
+  }
+
+  let lastFocusSent = ''
+  const facilitator: FacilitatorActions = {
+    step: (step) => void control({ action: 'step', step }),
+    phase: (phase) => void control({ action: 'phase', phase }),
+    timer: (op, seconds) => void control(seconds === undefined ? { action: 'timer', op } : { action: 'timer', op, seconds }),
+    lock: (scope, target, locked) => void control(target === null ? { action: 'lock', scope, locked } : { action: 'lock', scope, target, locked }),
+    presentation: (on, key) => {
+      lastFocusSent = key
+      void control({ action: 'presentation', on, focus: focusFromKey(key) })
+    },
+    authorMode: (mode) => void control({ action: 'author-mode', mode }),
+    privateWriting: (on) => void control({ action: 'private-writing', on }),
+    revealDrafts: async () => {
+      const res = await control({ action: 'reveal-drafts' })
+      if (res) app.notify(t('fac.revealed', { n: (res as { published?: number }).published ?? 0 }))
+    },
+    openRound: async (budget) => {
+      const cards = ym.readCards(app.doc('canvas')).filter((c) => c.section === 'bouwstenen' && !c.hidden).map((c) => c.id)
+      if (!cards.length) return app.notify(t('fac.noCards'))
+      const b = Math.min(100, Math.max(1, budget || 3))
+      await control({ action: 'open-round', title: t('fac.roundTitle'), cards, budget: b, max_per_card: b })
+    },
+    revealRound: async () => {
+      const rounds = ym.readRounds(app.doc('control'))
+      const round = rounds.find((r) => r.status === 'open') ?? rounds.find((r) => r.status === 'closed')
+      if (!round) return app.notify(t('fac.noOpenRound'))
+      await control({ action: 'reveal-round', round: round.id })
+    },
+    create: async (role) => {
+      const invite = await call(s.api.invite(board, role))
+      if (invite) {
+        s.invite = { url: invite.url }
+        app.render()
+      }
+    },
+    copied: (ok) => app.notify(ok ? t('notice.copied') : t('notice.failed', { reason: 'clipboard' })),
+    open: async () => {
+      const entries = await call(s.api.audit(board))
+      if (entries) {
+        s.audit = entries
+        app.render()
+      }
+    },
+    exportCsv: async () => {
+      const blob = await call(s.api.auditCsv(board))
+      if (!blob) return
+      const url = URL.createObjectURL(blob)
+      const a = document.createElement('a')
+      a.href = url
+      a.download = `tafel-audit-${board}.csv`
+      document.body.append(a)
+      a.click()
+      a.remove()
+      setTimeout(() => URL.revokeObjectURL(url), 10_000)
+    },
+  }
+
+  return {
+    canvas, gap, party, staalkaart, facilitator,
+
+    tab(tab: Tab): void {
+      s.tab = tab
+      app.render()
+      // While presenting, the facilitator's tab is the room's focus.
+      if (s.role === 'facilitator' && (tab === 'canvas' || tab === 'gap')) {
+        const session = ym.readSession(app.doc('control'))
+        if (session.presentation.on && lastFocusSent !== tab) facilitator.presentation(true, tab)
+      }
+    },
+
+    toggleHand(): void {
+      s.presence.setHand(!s.presence.hand)
+      app.render()
+    },
+
+    /** The server refused an edit: say why (the document reloads itself). */
+    denied(reason: string): void {
+      app.notify(t('notice.denied', { reason }))
+    },
+
+    /** Presentation mode: show what the facilitator focuses on. */
+    follow(focus: Focus | null): void {
+      const tab: Tab = focus?.doc === 'gap' ? 'gap' : 'canvas'
+      s.tab = tab
+      app.render()
+      const target = focus?.card ? `card-${focus.card}` : focus?.section ? `section-${focus.section}` : null
+      if (target) {
+        setTimeout(() => document.querySelector(`[data-testid="${target}"]`)?.scrollIntoView({ block: 'start' }), 50)
+      }
+    },
+
+    /** Loads this user's drafts (at start and when private writing turns on or off). */
+    refreshDrafts(): void {
+      if (draftsLoading || s.role === 'observer' || s.role === 'facilitator') return
+      draftsLoading = true
+      void s.api.drafts(board).then(
+        (drafts) => {
+          s.drafts = drafts
+          draftsLoading = false
+          app.render()
+        },
+        () => {
+          draftsLoading = false
+        },
+      )
+    },
+
+    /** Keeps the ballot of the open round loaded (participants only). */
+    syncBallot(rounds: Round[]): void {
+      const round = rounds.find((r) => r.status === 'open')
+      if (!round || !PARTICIPANTS.includes(s.role) || ballotFor === round.id) return
+      ballotFor = round.id
+      void call(s.api.ballot(board, round.id)).then((ballot) => {
+        if (ballot) {
+          s.ballot = ballot
+          app.render()
+        } else {
+          ballotFor = null
+        }
+      })
+    },
+  }
+}

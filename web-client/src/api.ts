@@ -1,0 +1,114 @@
+// HTTP calls to the Tafel server, each with `Authorization: Bearer <token>`. Errors come back as
+// `ApiError` with the server's code and message (`{"error","message"}`).
+
+import type {
+  AuditEntry, Ballot, BoardSummary, Draft, Role, Template, TemplateSummary,
+} from './types'
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message)
+  }
+}
+
+export class Api {
+  constructor(private token: string) {}
+
+  setToken(token: string): void {
+    this.token = token
+  }
+
+  private async request(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    let res: Response
+    try {
+      res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    } catch (e) {
+      throw new ApiError(0, 'network', e instanceof Error ? e.message : String(e))
+    }
+    if (!res.ok) {
+      let code = 'error'
+      let message = res.statusText
+      try {
+        const err = (await res.json()) as { error?: string; message?: string }
+        code = err.error ?? code
+        message = err.message ?? message
+      } catch {
+        // not JSON
+      }
+      throw new ApiError(res.status, code, message)
+    }
+    return res
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, path, body)
+    return (await res.json()) as T
+  }
+
+  templates(): Promise<TemplateSummary[]> {
+    return this.json('GET', '/api/templates')
+  }
+
+  template(id: string): Promise<Template> {
+    return this.json('GET', `/api/templates/${encodeURIComponent(id)}`)
+  }
+
+  boards(): Promise<BoardSummary[]> {
+    return this.json('GET', '/api/boards')
+  }
+
+  createBoard(title: string, template: string): Promise<BoardSummary> {
+    return this.json('POST', '/api/boards', { title, template })
+  }
+
+  board(id: string): Promise<BoardSummary> {
+    return this.json('GET', `/api/boards/${id}`)
+  }
+
+  join(board: string, name: string): Promise<{ token: string; display: string }> {
+    return this.json('POST', `/api/boards/${board}/join`, { name })
+  }
+
+  invite(board: string, role: Role, ttl = '8h'): Promise<{ token: string; url: string }> {
+    return this.json('POST', `/api/boards/${board}/invites`, { role, ttl })
+  }
+
+  control<T = { ok: boolean }>(board: string, command: Record<string, unknown>): Promise<T> {
+    return this.json('POST', `/api/boards/${board}/control`, command)
+  }
+
+  audit(board: string): Promise<AuditEntry[]> {
+    return this.json('GET', `/api/boards/${board}/audit`)
+  }
+
+  async auditCsv(board: string): Promise<Blob> {
+    const res = await this.request('GET', `/api/boards/${board}/audit?format=csv`)
+    return res.blob()
+  }
+
+  drafts(board: string): Promise<Draft[]> {
+    return this.json('GET', `/api/boards/${board}/drafts`)
+  }
+
+  addDraft(board: string, draft: Omit<Draft, 'id'>): Promise<{ id: string; drafts: Draft[] }> {
+    return this.json('POST', `/api/boards/${board}/drafts`, draft)
+  }
+
+  removeDraft(board: string, id: string): Promise<Draft[]> {
+    return this.json('DELETE', `/api/boards/${board}/drafts/${encodeURIComponent(id)}`)
+  }
+
+  ballot(board: string, round: string): Promise<Ballot> {
+    return this.json('GET', `/api/boards/${board}/rounds/${encodeURIComponent(round)}/ballot`)
+  }
+
+  vote(board: string, round: string, card: string): Promise<Ballot> {
+    return this.json('POST', `/api/boards/${board}/rounds/${encodeURIComponent(round)}/votes`, { card })
+  }
+
+  unvote(board: string, round: string, card: string): Promise<Ballot> {
+    return this.json('DELETE', `/api/boards/${board}/rounds/${encodeURIComponent(round)}/votes/${encodeURIComponent(card)}`)
+  }
+}

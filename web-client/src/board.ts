@@ -1,0 +1,222 @@
+// The board page, and the one place where Yjs meets the views: it opens the board's documents,
+// observes them, reads a fresh snapshot on every change and hands view models to the views; the
+// views' callbacks go to actions.ts, which writes to the Y types (or calls the server). State
+// outside the documents is only what is truly local (tab, filter, notice) or held by the server
+// over HTTP (ballot, drafts, audit, invite).
+
+import type * as Y from 'yjs'
+import { Api } from './api'
+import { DocConnection, combinedState } from './sync'
+import { Presence } from './presence'
+import { rights, type Rights } from './permissions'
+import * as ym from './ymodel'
+import * as vm from './viewmodels'
+import { createActions } from './actions'
+import { createHeader } from './views/header'
+import { createPresence } from './views/presence'
+import { createCanvas } from './views/canvas'
+import { createGap } from './views/gap'
+import { createParty } from './views/party'
+import { createStaalkaart } from './views/staalkaart'
+import { createFacilitatorPanel } from './views/facilitator'
+import { h, setAttr, setHidden } from './views/dom'
+import { lang, onLangChange, setLang } from './i18n'
+import { mine, myColor } from './session'
+import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, Party, Role, Tab, Template } from './types'
+import { PARTIES } from './types'
+
+export interface BoardState {
+  board: string
+  role: Role
+  template: Template
+  api: Api
+  conns: Map<DocName, DocConnection>
+  presence: Presence
+  tab: Tab
+  filter: string
+  notice: string
+  ballot: Ballot | null
+  drafts: Draft[]
+  party: Party
+  parties: Party[]
+  invite: { url: string } | null
+  audit: AuditEntry[] | null
+  /** Server clock minus this clock (ms), estimated from live session changes. */
+  offset: number
+  /** A card just added here, to focus once it is drawn. */
+  focusCard: string | null
+}
+
+export interface BoardApp {
+  state: BoardState
+  render(): void
+  snapshot(): vm.Snapshot
+  rights(snap?: vm.Snapshot): Rights
+  doc(name: DocName): Y.Doc
+  notify(text: string): void
+}
+
+export async function openBoard(root: HTMLElement, info: BoardSummary, token: string, api: Api, backToList: boolean): Promise<void> {
+  const template = await api.template(info.template)
+  const role: Role = info.you?.role ?? 'observer'
+  const display = info.you?.display ?? ''
+  const parties: Party[] = role === 'facilitator' ? PARTIES : PARTIES.filter((p) => p === role)
+  const docs: DocName[] = ['canvas', 'gap', 'control', ...parties.map((p): DocName => `party-${p}`)]
+
+  let scheduled = false
+  const schedule = (): void => {
+    if (scheduled) return
+    scheduled = true
+    queueMicrotask(() => {
+      scheduled = false
+      render()
+    })
+  }
+
+  const state = {
+    board: info.id, role, template, api,
+    conns: new Map<DocName, DocConnection>(),
+    tab: 'canvas', filter: 'all', notice: '', ballot: null, drafts: [],
+    party: parties[0] ?? 'employer', parties,
+    invite: null, audit: null, offset: 0, focusCard: null,
+  } as Omit<BoardState, 'presence'> as BoardState
+
+  const observe = (conn: DocConnection): void => {
+    const doc = conn.doc
+    const roots = conn.name === 'control' ? ['rounds'] : conn.name === 'gap' ? ['rows'] : ['cards', 'themes']
+    for (const root of roots) doc.getMap(root).observeDeep(schedule)
+    if (conn.name === 'control') {
+      doc.getMap('session').observe((_event, tr) => {
+        // A live change (after the first sync) carries a fresh `serverNow`: estimate the offset.
+        const now = doc.getMap('session').get('timer') as { serverNow?: number } | undefined
+        if (!tr.local && conn.synced && typeof now?.serverNow === 'number') state.offset = now.serverNow - Date.now()
+        schedule()
+      })
+    }
+  }
+
+  for (const name of docs) {
+    const conn = new DocConnection(info.id, name, token, {
+      state: schedule,
+      denied: (reason) => actions.denied(reason),
+      replaced: () => {
+        observe(conn)
+        if (name === 'canvas') state.presence.attach()
+        schedule()
+      },
+    }, role === 'observer' || (name === 'control' && role !== 'facilitator'))
+    state.conns.set(name, conn)
+    observe(conn)
+  }
+  state.presence = new Presence(state.conns.get('canvas')!, display, role, myColor(), schedule)
+
+  const app: BoardApp = {
+    state,
+    render: schedule,
+    doc: (name) => state.conns.get(name)!.doc,
+    snapshot(): vm.Snapshot {
+      const party = state.conns.get(`party-${state.party}`)
+      return {
+        session: ym.readSession(app.doc('control')),
+        rounds: ym.readRounds(app.doc('control')),
+        cards: ym.readCards(app.doc('canvas')),
+        themes: ym.readThemes(app.doc('canvas')),
+        rows: ym.readRows(app.doc('gap')),
+        partyCards: party ? ym.readCards(party.doc) : [],
+        people: state.presence.others(),
+      }
+    },
+    rights: (snap) => rights(role, template, (snap ?? app.snapshot()).session, mine(info.id)),
+    notify(text) {
+      state.notice = text
+      schedule()
+    },
+  }
+  const actions = createActions(app)
+
+  // ---- views ----
+  const header = createHeader({
+    switchLang: () => setLang(lang() === 'nl' ? 'en' : 'nl'),
+    tab: (tab) => actions.tab(tab),
+  })
+  const presence = createPresence({ toggleHand: () => actions.toggleHand() })
+  const canvas = createCanvas(actions.canvas)
+  const gap = createGap(actions.gap)
+  const party = createParty(actions.party)
+  const staalkaart = createStaalkaart(actions.staalkaart)
+  const panel = role === 'facilitator' ? createFacilitatorPanel(actions.facilitator) : null
+  const panels: Record<Tab, HTMLElement> = {
+    canvas: h('div', { role: 'tabpanel', id: 'panel-canvas', 'aria-labelledby': 'tab-canvas' }, canvas.el),
+    gap: h('div', { role: 'tabpanel', id: 'panel-gap', 'aria-labelledby': 'tab-gap' }, gap.el),
+    party: h('div', { role: 'tabpanel', id: 'panel-party', 'aria-labelledby': 'tab-party' }, party.el),
+    staalkaart: h('div', { role: 'tabpanel', id: 'panel-staalkaart', 'aria-labelledby': 'tab-staalkaart' }, staalkaart.el),
+  }
+  const tabs: Tab[] = ['canvas', 'gap', ...(parties.length ? (['party'] as Tab[]) : []), 'staalkaart']
+  const main = h('main', { class: 'board-main' }, ...tabs.map((tab) => panels[tab]))
+  const page = h('div', { class: `board-page${panel ? ' with-panel' : ''}` },
+    header.el, presence.el, h('div', { class: 'board-body' }, main, panel?.el))
+  root.replaceChildren(page)
+
+  let lastFocus = ''
+  let lastPrivate: boolean | null = null
+  function render(): void {
+    const snap = app.snapshot()
+    const r = app.rights(snap)
+    const local: vm.Local = {
+      role, filter: state.filter, ballot: state.ballot, drafts: state.drafts, party: state.party, parties,
+    }
+    const s = snap.session
+    // Follow the facilitator: on a change of focus while presenting, switch tab and scroll.
+    const focus = s.presentation.on && role !== 'facilitator' ? vm.focusKey(s.presentation.focus) : ''
+    if (focus && focus !== lastFocus) actions.follow(s.presentation.focus)
+    lastFocus = focus
+    if (lastPrivate !== s.privateWriting) {
+      lastPrivate = s.privateWriting
+      actions.refreshDrafts()
+    }
+    actions.syncBallot(snap.rounds)
+    if (!s.locks.board && !s.presentation.on) {
+      for (const [name, conn] of state.conns) if (!s.locks.docs.includes(name)) conn.retry()
+    }
+
+    document.body.classList.toggle('presenting', s.presentation.on && role !== 'facilitator')
+    header.update({
+      title: info.title, role,
+      connection: combinedState([...state.conns.values()].map((c) => c.state)),
+      notice: state.notice,
+      step: s.step,
+      stepTitle: template.steps.find((st) => st.id === s.step)?.title ?? '',
+      phase: s.phase,
+      timer: { timer: s.timer, offset: state.offset },
+      tabs, active: state.tab, backToList,
+      presenting: s.presentation.on,
+    })
+    presence.update({ people: snap.people, hand: state.presence.hand })
+    for (const tab of tabs) setHidden(panels[tab], tab !== state.tab)
+    canvas.update(vm.canvasModel(snap, local, template, r))
+    gap.update(vm.gapModel(snap, r))
+    if (parties.length) party.update(vm.partyModel(snap, local, template, r))
+    staalkaart.update(vm.staalkaartModel(snap, template, r))
+    panel?.update({
+      session: s,
+      sections: template.sections,
+      steps: template.steps,
+      phases: template.phases,
+      round: vm.currentRound(snap.rounds),
+      invite: state.invite,
+      audit: state.audit,
+      focus: vm.focusKey(s.presentation.focus),
+    })
+    setAttr(page, 'data-tab', state.tab)
+    if (state.focusCard) {
+      const area = document.querySelector<HTMLTextAreaElement>(`[data-testid="card-${state.focusCard}"] textarea`)
+      if (area) {
+        area.focus()
+        state.focusCard = null
+      }
+    }
+  }
+
+  onLangChange(schedule)
+  render()
+}

@@ -1,0 +1,166 @@
+// Plain data shapes shared by the wiring layer and the views: the template and board as the
+// server serves them, the session as mirrored into `control`, and the view models the views draw.
+// Nothing here imports Yjs; views see shared text only through the opaque `SharedText` handle.
+
+export type Role = 'facilitator' | 'employer' | 'union' | 'employee' | 'observer'
+export type Party = 'employer' | 'union' | 'employee'
+export const PARTIES: Party[] = ['employer', 'union', 'employee']
+export const ROLES: Role[] = ['facilitator', 'employer', 'union', 'employee', 'observer']
+export type DocName = 'canvas' | 'gap' | 'control' | 'party-employer' | 'party-union' | 'party-employee'
+export type Tab = 'canvas' | 'gap' | 'party' | 'staalkaart'
+export type TypeId = 'curatief' | 'preventief' | 'versterkend'
+export const TYPES: TypeId[] = ['curatief', 'preventief', 'versterkend']
+export const PIJLERS = ['gezondheid', 'bekwaamheid', 'motivatie'] as const
+export const STEPS = ['1', '2', '3A', '3B', '4', '5', '6'] as const
+
+export interface Named { id: string; name: string; description?: string }
+
+export interface Rules {
+  add: Role[]
+  edit: Role[]
+  remove: Role[]
+  edit_own_only?: boolean
+}
+
+export interface Section extends Rules { id: string; title: string; hint?: string }
+
+export interface Example {
+  id: string
+  title: string
+  description: string
+  pijlers: string[]
+  thema?: string
+  type?: TypeId
+}
+
+export interface Template {
+  id: string
+  title: string
+  level: string
+  description: string
+  pijlers: Named[]
+  types: Named[]
+  steps: { id: string; title: string }[]
+  phases: string[]
+  themes: Named[]
+  sections: Section[]
+  gap: Rules
+  staalkaart: Example[]
+}
+
+export interface TemplateSummary { id: string; title: string; level: string; description: string }
+
+export interface BoardSummary {
+  id: string
+  title: string
+  template: string
+  created_at?: number
+  you?: { role: Role; display: string }
+}
+
+export interface Timer {
+  status: 'stopped' | 'running' | 'paused'
+  durationMs: number
+  endsAt: number | null
+  remainingMs: number | null
+  serverNow: number
+}
+
+/** Presentation focus as this client sends it; other shapes from other clients are tolerated. */
+export interface Focus { doc?: string; section?: string; card?: string }
+
+export interface Session {
+  step: string
+  phase: string
+  authorMode: 'name' | 'party' | 'anonymous'
+  privateWriting: boolean
+  presentation: { on: boolean; focus: Focus | null }
+  locks: { board: boolean; docs: string[]; sections: string[] }
+  timer: Timer
+}
+
+export interface Round {
+  id: string
+  title: string
+  cards: string[]
+  budget: number
+  maxPerCard: number
+  status: 'open' | 'closed' | 'revealed'
+  voters: number
+  totals: Record<string, number> | null
+}
+
+export interface Ballot {
+  round: string
+  status: string
+  budget: number
+  maxPerCard: number
+  votes: Record<string, number>
+  left: number
+}
+
+export interface Draft {
+  id: string
+  section: string
+  text: string
+  pijlers?: string[]
+  thema?: string | null
+  type?: string | null
+}
+
+export interface AuditEntry {
+  at: number
+  sub: string
+  name: string
+  role: string
+  action: string
+  detail: unknown
+}
+
+/** A live text the view can bind a textarea to, without knowing how it is shared. */
+export interface SharedText {
+  bind(el: HTMLTextAreaElement): () => void
+}
+
+export interface Card {
+  id: string
+  section: string
+  text: SharedText | null
+  pijlers: string[]
+  thema?: string
+  type?: string
+  source?: string
+  order: number
+  author?: string
+  createdAt?: number
+  hidden: boolean
+  votes?: number
+  mergedInto?: string
+}
+
+export interface Row {
+  id: string
+  onderwerp: SharedText | null
+  huidig: SharedText | null
+  gewenst: SharedText | null
+  gap: SharedText | null
+  oplossingen: SharedText | null
+  partijen: string[]
+  pijlers: string[]
+  thema?: string
+  type?: string
+  priority: number
+  author?: string
+}
+
+/** One other person online, from awareness. */
+export interface Person {
+  key: string
+  name: string
+  role?: string
+  color: string
+  hand: boolean
+  editing: string | null
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'offline' | 'closed'

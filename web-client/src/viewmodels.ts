@@ -1,0 +1,150 @@
+// Builds what each view draws from one snapshot of the documents (read fresh from Yjs for every
+// render), the HTTP-held state (ballot, drafts) and local UI state. Pure functions: no Yjs, no DOM.
+
+import type { CanvasModel, SectionModel } from './views/canvas'
+import type { CardModel } from './views/card'
+import type { GapModel } from './views/gap'
+import type { PartyModel } from './views/party'
+import type { StaalkaartModel } from './views/staalkaart'
+import type { Rights } from './permissions'
+import type {
+  Ballot, Card, Draft, Focus, Named, Party, Person, Role, Round, Row, Session, Template,
+} from './types'
+
+export interface Snapshot {
+  session: Session
+  rounds: Round[]
+  cards: Card[]
+  themes: Named[]
+  rows: Row[]
+  partyCards: Card[]
+  people: Person[]
+}
+
+export interface Local {
+  role: Role
+  filter: string
+  ballot: Ballot | null
+  drafts: Draft[]
+  party: Party
+  parties: Party[]
+}
+
+export function openRound(rounds: Round[]): Round | null {
+  return rounds.find((r) => r.status === 'open') ?? null
+}
+
+/** The round the facilitator acts on: the open one, else the latest closed one. */
+export function currentRound(rounds: Round[]): Round | null {
+  return openRound(rounds) ?? rounds.find((r) => r.status === 'closed') ?? null
+}
+
+function editingBy(people: Person[], id: string): string[] {
+  return people.filter((p) => p.editing === id).map((p) => p.name)
+}
+
+export function themesOf(snap: Snapshot, template: Template): Named[] {
+  return snap.themes.length ? snap.themes : template.themes
+}
+
+export function canvasModel(snap: Snapshot, local: Local, template: Template, rights: Rights): CanvasModel {
+  const fac = local.role === 'facilitator'
+  const round = openRound(snap.rounds)
+  const inRound = new Set(round?.cards ?? [])
+  const ballot = round && local.ballot?.round === round.id ? local.ballot : null
+  const themes = themesOf(snap, template)
+  const locks = snap.session.locks
+  const cardModel = (card: Card): CardModel => {
+    const mine = ballot?.votes[card.id] ?? 0
+    return {
+      card,
+      canEdit: rights.editCard(card),
+      canRemove: rights.removeCard(card),
+      facilitator: fac,
+      editingBy: editingBy(snap.people, card.id),
+      themes,
+      vote: round && rights.vote && inRound.has(card.id)
+        ? { mine, canAdd: !ballot || (ballot.left > 0 && mine < ballot.maxPerCard), canTake: mine > 0 }
+        : null,
+    }
+  }
+  const sections: SectionModel[] = template.sections.map((section) => ({
+    section,
+    locked: locks.board || locks.docs.includes('canvas') || locks.sections.includes(section.id),
+    canStart: rights.startCard(section.id),
+    cards: snap.cards
+      .filter((c) => c.section === section.id && (fac || !c.hidden))
+      .filter((c) => local.filter === 'all' || c.type === local.filter)
+      .map(cardModel),
+    drafts: local.drafts.filter((d) => d.section === section.id),
+  }))
+  return {
+    sections,
+    filter: local.filter,
+    privateWriting: snap.session.privateWriting && !fac,
+    votes: round && rights.vote ? { title: round.title, left: ballot ? ballot.left : null } : null,
+    pijlers: template.pijlers,
+    types: template.types,
+  }
+}
+
+export function gapModel(snap: Snapshot, rights: Rights): GapModel {
+  const locks = snap.session.locks
+  return {
+    canAdd: rights.addRow(),
+    locked: locks.board || locks.docs.includes('gap'),
+    rows: snap.rows.map((row, i) => ({
+      row,
+      canEdit: rights.editRow(row),
+      canRemove: rights.removeRow(row),
+      first: i === 0,
+      last: i === snap.rows.length - 1,
+      editingBy: editingBy(snap.people, row.id),
+    })),
+  }
+}
+
+export function partyModel(snap: Snapshot, local: Local, template: Template, rights: Rights): PartyModel {
+  const doc = `party-${local.party}`
+  const canWrite = rights.writeParty(doc)
+  const targets = template.sections.filter((s) => rights.addCard(s.id))
+  return {
+    party: local.party,
+    parties: local.parties,
+    canAdd: canWrite,
+    cards: snap.partyCards.map((card) => ({
+      card,
+      canEdit: canWrite,
+      canRemove: canWrite,
+      facilitator: false,
+      editingBy: editingBy(snap.people, card.id),
+      themes: themesOf(snap, template),
+      vote: null,
+      copyTargets: targets,
+    })),
+  }
+}
+
+export function staalkaartModel(snap: Snapshot, template: Template, rights: Rights): StaalkaartModel {
+  const placed = new Set(snap.cards.filter((c) => c.source && !c.hidden).map((c) => c.source as string))
+  return {
+    examples: template.staalkaart,
+    themes: themesOf(snap, template),
+    canPlace: rights.startCard('bouwstenen'),
+    placed,
+  }
+}
+
+/** The presentation focus as a select value: `canvas`, `canvas:<section>` or `gap`. */
+export function focusKey(focus: Focus | null): string {
+  if (!focus) return 'canvas'
+  if (focus.doc === 'gap') return 'gap'
+  if (focus.section) return `canvas:${focus.section}`
+  return 'canvas'
+}
+
+export function focusFromKey(key: string): Focus {
+  if (key === 'gap') return { doc: 'gap' }
+  const [doc, section] = key.split(':')
+  return section ? { doc, section } : { doc }
+}

@@ -1,0 +1,169 @@
+// The CAO-DI canvas: one block per template section with its cards, an add button where the
+// role may add, lock state, the private-writing drafts of this user, a type filter, the legend
+// of tag colours and, while a round is open, the dots left. Drawn from CanvasModel.
+
+import { h, reconcile, setAttr, setHidden, setOptions, setPresent, setText } from './dom'
+import { createCard, typeName, type CardActions, type CardElement, type CardModel } from './card'
+import { t } from '../i18n'
+import type { Draft, Named, Section } from '../types'
+import { TYPES } from '../types'
+
+export interface SectionModel {
+  section: Section
+  locked: boolean
+  canStart: boolean
+  cards: CardModel[]
+  drafts: Draft[]
+}
+
+export interface CanvasModel {
+  sections: SectionModel[]
+  filter: string
+  privateWriting: boolean
+  votes: { title: string; left: number | null } | null
+  pijlers: Named[]
+  types: Named[]
+}
+
+export interface CanvasActions extends CardActions {
+  add(section: string): void
+  saveDraft(section: string, text: string): void
+  removeDraft(id: string): void
+  filter(type: string): void
+}
+
+export function createCanvas(actions: CanvasActions) {
+  const filter = h('select', { testid: 'filter-type', id: 'filter-type', onchange: () => actions.filter(filter.value) })
+  const filterLabel = h('label', { for: 'filter-type', class: 'inline-label' })
+  const legend = h('div', { class: 'legend', role: 'note' })
+  const votesLeft = h('p', { testid: 'votes-left', class: 'votes-left', 'aria-live': 'polite' })
+  const privateNote = h('p', { class: 'private-note', testid: 'private-note' })
+  const toolbar = h('div', { class: 'toolbar' }, h('div', { class: 'filter' }, filterLabel, filter), legend)
+  const grid = h('div', { class: 'sections' })
+  const el = h('div', { class: 'canvas' }, toolbar, privateNote, votesLeft, grid)
+  const cardEls = new Map<string, CardElement>()
+  const openEditors = new Set<string>()
+  let last: CanvasModel | null = null
+
+  function sectionBlock(first: SectionModel) {
+    const id = first.section.id
+    const title = h('h2', { id: `title-${id}` })
+    const hint = h('p', { class: 'hint' })
+    const lockBadge = h('span', { class: 'lock-badge' })
+    const addBtn = h('button', {
+      type: 'button', testid: `add-card-${id}`, class: 'btn btn-add',
+      onclick: () => {
+        if (last?.privateWriting) {
+          openEditors.add(id)
+          if (last) render(last)
+          draftText.focus()
+        } else actions.add(id)
+      },
+    })
+    const cards = h('div', { class: 'cards' })
+    const draftText = h('textarea', { testid: 'draft-text', class: 'card-text', rows: 3 })
+    const draftSave = h('button', {
+      type: 'button', testid: 'draft-save', class: 'btn btn-primary',
+      onclick: () => {
+        const text = draftText.value.trim()
+        if (!text) return draftText.focus()
+        actions.saveDraft(id, text)
+        draftText.value = ''
+        openEditors.delete(id)
+        if (last) render(last)
+      },
+    })
+    const draftCancel = h('button', {
+      type: 'button', class: 'btn', onclick: () => {
+        openEditors.delete(id)
+        if (last) render(last)
+      },
+    })
+    const editor = h('div', { class: 'draft-editor', testid: 'draft-editor' }, draftText, h('div', { class: 'row-actions' }, draftSave, draftCancel))
+    const draftTitle = h('h3', { class: 'drafts-title' })
+    const draftList = h('ul', { class: 'drafts' })
+    const drafts = h('div', { class: 'drafts-box', testid: 'drafts' }, draftTitle, draftList)
+    const head = h('header', { class: 'section-head' }, title, lockBadge, addBtn)
+    const el = h('section', { testid: `section-${id}`, class: 'section', 'aria-labelledby': `title-${id}` }, head, hint, editor, drafts, cards)
+
+    function update(m: SectionModel): void {
+      setText(title, m.section.title)
+      setText(hint, m.section.hint ?? '')
+      setAttr(el, 'data-locked', m.locked ? 'true' : null)
+      setText(lockBadge, m.locked ? t('canvas.locked') : '')
+      setHidden(lockBadge, !m.locked)
+      setPresent(addBtn, m.canStart)
+      setText(addBtn, `+ ${t('canvas.add')}`)
+      setAttr(addBtn, 'aria-label', t('canvas.addIn', { section: m.section.title }))
+      setHidden(editor, !(m.canStart && openEditors.has(id)))
+      setAttr(draftText, 'aria-label', t('drafts.text'))
+      setText(draftSave, t('drafts.save'))
+      setText(draftCancel, t('drafts.cancel'))
+      setHidden(drafts, m.drafts.length === 0)
+      setText(draftTitle, t('drafts.title'))
+      reconcile(draftList, m.drafts, (d) => d.id, (d) => {
+        const text = h('span', { class: 'draft-text' })
+        const remove = h('button', {
+          type: 'button', class: 'btn btn-small btn-quiet', onclick: () => actions.removeDraft(d.id),
+        })
+        return {
+          el: h('li', { testid: 'draft-item', class: 'draft' }, text, remove),
+          update(d2: Draft) {
+            setText(text, d2.text)
+            setText(remove, '×')
+            setAttr(remove, 'aria-label', t('drafts.remove'))
+          },
+        }
+      })
+      reconcile(cards, m.cards, (c) => c.card.id, (c) => {
+        const card = createCard(c, actions)
+        cardEls.set(c.card.id, card)
+        return {
+          el: card.el,
+          update: card.update,
+          destroy() {
+            card.destroy()
+            cardEls.delete(c.card.id)
+          },
+        }
+      })
+    }
+    return { el, update }
+  }
+
+  function render(m: CanvasModel): void {
+    last = m
+    setText(filterLabel, t('canvas.filter'))
+    setOptions(filter, [['all', t('canvas.filterAll')], ...TYPES.map((ty): [string, string] => [ty, typeName(ty)])], m.filter)
+    const legendKey = `${m.types.map((x) => x.name).join()}|${m.pijlers.map((x) => x.name).join()}|${t('canvas.legend')}`
+    if (legend.dataset.key !== legendKey) {
+      legend.dataset.key = legendKey
+      legend.replaceChildren(
+        h('span', { class: 'legend-title', text: `${t('canvas.legend')}:` }),
+        ...m.types.map((ty) => h('span', { class: `tag tag-type type-${ty.id}`, title: ty.description ?? '', text: ty.name })),
+        ...m.pijlers.map((p) => h('span', { class: `tag tag-pijler pijler-${p.id}`, title: p.description ?? '', text: p.name })),
+        h('span', { class: 'tag tag-thema', text: t('card.thema') }),
+      )
+    }
+    setHidden(privateNote, !m.privateWriting)
+    setText(privateNote, t('drafts.private'))
+    setPresent(votesLeft, !!m.votes)
+    if (m.votes) {
+      const left = m.votes.left === null ? '…' : String(m.votes.left)
+      const key = m.votes.left === 1 ? 'votes.left1' : 'votes.left'
+      setText(votesLeft, `${t('votes.round', { title: m.votes.title })} — ${t(key, { n: left })}`)
+    }
+    reconcile(grid, m.sections, (s) => s.section.id, sectionBlock)
+  }
+
+  return {
+    el,
+    update: render,
+    focusCard(id: string): boolean {
+      const card = cardEls.get(id)
+      if (!card) return false
+      card.focusText()
+      return true
+    },
+  }
+}

@@ -1,0 +1,193 @@
+// One card: its live text (a textarea bound to the shared text), tag chips (type, pijlers,
+// thema), author, who is editing it, vote controls and totals, and the actions the user may take
+// (labels, remove, hide/restore, copy to the canvas). Drawn from a CardModel; acts through
+// CardActions. Used on the canvas and in the party workspaces.
+
+import { h, setAttr, setHidden, setOptions, setPresent, setText } from './dom'
+import { t } from '../i18n'
+import type { Card, Named, Section, SharedText } from '../types'
+import { PIJLERS, TYPES } from '../types'
+
+export interface CardModel {
+  card: Card
+  canEdit: boolean
+  canRemove: boolean
+  facilitator: boolean
+  editingBy: string[]
+  themes: Named[]
+  /** Set while a voting round over this card is open and the user may vote. */
+  vote: { mine: number; canAdd: boolean; canTake: boolean } | null
+  /** Sections a party note may be copied to (party workspaces only). */
+  copyTargets?: Section[]
+}
+
+export interface CardActions {
+  focus(id: string): void
+  blur(id: string): void
+  remove(id: string): void
+  hide(id: string): void
+  restore(id: string): void
+  vote(id: string): void
+  unvote(id: string): void
+  setType(id: string, type: string | undefined): void
+  setThema(id: string, thema: string | undefined): void
+  setPijlers(id: string, pijlers: string[]): void
+  copyTo?(id: string, section: string): void
+}
+
+export function typeName(id: string): string {
+  return id.charAt(0).toUpperCase() + id.slice(1)
+}
+
+export function createCard(model: CardModel, actions: CardActions) {
+  const id = model.card.id
+  const textarea = h('textarea', {
+    testid: 'card-text',
+    class: 'card-text',
+    rows: 2,
+    'aria-label': t('card.text'),
+    onfocus: () => actions.focus(id),
+    onblur: () => actions.blur(id),
+  })
+  const editing = h('p', { class: 'card-editing', 'aria-live': 'polite' })
+  const typeChip = h('span', { testid: 'tag-type', class: 'tag tag-type' })
+  const pijlerChips = h('span', { class: 'tag-group' })
+  const themaChip = h('span', { testid: 'tag-thema', class: 'tag tag-thema' })
+  const sourceChip = h('span', { class: 'tag tag-source', text: t('card.source') })
+  const tags = h('div', { class: 'tags' }, typeChip, pijlerChips, themaChip, sourceChip)
+  const author = h('span', { testid: 'card-author', class: 'card-author' })
+  const votes = h('span', { testid: 'card-votes', class: 'card-votes' })
+  const myVotes = h('span', { class: 'card-myvotes' })
+  const voteBtn = h('button', { type: 'button', testid: `vote-${id}`, class: 'btn btn-vote', onclick: () => actions.vote(id) })
+  const unvoteBtn = h('button', { type: 'button', testid: `unvote-${id}`, class: 'btn btn-small', onclick: () => actions.unvote(id) })
+  const voteBox = h('div', { class: 'vote-box' }, voteBtn, myVotes, unvoteBtn)
+
+  const typeSelect = h('select', {
+    class: 'select-small',
+    testid: 'type-select',
+    onchange: () => actions.setType(id, typeSelect.value || undefined),
+  })
+  const themaSelect = h('select', {
+    class: 'select-small',
+    testid: 'thema-select',
+    onchange: () => actions.setThema(id, themaSelect.value || undefined),
+  })
+  const pijlerBoxes = PIJLERS.map((p) =>
+    h('input', {
+      type: 'checkbox',
+      value: p,
+      onchange: () => actions.setPijlers(id, pijlerBoxes.filter((b) => b.checked).map((b) => b.value)),
+    }),
+  )
+  const typeLabel = h('label', {}, h('span', { text: t('card.type') }), typeSelect)
+  const themaLabel = h('label', {}, h('span', { text: t('card.thema') }), themaSelect)
+  const pijlerSet = h('fieldset', { class: 'pijler-set' }, h('legend', { text: t('card.pijlers') }),
+    ...PIJLERS.map((p, i) => h('label', { class: 'check' }, pijlerBoxes[i], h('span', { text: typeName(p) }))))
+  const labelsSummary = h('summary', { text: t('card.labels') })
+  const labels = h('details', { class: 'card-labels' }, labelsSummary, typeLabel, themaLabel, pijlerSet)
+
+  const removeBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: 'remove-card', onclick: () => actions.remove(id) })
+  const hideBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: `hide-${id}`, onclick: () => actions.hide(id) })
+  const restoreBtn = h('button', { type: 'button', class: 'btn btn-small', testid: `restore-${id}`, onclick: () => actions.restore(id) })
+  const copySelect = h('select', { class: 'select-small', testid: 'copy-card-section' })
+  const copyBtn = h('button', {
+    type: 'button', class: 'btn btn-small', testid: 'copy-card',
+    onclick: () => copySelect.value && actions.copyTo?.(id, copySelect.value),
+  })
+  const copyBox = h('div', { class: 'copy-box' }, copySelect, copyBtn)
+  const foot = h('div', { class: 'card-foot' }, author, votes, labels, removeBtn, hideBtn, restoreBtn)
+  const el = h('article', { testid: `card-${id}`, class: 'card' }, editing, textarea, tags, voteBox, copyBox, foot)
+
+  let bound: SharedText | null = null
+  let unbind: (() => void) | null = null
+
+  function update(m: CardModel): void {
+    const c = m.card
+    if (c.text !== bound) {
+      unbind?.()
+      bound = c.text
+      unbind = c.text ? c.text.bind(textarea) : null
+      if (!c.text) textarea.value = ''
+    }
+    setAttr(el, 'data-section', c.section)
+    setAttr(el, 'data-type', c.type ?? null)
+    setAttr(el, 'data-hidden', c.hidden ? 'true' : null)
+    el.className = `card${c.type ? ` type-${c.type}` : ''}${c.hidden ? ' is-hidden' : ''}${m.editingBy.length ? ' is-edited' : ''}`
+    if (textarea.readOnly === m.canEdit) textarea.readOnly = !m.canEdit
+    setAttr(textarea, 'aria-label', t('card.text'))
+
+    setText(editing, m.editingBy.length ? t('card.editing', { name: m.editingBy.join(', ') }) : '')
+    setHidden(editing, m.editingBy.length === 0)
+
+    setText(typeChip, c.type ? typeName(c.type) : '')
+    setPresent(typeChip, !!c.type)
+    const pijlerKey = c.pijlers.join(',')
+    if (pijlerChips.dataset.value !== pijlerKey) {
+      pijlerChips.dataset.value = pijlerKey
+      pijlerChips.replaceChildren(...c.pijlers.map((p) =>
+        h('span', { testid: 'tag-pijler', class: `tag tag-pijler pijler-${p}`, text: typeName(p) })))
+    }
+    const themeName = c.thema ? m.themes.find((th) => th.id === c.thema)?.name ?? c.thema : ''
+    setText(themaChip, themeName)
+    setPresent(themaChip, !!c.thema)
+    setHidden(sourceChip, !c.source)
+    setText(sourceChip, t('card.source'))
+    setHidden(tags, !c.type && !c.thema && c.pijlers.length === 0 && !c.source)
+
+    setText(author, c.author ?? '')
+    setPresent(author, !!c.author)
+    setText(votes, c.votes !== undefined ? t(c.votes === 1 ? 'card.votes1' : 'card.votes', { n: c.votes }) : '')
+    setPresent(votes, c.votes !== undefined)
+
+    setPresent(voteBox, !!m.vote)
+    if (m.vote) {
+      setText(voteBtn, `● ${t('card.vote')}`)
+      setAttr(voteBtn, 'aria-label', t('card.vote'))
+      voteBtn.disabled = !m.vote.canAdd
+      setText(myVotes, t('card.myVotes', { n: m.vote.mine }))
+      setText(unvoteBtn, '−')
+      setAttr(unvoteBtn, 'aria-label', t('card.unvote'))
+      setPresent(unvoteBtn, m.vote.canTake)
+    }
+
+    setHidden(labels, !m.canEdit)
+    if (m.canEdit) {
+      setText(labelsSummary, t('card.labels'))
+      setText(typeLabel.firstChild as HTMLElement, t('card.type'))
+      setText(themaLabel.firstChild as HTMLElement, t('card.thema'))
+      setOptions(typeSelect, [['', t('card.none')], ...TYPES.map((ty): [string, string] => [ty, typeName(ty)])], c.type ?? '')
+      setOptions(themaSelect, [['', t('card.none')], ...m.themes.map((th): [string, string] => [th.id, th.name])], c.thema ?? '')
+      for (const box of pijlerBoxes) box.checked = c.pijlers.includes(box.value)
+    }
+
+    setPresent(removeBtn, m.canRemove)
+    setText(removeBtn, '×')
+    setAttr(removeBtn, 'aria-label', t('card.remove'))
+    setAttr(removeBtn, 'title', t('card.remove'))
+    setPresent(hideBtn, m.facilitator && !c.hidden)
+    setText(hideBtn, t('card.hide'))
+    setPresent(restoreBtn, m.facilitator && c.hidden)
+    setText(restoreBtn, t('card.restore'))
+
+    const targets = m.copyTargets ?? []
+    setPresent(copyBox, targets.length > 0)
+    if (targets.length) setOptions(copySelect, targets.map((s): [string, string] => [s.id, s.title]))
+    setAttr(copySelect, 'aria-label', t('card.copyToSection'))
+    setText(copyBtn, t('card.copyTo'))
+  }
+
+  update(model)
+  return {
+    el,
+    update,
+    destroy(): void {
+      unbind?.()
+      if (document.activeElement === textarea) actions.blur(id)
+    },
+    focusText(): void {
+      textarea.focus()
+    },
+  }
+}
+
+export type CardElement = ReturnType<typeof createCard>

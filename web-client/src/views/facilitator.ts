@@ -1,0 +1,180 @@
+// The facilitator's panel (in the DOM only for the facilitator): step, phase, timer, locks,
+// presentation mode and its focus, author mode, private writing and the reveal, dot-voting
+// rounds, invites and the audit log. Controls show the session as the server last wrote it.
+
+import { h, setAttr, setHidden, setOptions, setText } from './dom'
+import { createInvites, type InvitesActions } from './invites'
+import { createAudit, type AuditActions } from './audit'
+import { t } from '../i18n'
+import type { AuditEntry, Round, Section, Session } from '../types'
+import { STEPS } from '../types'
+
+export interface FacilitatorModel {
+  session: Session
+  sections: Section[]
+  steps: { id: string; title: string }[]
+  phases: string[]
+  round: Round | null
+  invite: { url: string } | null
+  audit: AuditEntry[] | null
+  /** The focus value the presentation select shows (`doc` or `doc:section`). */
+  focus: string
+}
+
+export interface FacilitatorActions extends InvitesActions, AuditActions {
+  step(step: string): void
+  phase(phase: string): void
+  timer(op: 'start' | 'pause' | 'reset', seconds?: number): void
+  lock(scope: 'board' | 'doc' | 'section', target: string | null, locked: boolean): void
+  presentation(on: boolean, focus: string): void
+  authorMode(mode: string): void
+  privateWriting(on: boolean): void
+  revealDrafts(): void
+  openRound(budget: number): void
+  revealRound(): void
+}
+
+function checkbox(testid: string, onchange: (checked: boolean) => void) {
+  const box = h('input', { type: 'checkbox', testid, id: testid })
+  box.addEventListener('change', () => onchange(box.checked))
+  const text = h('span', {})
+  return { box, text, el: h('label', { class: 'check', for: testid }, box, text) }
+}
+
+function field(label: HTMLElement, control: HTMLElement): HTMLElement {
+  return h('div', { class: 'field' }, label, control)
+}
+
+export function createFacilitatorPanel(actions: FacilitatorActions) {
+  const heading = h('h2', {})
+  // Step and phase
+  const step = h('select', { id: 'step-select', testid: 'step-select', onchange: () => actions.step(step.value) })
+  const stepLabel = h('label', { for: 'step-select' })
+  const phase = h('input', { id: 'phase-input', testid: 'phase-input', type: 'text', maxlength: 80, list: 'phase-list' })
+  const phaseList = h('datalist', { id: 'phase-list' })
+  const phaseLabel = h('label', { for: 'phase-input' })
+  const phaseSet = h('button', { type: 'button', testid: 'phase-set', class: 'btn', onclick: () => actions.phase(phase.value.trim()) })
+  phase.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter') actions.phase(phase.value.trim())
+  })
+  // Timer
+  const seconds = h('input', { id: 'timer-seconds', testid: 'timer-seconds', type: 'number', min: 1, max: 86400, value: '300', class: 'narrow' })
+  const secondsLabel = h('label', { for: 'timer-seconds' })
+  const start = h('button', {
+    type: 'button', testid: 'timer-start', class: 'btn btn-primary',
+    onclick: () => {
+      const paused = last?.session.timer.status === 'paused'
+      const n = Math.round(Number(seconds.value))
+      actions.timer('start', paused ? undefined : n)
+    },
+  })
+  const pause = h('button', { type: 'button', testid: 'timer-pause', class: 'btn', onclick: () => actions.timer('pause') })
+  const reset = h('button', { type: 'button', testid: 'timer-reset', class: 'btn', onclick: () => actions.timer('reset') })
+  // Locks and modes
+  const lockBoard = checkbox('lock-board', (on) => actions.lock('board', null, on))
+  const lockGap = checkbox('lock-doc-gap', (on) => actions.lock('doc', 'gap', on))
+  const sectionLocks = h('div', { class: 'checks' })
+  const sectionBoxes = new Map<string, ReturnType<typeof checkbox>>()
+  const presentation = checkbox('presentation-toggle', (on) => actions.presentation(on, focus.value))
+  const focus = h('select', {
+    id: 'presentation-focus', testid: 'presentation-focus',
+    onchange: () => actions.presentation(presentation.box.checked, focus.value),
+  })
+  const focusLabel = h('label', { for: 'presentation-focus' })
+  const author = h('select', { id: 'author-mode', testid: 'author-mode', onchange: () => actions.authorMode(author.value) })
+  const authorLabel = h('label', { for: 'author-mode' })
+  const privateWriting = checkbox('private-writing', (on) => actions.privateWriting(on))
+  const reveal = h('button', { type: 'button', testid: 'reveal-drafts', class: 'btn', onclick: () => actions.revealDrafts() })
+  // Voting
+  const budget = h('input', { id: 'round-budget', testid: 'round-budget', type: 'number', min: 1, max: 100, value: '3', class: 'narrow' })
+  const budgetLabel = h('label', { for: 'round-budget' })
+  const open = h('button', { type: 'button', testid: 'round-open', class: 'btn btn-primary', onclick: () => actions.openRound(Math.round(Number(budget.value))) })
+  const revealRound = h('button', { type: 'button', testid: 'round-reveal', class: 'btn', onclick: () => actions.revealRound() })
+  const roundStatus = h('p', { class: 'hint', testid: 'round-status' })
+
+  const invites = createInvites(actions)
+  const audit = createAudit(actions)
+
+  const titles = {
+    session: h('h3', {}), timer: h('h3', {}), locks: h('h3', {}), voting: h('h3', {}),
+  }
+  const el = h('aside', { testid: 'facilitator-panel', class: 'facilitator-panel', 'aria-labelledby': 'fac-heading' },
+    heading,
+    h('section', { class: 'panel-block' }, titles.session,
+      field(stepLabel, step),
+      field(phaseLabel, h('div', { class: 'inline' }, phase, phaseSet)), phaseList,
+      field(authorLabel, author),
+      privateWriting.el, reveal),
+    h('section', { class: 'panel-block' }, titles.timer,
+      field(secondsLabel, seconds), h('div', { class: 'inline' }, start, pause, reset)),
+    h('section', { class: 'panel-block' }, titles.locks, lockBoard.el, lockGap.el, sectionLocks,
+      presentation.el, field(focusLabel, focus)),
+    h('section', { class: 'panel-block' }, titles.voting, field(budgetLabel, budget),
+      h('div', { class: 'inline' }, open, revealRound), roundStatus),
+    invites.el, audit.el)
+  heading.id = 'fac-heading'
+  let last: FacilitatorModel | null = null
+
+  function update(m: FacilitatorModel): void {
+    last = m
+    const s = m.session
+    setText(heading, t('fac.title'))
+    setText(titles.session, t('fac.panelLabel'))
+    setText(titles.timer, t('timer.label'))
+    setText(titles.locks, t('fac.locks'))
+    setText(titles.voting, t('fac.voting'))
+    setText(stepLabel, t('fac.step'))
+    const steps = m.steps.length ? m.steps : STEPS.map((id) => ({ id, title: '' }))
+    setOptions(step, steps.map((st): [string, string] => [st.id, st.title ? `${st.id} — ${st.title}` : st.id]), s.step)
+    setText(phaseLabel, t('fac.phase'))
+    if (phaseList.childElementCount !== m.phases.length) phaseList.replaceChildren(...m.phases.map((p) => h('option', { value: p })))
+    if (document.activeElement !== phase && phase.dataset.server !== s.phase) {
+      phase.dataset.server = s.phase
+      phase.value = s.phase
+    }
+    setText(phaseSet, t('fac.phaseSet'))
+    setText(secondsLabel, t('fac.timerSeconds'))
+    setText(start, t('fac.timerStart'))
+    setText(pause, t('fac.timerPause'))
+    setText(reset, t('fac.timerReset'))
+    pause.disabled = s.timer.status !== 'running'
+    setText(lockBoard.text, t('fac.lockBoard'))
+    lockBoard.box.checked = s.locks.board
+    setText(lockGap.text, t('fac.lockDoc'))
+    lockGap.box.checked = s.locks.docs.includes('gap')
+    for (const sec of m.sections) {
+      let c = sectionBoxes.get(sec.id)
+      if (!c) {
+        const id = sec.id
+        c = checkbox(`lock-section-${id}`, (on) => actions.lock('section', id, on))
+        sectionBoxes.set(id, c)
+        sectionLocks.append(c.el)
+      }
+      setText(c.text, sec.title)
+      c.box.checked = s.locks.sections.includes(sec.id)
+    }
+    setText(presentation.text, t('fac.presentation'))
+    presentation.box.checked = s.presentation.on
+    setText(focusLabel, t('fac.focus'))
+    setOptions(focus, [
+      ['canvas', `${t('tab.canvas')} — ${t('fac.focusNone')}`],
+      ...m.sections.map((sec): [string, string] => [`canvas:${sec.id}`, `${t('tab.canvas')} — ${sec.title}`]),
+      ['gap', t('tab.gap')],
+    ], m.focus)
+    setText(authorLabel, t('fac.authorMode'))
+    setOptions(author, (['name', 'party', 'anonymous'] as const).map((a): [string, string] => [a, t(`fac.author.${a}`)]), s.authorMode)
+    setText(privateWriting.text, t('fac.private'))
+    privateWriting.box.checked = s.privateWriting
+    setText(reveal, t('fac.reveal'))
+    setText(budgetLabel, t('fac.budget'))
+    setText(open, t('fac.roundOpen'))
+    setText(revealRound, t('fac.roundReveal'))
+    const r = m.round
+    setText(roundStatus, r ? t('fac.roundStatus', { title: r.title, status: t(`round.${r.status}`), voters: r.voters }) : t('fac.noOpenRound'))
+    setAttr(revealRound, 'aria-disabled', r && r.status !== 'revealed' ? null : 'true')
+    setHidden(roundStatus, false)
+    invites.update(m.invite)
+    audit.update(m.audit)
+  }
+  return { el, update }
+}
