@@ -18,11 +18,14 @@ import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import assert from 'node:assert/strict'
 import { chromium } from 'playwright-core'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
+const require = createRequire(import.meta.url)
+const AXE = require.resolve('axe-core/axe.min.js')
 const repo = path.resolve(here, '../..')
 const TAFEL_BIN = process.env.TAFEL_BIN || path.resolve(here, '../../target/debug/tafel')
 const WEB_DIR = path.resolve(here, '../dist')
@@ -289,6 +292,30 @@ async function goneOrDisabled (locator) {
   if (await locator.count() === 0) return true
   if (!(await locator.first().isVisible())) return true
   return locator.first().isDisabled()
+}
+
+
+/**
+ * Runs axe-core (WCAG 2 A and AA rules) on the page as it is. Returns `serious`: the violations
+ * of impact "serious" or "critical", each as one readable line (rule id, impact, help, the first
+ * node's target, how many nodes), and `other`: the same for lesser impacts, and `passed`: how many
+ * rules passed (so a run that checked nothing shows).
+ */
+async function axeRun (page, label) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.addScriptTag({ path: AXE })
+  const { violations, passed } = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] })
+    return {
+      passed: result.passes.length,
+      violations: result.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,
+        target: v.nodes[0] ? v.nodes[0].target.join(' ') : '', summary: v.nodes[0]?.failureSummary ?? ''
+      }))
+    }
+  })
+  const line = (v) => `[${label}] ${v.id} (${v.impact}): ${v.help} — first node ${v.target} (${v.nodes} node${v.nodes === 1 ? '' : 's'}) ${v.summary.split('\n').slice(0, 3).join(' ')}`
+  const severe = (v) => v.impact === 'serious' || v.impact === 'critical'
+  return { serious: violations.filter(severe).map(line), other: violations.filter((v) => !severe(v)).map(line), passed }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -616,6 +643,45 @@ test('g. phone (390×844, touch): the employee\'s board renders, add-card-themas
   assert.ok(widths.scroll <= 390 + 1, `no horizontal scrollbar: scrollWidth ${widths.scroll} (viewport 390)`)
 })
 
+test('n. language: Dutch by default, the lang-switch turns the page English (html[lang] and texts) and back', async (s) => {
+  const board = await createBoard('Taal')
+  const inv = await invite(board, 'union')
+  const ctx = await s.context({}, 'union-lang')
+  const { page } = await openBoard(ctx, inv.url, 'Uri')
+  await tid(page, 'section-themas').waitFor()
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'nl', 'Dutch by default')
+  const nl = await tid(page, 'tab-gap').textContent()
+  await tid(page, 'lang-switch').click()
+  await poll(async () => (await page.evaluate(() => document.documentElement.lang)) === 'en', { message: 'html[lang] = en' })
+  const en = await tid(page, 'tab-gap').textContent()
+  assert.notEqual(en, nl, `the gap tab's label changes language (${nl} → ${en})`)
+  assert.match(await tid(page, 'connection-status').textContent(), /connected/i, 'the connection status speaks English')
+  await tid(page, 'lang-switch').click()
+  await poll(async () => (await page.evaluate(() => document.documentElement.lang)) === 'nl', { message: 'back to nl' })
+})
+
+test('o. presentation mode: an observer (room screen) follows the facilitator\'s focus to the gap board, and participants cannot write', async (s) => {
+  const board = await createBoard('Presentatie')
+  const [invO, invE] = [await invite(board, 'observer'), await invite(board, 'employer')]
+  const ctxO = await s.context({}, 'room-screen')
+  const { page: screen } = await openBoard(ctxO, invO.url, 'Zaalscherm')
+  const ctxE = await s.context({}, 'employer-pres')
+  const { page: employer } = await openBoard(ctxE, invE.url, 'Els')
+  await tid(screen, 'section-themas').waitFor()
+  assert.equal(await tid(screen, 'tab-gap').getAttribute('aria-selected'), 'false')
+  await control(board, { action: 'presentation', on: true, focus: { doc: 'gap' } })
+  await poll(async () => (await tid(screen, 'tab-gap').getAttribute('aria-selected')) === 'true',
+    { timeout: 5000, message: 'the room screen switched to the gap board' })
+  assert.ok(await screen.evaluate(() => document.body.classList.contains('presenting')), 'larger text for the projector')
+  await poll(async () => (await tid(employer, 'add-card-themas').count()) === 0,
+    { message: 'no add buttons for participants in presentation mode' })
+  await control(board, { action: 'presentation', on: true, focus: { doc: 'canvas', section: 'bouwstenen' } })
+  await poll(async () => (await tid(screen, 'tab-canvas').getAttribute('aria-selected')) === 'true',
+    { message: 'the room screen followed back to the canvas' })
+  await control(board, { action: 'presentation', on: false })
+  await poll(async () => (await tid(employer, 'add-card-themas').count()) === 1, { message: 'writing is back after presentation mode' })
+})
+
 test('h. screenshots: docs/screenshots/canvas.png (tagged cards) and gap.png (filled rows)', async (s) => {
   const board = await createBoard('Cao Zorg & Welzijn — DI-werkgroep')
   const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
@@ -691,6 +757,222 @@ test('h. screenshots: docs/screenshots/canvas.png (tagged cards) and gap.png (fi
   await fac.screenshot({ path: path.join(SCREENSHOTS, 'gap.png') })
   if (process.env.E2E_DEBUG) await fac.screenshot({ path: path.join(tmp, 'gap-full.png'), fullPage: true })
   for (const f of ['canvas.png', 'gap.png']) assert.ok(fs.statSync(path.join(SCREENSHOTS, f)).size > 10000, `${f} written`)
+})
+
+test('i. accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, the gap board and the facilitator\'s page with its panel', async (s) => {
+  const board = await createBoard('Toegankelijkheid')
+  const invE = await invite(board, 'employer')
+  const found = []
+  const check = async (page, label) => {
+    const r = await axeRun(page, label)
+    assert.ok(r.passed > 5, `axe ran on the ${label} (${r.passed} rules passed)`)
+    s.note(`${label}: ${r.passed} rules passed, ${r.serious.length} serious/critical, ${r.other.length} lesser`)
+    for (const o of r.other) s.note(o)
+    found.push(...r.serious)
+  }
+
+  // The board list (facilitator, /#token=…).
+  const ctxF = await s.context({}, 'facilitator')
+  const list = await ctxF.newPage()
+  await list.goto(`${BASE}/#token=${FT}`)
+  await list.locator(`[data-testid="board-item"][data-board-id="${board}"]`).waitFor({ state: 'visible' })
+  await check(list, 'board list')
+
+  // The name prompt of an invite.
+  const ctxE = await s.context({}, 'employer')
+  const prompt = await ctxE.newPage()
+  await prompt.goto(invE.url)
+  await tid(prompt, 'name-input').waitFor({ state: 'visible' })
+  await check(prompt, 'name prompt')
+  await prompt.close()
+
+  // The employer's canvas with a few cards, tagged ones (from the staalkaart) among them.
+  const { page: fac } = await openBoard(ctxF, `${BASE}/?board=${board}`, 'Fien')
+  const { page: employer } = await openBoard(ctxE, invE.url, 'Erik')
+  const examples = (await template()).staalkaart.slice(0, 2)
+  await tid(fac, 'tab-staalkaart').click()
+  for (const ex of examples) await tid(fac, `place-${ex.id}`).click()
+  await tid(fac, 'tab-canvas').click()
+  const mine = [
+    await addCard(employer, 'themas', 'Nachtdiensten worden zwaarder'),
+    await addCard(employer, 'bouwstenen', 'Vitaliteitsbudget voor iedereen'),
+    await addCard(employer, 'proces', 'Advies aan de cao-tafel vóór 1 juni')
+  ]
+  await poll(async () => (await cardIds(employer, 'bouwstenen')).length >= examples.length + 1, { message: 'the placed cards on the employer\'s canvas' })
+  for (const id of mine) await waitCardText(fac, id, (v) => v.length > 0, `the facilitator to see card ${id}`)
+  await tid(employer, 'ready-toggle').click()
+  await employer.evaluate(() => document.activeElement?.blur())
+  await sleep(300)
+  await check(employer, 'employer canvas')
+
+  // The gap board with a filled row.
+  await tid(employer, 'tab-gap').click()
+  await tid(employer, 'add-row').click()
+  const row = employer.locator('[data-testid^="row-"][class~="gap-row"]').first()
+  await row.waitFor()
+  await tid(row, 'row-onderwerp').fill('Werkdruk')
+  await tid(row, 'row-huidig').fill('Hoge ervaren werkdruk')
+  await tid(row, 'row-partijen').fill('OR, HR')
+  await tid(row, 'row-partijen').press('Tab')
+  await sleep(300)
+  await check(employer, 'gap board')
+
+  // The facilitator's board page with the panel (merge controls on the cards, a hidden card marked
+  // merged, the ready count): an invite with its QR code and the audit log open.
+  await control(board, { action: 'merge', card: mine[2], into: mine[1] })
+  await poll(async () => (await tid(fac, `card-${mine[2]}`).getAttribute('data-merged-into')) === mine[1], { message: 'the merged card marked on the facilitator\'s page' })
+  await poll(async () => /1/.test(await tid(fac, 'ready-count').textContent()), { message: 'ready-count counting the employer' })
+  await tid(fac, 'invite-role').selectOption('employee')
+  await tid(fac, 'invite-create').click()
+  await tid(fac, 'invite-qr').waitFor({ state: 'visible' })
+  await poll(async () => (await tid(fac, 'invite-qr').getAttribute('src'))?.startsWith('data:'), { message: 'the invite QR code' })
+  await tid(fac, 'step-select').selectOption('2')
+  await poll(async () => /2/.test(await tid(fac, 'step-indicator').textContent()), { message: 'step-indicator to show step 2' })
+  await tid(fac, 'audit-open').click()
+  await tid(fac, 'audit-entry').first().waitFor({ state: 'visible' })
+  await fac.evaluate(() => document.activeElement?.blur())
+  await sleep(300)
+  await check(fac, 'facilitator board')
+
+  assert.deepEqual(found, [], `axe found ${found.length} serious or critical violation(s):\n${found.join('\n')}`)
+})
+
+test('j. keyboard: Tab reaches add-card-themas with a visible focus outline, Enter adds a card whose text has the focus', async (s) => {
+  const board = await createBoard('Toetsenbord')
+  const invE = await invite(board, 'employer')
+  const { page } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  await tid(page, 'add-card-themas').waitFor({ state: 'visible' })
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0) })
+  const active = () => page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.tagName ?? null)
+  const path_ = []
+  for (let i = 0; i < 80 && (await active()) !== 'add-card-themas'; i++) {
+    await page.keyboard.press('Tab')
+    path_.push(await active())
+  }
+  assert.equal(await active(), 'add-card-themas', `Tab reaches add-card-themas (went through: ${path_.join(' → ')})`)
+  s.note(`${path_.length} Tab presses to add-card-themas`)
+  const outline = await tid(page, 'add-card-themas').evaluate((el) => {
+    const cs = getComputedStyle(el)
+    return { visible: el.matches(':focus-visible'), style: cs.outlineStyle, width: parseFloat(cs.outlineWidth) }
+  })
+  assert.ok(outline.visible && outline.style !== 'none' && outline.width >= 2, `add-card-themas shows a focus outline (${JSON.stringify(outline)})`)
+
+  const before = new Set(await cardIds(page, 'themas'))
+  await page.keyboard.press('Enter')
+  const { value: id } = await poll(async () => (await cardIds(page, 'themas')).find((c) => !before.has(c)), { message: 'a new card after Enter on add-card-themas' })
+  await poll(() => page.evaluate((id) => document.activeElement === document.querySelector(`[data-testid="card-${id}"] [data-testid="card-text"]`), id),
+    { message: 'the new card\'s card-text to have the focus' })
+  await page.keyboard.type('Met het toetsenbord', { delay: 10 })
+  assert.equal(await cardText(page, id), 'Met het toetsenbord', 'typing goes into the new card')
+})
+
+test('k. merge: the facilitator merges card A into card B; every page shows B with A\'s text and A hidden (marked merged for the facilitator)', async (s) => {
+  const board = await createBoard('Samenvoegen')
+  const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  const { page: employee } = await openBoard(await s.context({}, 'employee'), invM.url, 'Mia')
+  const [A, B] = ['Vitaliteitsbudget voor 55-plussers', 'Roosterinspraak']
+  const a = await addCard(employer, 'bouwstenen', A)
+  const b = await addCard(employee, 'bouwstenen', B)
+  await waitCardText(fac, a, A, 'the facilitator to see card A')
+  await waitCardText(fac, b, B, 'the facilitator to see card B')
+  for (const p of [employer, employee]) await p.evaluate(() => document.activeElement?.blur())
+
+  // Participants have no merge control.
+  assert.equal(await tid(employer, `merge-${a}`).count(), 0, 'no merge control for the employer')
+  const select = tid(fac, `merge-${a}`)
+  await poll(async () => (await select.locator('option').allTextContents()).some((o) => o.startsWith('Roosterinspraak')),
+    { message: `merge-${a} to offer card B by its text` })
+  const options = await select.locator('option').evaluateAll((os) => os.map((o) => [o.value, o.textContent]))
+  assert.ok(!options.some(([v]) => v === a), `merge-${a} does not offer the card itself (${JSON.stringify(options)})`)
+  await select.selectOption(b)
+  await tid(fac, `merge-go-${a}`).click()
+
+  const merged = (v) => v.includes(B) && v.includes(A)
+  for (const [who, page] of [['facilitator', fac], ['employer', employer], ['employee', employee]]) {
+    await waitCardText(page, b, merged, `${who}: card B to hold B's and A's text`)
+  }
+  for (const [who, page] of [['employer', employer], ['employee', employee]]) {
+    await poll(async () => (await tid(page, `card-${a}`).count()) === 0, { message: `${who}: card A gone once merged` })
+  }
+  const cardA = tid(fac, `card-${a}`)
+  await poll(async () => (await cardA.getAttribute('data-hidden')) === 'true' && (await cardA.getAttribute('data-merged-into')) === b,
+    { message: 'facilitator: card A data-hidden="true" and data-merged-into=B' })
+  const status = await tid(cardA, 'card-status').textContent()
+  assert.match(status, /Samengevoegd|Merged/, `facilitator: card A says it was merged (${status})`)
+  assert.ok(status.includes('Roosterinspraak'), `the status names card B by its text (${status})`)
+  assert.equal(await tid(fac, `merge-${a}`).count(), 0, 'a merged card offers no merge any more')
+
+  const cards = (await exportBoard(board)).documents.canvas.cards
+  assert.equal(cards[a].hidden, true)
+  assert.equal(cards[a].mergedInto, b)
+  assert.ok(merged(cards[b].text), `the server holds B with A's text: ${JSON.stringify(cards[b].text)}`)
+  const audit = await apiOk('GET', `/api/boards/${board}/audit`, FT)
+  assert.ok(audit.some((e) => e.action === 'merge' && e.detail?.card === a && e.detail?.into === b), 'the merge is in the audit log')
+})
+
+test('l. ready check: participants toggle ready-toggle and the facilitator\'s ready-count follows ("N van M klaar")', async (s) => {
+  const board = await createBoard('Klaar')
+  const [invE, invU, invM] = [await invite(board, 'employer'), await invite(board, 'union'), await invite(board, 'employee')]
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  assert.equal(await tid(fac, 'ready-toggle').count(), 0, 'no ready-toggle for the facilitator')
+  const count = async (n, m) => poll(async () => {
+    const text = await tid(fac, 'ready-count').textContent({ timeout: 200 })
+    return (text.includes(`${n} van ${m} klaar`) || text.includes(`${n} of ${m} ready`)) && text
+  }, { message: `ready-count "${n} van ${m} klaar"` }).then(({ value }) => value, async (e) => {
+    throw new Error(`${e.message}; ready-count shows "${await tid(fac, 'ready-count').textContent()}"`)
+  })
+  await count(0, 0)
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  const { page: union } = await openBoard(await s.context({}, 'union'), invU.url, 'Vera')
+  const ctxM = await s.context({}, 'employee')
+  const { page: employee } = await openBoard(ctxM, invM.url, 'Mia')
+  await count(0, 3)
+
+  const toggle = async (page, pressed) => {
+    await tid(page, 'ready-toggle').click()
+    await poll(async () => (await tid(page, 'ready-toggle').getAttribute('aria-pressed')) === String(pressed), { message: `ready-toggle aria-pressed=${pressed}` })
+  }
+  await toggle(employer, true)
+  await count(1, 3)
+  await toggle(employee, true)
+  s.note(`after two: "${await count(2, 3)}"`)
+  await toggle(union, true)
+  await count(3, 3)
+  // The others see who is ready in the presence list, the employee under the pseudonym.
+  await poll(async () => (await union.locator('[data-testid="presence-item"][data-ready="true"]').count()) === 2, { message: 'the union sees two presence-items marked ready' })
+  await toggle(employer, false)
+  await count(2, 3)
+  // Someone who leaves is no longer counted.
+  await ctxM.close()
+  await count(1, 2)
+  // A new phase starts a new ready check.
+  await control(board, { action: 'phase', phase: 'Delen en bespreken' })
+  await count(0, 2)
+  assert.equal(await tid(union, 'ready-toggle').getAttribute('aria-pressed'), 'false', 'the union is no longer ready after the phase changed')
+})
+
+test('m. round-close: the facilitator closes an open round; votes stop, the round is closed on the server and can still be revealed', async (s) => {
+  const board = await createBoard('Sluiten')
+  const invE = await invite(board, 'employer')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  const id = await addCard(employer, 'bouwstenen', 'Generatiepact')
+  await waitCardText(fac, id, 'Generatiepact', 'the facilitator to see the card')
+  await tid(fac, 'round-open').click()
+  await tid(employer, `vote-${id}`).click()
+  await tid(fac, 'round-close').click()
+  const { value: round } = await poll(async () => {
+    const rounds = (await exportBoard(board)).documents.control.rounds
+    return Object.entries(rounds).find(([, r]) => r.status === 'closed')?.[0]
+  }, { message: 'the round to be closed on the server' })
+  await poll(async () => (await tid(employer, `vote-${id}`).count()) === 0, { message: 'no vote button once the round is closed' })
+  const refused = await api('POST', `/api/boards/${board}/rounds/${round}/votes`, tokenOfUrl(invE.url), { card: id })
+  assert.equal(refused.status, 403, 'a vote on a closed round is refused')
+  await tid(fac, 'round-reveal').click()
+  await poll(async () => /(^|\D)1(\D|$)/.test(await tid(tid(employer, `card-${id}`), 'card-votes').textContent({ timeout: 200 })),
+    { message: 'the reveal of the closed round shows 1 dot' })
 })
 
 // ---------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ export function createActions(app: BoardApp) {
       remove: (id) => ym.removeCard(app.doc(docName()), id),
       hide: (id) => void control({ action: 'hide', card: id }),
       restore: (id) => void control({ action: 'restore', card: id }),
+      merge: (id, into) => void control({ action: 'merge', card: id, into }),
       vote: (id) => void vote(id, 1),
       unvote: (id) => void vote(id, -1),
       setType: (id, type) => ym.setCardField(app.doc(docName()), id, 'type', type),
@@ -180,6 +181,11 @@ export function createActions(app: BoardApp) {
       const b = Math.min(100, Math.max(1, budget || 3))
       await control({ action: 'open-round', title: t('fac.roundTitle'), cards, budget: b, max_per_card: b })
     },
+    closeRound: async () => {
+      const round = currentOpenRound()
+      if (!round) return app.notify(t('fac.noOpenRound'))
+      await control({ action: 'close-round', round: round.id })
+    },
     revealRound: async () => {
       const rounds = ym.readRounds(app.doc('control'))
       const round = rounds.find((r) => r.status === 'open') ?? rounds.find((r) => r.status === 'closed')
@@ -230,6 +236,12 @@ export function createActions(app: BoardApp) {
 
     toggleHand(): void {
       s.presence.setHand(!s.presence.hand)
+      app.render()
+    },
+
+    /** The ready check (participants): says in awareness whether this person is ready. */
+    toggleReady(): void {
+      s.presence.setReady(!s.presence.ready)
       app.render()
     },
 

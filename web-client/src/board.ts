@@ -139,7 +139,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     switchLang: () => setLang(lang() === 'nl' ? 'en' : 'nl'),
     tab: (tab) => actions.tab(tab),
   })
-  const presence = createPresence({ toggleHand: () => actions.toggleHand() })
+  const presence = createPresence({ toggleHand: () => actions.toggleHand(), toggleReady: () => actions.toggleReady() })
   const canvas = createCanvas(actions.canvas)
   const gap = createGap(actions.gap)
   const party = createParty(actions.party)
@@ -159,6 +159,8 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
 
   let lastFocus = ''
   let lastPrivate: boolean | null = null
+  /** Step and phase last seen in a synced `control`: a new one ends this user's "ready". */
+  let lastStage: string | null = null
   function render(): void {
     const snap = app.snapshot()
     const r = app.rights(snap)
@@ -175,6 +177,11 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       actions.refreshDrafts()
     }
     actions.syncBallot(snap.rounds)
+    if (state.conns.get('control')!.synced) {
+      const stage = `${s.step}|${s.phase}`
+      if (lastStage !== null && stage !== lastStage && state.presence.ready) state.presence.setReady(false)
+      lastStage = stage
+    }
     if (!s.locks.board && !s.presentation.on) {
       for (const [name, conn] of state.conns) if (!s.locks.docs.includes(name)) conn.retry()
     }
@@ -191,7 +198,10 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       tabs, active: state.tab, backToList,
       presenting: s.presentation.on,
     })
-    presence.update({ people: snap.people, hand: state.presence.hand })
+    presence.update({
+      people: snap.people, hand: state.presence.hand, ready: state.presence.ready,
+      canReady: role === 'employer' || role === 'union' || role === 'employee',
+    })
     for (const tab of tabs) setHidden(panels[tab], tab !== state.tab)
     canvas.update(vm.canvasModel(snap, local, template, r))
     gap.update(vm.gapModel(snap, r))
@@ -206,6 +216,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       invite: state.invite,
       audit: state.audit,
       focus: vm.focusKey(s.presentation.focus),
+      ready: vm.readyCount(snap.people),
     })
     setAttr(page, 'data-tab', state.tab)
     if (state.focusCard) {

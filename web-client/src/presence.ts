@@ -1,5 +1,5 @@
 // Presence over the canvas document's awareness: this user's state ({user: {name, role, color},
-// editing, hand}) and the list of the others online. The server rewrites employees' states to
+// editing, hand, ready}) and the list of the others online. The server rewrites employees' states to
 // their pseudonym, so names are shown exactly as they arrive.
 
 import type { DocConnection } from './sync'
@@ -9,6 +9,8 @@ interface LocalState {
   user: { name: string; role: Role; color: string }
   editing: string | null
   hand: boolean
+  /** The ready check: this participant says they are done with the current task. */
+  ready: boolean
 }
 
 export class Presence {
@@ -22,7 +24,7 @@ export class Presence {
     color: string,
     private onChange: () => void,
   ) {
-    this.state = { user: { name, role, color }, editing: null, hand: false }
+    this.state = { user: { name, role, color }, editing: null, hand: false, ready: false }
     this.attach()
   }
 
@@ -61,6 +63,16 @@ export class Presence {
     this.publish()
   }
 
+  get ready(): boolean {
+    return this.state.ready
+  }
+
+  setReady(ready: boolean): void {
+    if (this.state.ready === ready) return
+    this.state.ready = ready
+    this.publish()
+  }
+
   /** Everyone else online, one entry per person (two tabs of one device show once). */
   others(): Person[] {
     const awareness = this.conn.provider.awareness
@@ -82,6 +94,7 @@ export class Presence {
         role,
         color,
         hand: s.hand === true || (prev?.hand ?? false),
+        ready: s.ready === true || (prev?.ready ?? false),
         editing: typeof s.editing === 'string' ? s.editing : prev?.editing ?? null,
       })
     })

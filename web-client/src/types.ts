@@ -126,6 +126,8 @@ export interface Card {
   id: string
   section: string
   text: SharedText | null
+  /** The text as it is now, for labels (merge targets); the card itself binds `text`. */
+  plain: string
   pijlers: string[]
   thema?: string
   type?: string
@@ -160,6 +162,8 @@ export interface Person {
   role?: string
   color: string
   hand: boolean
+  /** Marked themselves ready (the facilitator's ready check). */
+  ready: boolean
   editing: string | null
 }
 

@@ -1,5 +1,6 @@
 // Builds what each view draws from one snapshot of the documents (read fresh from Yjs for every
-// render), the HTTP-held state (ballot, drafts) and local UI state. Pure functions: no Yjs, no DOM.
+// render), the HTTP-held state (ballot, drafts) and local UI state. Pure functions: no Yjs, no DOM
+// (labels come from i18n in the current language).
 
 import type { CanvasModel, SectionModel } from './views/canvas'
 import type { CardModel } from './views/card'
@@ -7,6 +8,7 @@ import type { GapModel } from './views/gap'
 import type { PartyModel } from './views/party'
 import type { StaalkaartModel } from './views/staalkaart'
 import type { Rights } from './permissions'
+import { t } from './i18n'
 import type {
   Ballot, Card, Draft, Focus, Named, Party, Person, Role, Round, Row, Session, Template,
 } from './types'
@@ -43,6 +45,26 @@ function editingBy(people: Person[], id: string): string[] {
   return people.filter((p) => p.editing === id).map((p) => p.name)
 }
 
+/** The start of a card's text, on one line, for labels (merge targets). */
+export function textStart(plain: string, max = 40): string {
+  const line = plain.replace(/\s+/g, ' ').trim()
+  if (!line) return t('card.empty')
+  return line.length > max ? `${line.slice(0, max - 1).trimEnd()}…` : line
+}
+
+/** What the facilitator may merge `card` into: every other visible card of the canvas, the cards
+ * of its own section first; labelled by their text start (and the section when another). */
+function mergeTargets(card: Card, cards: Card[], template: Template): [string, string][] {
+  const titles = new Map(template.sections.map((s) => [s.id, s.title]))
+  const others = cards.filter((c) => c.id !== card.id && !c.hidden)
+  const same = others.filter((c) => c.section === card.section)
+  const rest = others.filter((c) => c.section !== card.section)
+  return [
+    ...same.map((c): [string, string] => [c.id, textStart(c.plain)]),
+    ...rest.map((c): [string, string] => [c.id, `${textStart(c.plain)} (${titles.get(c.section) ?? c.section})`]),
+  ]
+}
+
 export function themesOf(snap: Snapshot, template: Template): Named[] {
   return snap.themes.length ? snap.themes : template.themes
 }
@@ -54,10 +76,14 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
   const ballot = round && local.ballot?.round === round.id ? local.ballot : null
   const themes = themesOf(snap, template)
   const locks = snap.session.locks
+  const byId = new Map(snap.cards.map((c) => [c.id, c]))
   const cardModel = (card: Card): CardModel => {
     const mine = ballot?.votes[card.id] ?? 0
+    const into = card.mergedInto ? byId.get(card.mergedInto) : undefined
     return {
       card,
+      mergeTargets: fac && !card.hidden ? mergeTargets(card, snap.cards, template) : undefined,
+      mergedLabel: into ? textStart(into.plain) : null,
       canEdit: rights.editCard(card),
       canRemove: rights.removeCard(card),
       facilitator: fac,
@@ -133,6 +159,12 @@ export function staalkaartModel(snap: Snapshot, template: Template, rights: Righ
     canPlace: rights.startCard('bouwstenen'),
     placed,
   }
+}
+
+/** The ready check: how many of the participants online (employer, union, employee) are ready. */
+export function readyCount(people: Person[]): { ready: number; total: number } {
+  const participants = people.filter((p) => p.role === 'employer' || p.role === 'union' || p.role === 'employee')
+  return { ready: participants.filter((p) => p.ready).length, total: participants.length }
 }
 
 /** The presentation focus as a select value: `canvas`, `canvas:<section>` or `gap`. */

@@ -36,6 +36,7 @@ export function readCards(doc: Y.Doc): Card[] {
       id,
       section: str(m.get('section')) ?? '',
       text: text(m.get('text')),
+      plain: m.get('text') instanceof Y.Text ? (m.get('text') as Y.Text).toString() : '',
       pijlers: strings(m.get('pijlers')),
       thema: str(m.get('thema')),
       type: str(m.get('type')),

@@ -1,6 +1,7 @@
 // One card: its live text (a textarea bound to the shared text), tag chips (type, pijlers,
 // thema), author, who is editing it, vote controls and totals, and the actions the user may take
-// (labels, remove, hide/restore, copy to the canvas). Drawn from a CardModel; acts through
+// (labels, remove, hide/restore, merge into another card, copy to the canvas). A hidden card (the
+// facilitator alone sees it) says so in words, and which card it was merged into. Drawn from a CardModel; acts through
 // CardActions. Used on the canvas and in the party workspaces.
 
 import { h, setAttr, setHidden, setOptions, setPresent, setText } from './dom'
@@ -19,6 +20,10 @@ export interface CardModel {
   vote: { mine: number; canAdd: boolean; canTake: boolean } | null
   /** Sections a party note may be copied to (party workspaces only). */
   copyTargets?: Section[]
+  /** Cards this one may be merged into, as [id, label] (facilitator, canvas, visible cards only). */
+  mergeTargets?: [string, string][]
+  /** The label of the card this hidden card was merged into (facilitator only). */
+  mergedLabel?: string | null
 }
 
 export interface CardActions {
@@ -33,6 +38,7 @@ export interface CardActions {
   setThema(id: string, thema: string | undefined): void
   setPijlers(id: string, pijlers: string[]): void
   copyTo?(id: string, section: string): void
+  merge?(id: string, into: string): void
 }
 
 export function typeName(id: string): string {
@@ -95,8 +101,22 @@ export function createCard(model: CardModel, actions: CardActions) {
     onclick: () => copySelect.value && actions.copyTo?.(id, copySelect.value),
   })
   const copyBox = h('div', { class: 'copy-box' }, copySelect, copyBtn)
+  const status = h('p', { testid: 'card-status', class: 'card-status' })
+  const mergeSelect = h('select', {
+    class: 'select-small merge-select', testid: `merge-${id}`,
+    onchange: () => {
+      mergeBtn.disabled = !mergeSelect.value
+    },
+  })
+  const mergeBtn = h('button', {
+    type: 'button', class: 'btn btn-small', testid: `merge-go-${id}`, disabled: true,
+    onclick: () => {
+      if (mergeSelect.value) actions.merge?.(id, mergeSelect.value)
+    },
+  })
+  const mergeBox = h('div', { class: 'merge-box' }, mergeSelect, mergeBtn)
   const foot = h('div', { class: 'card-foot' }, author, votes, labels, removeBtn, hideBtn, restoreBtn)
-  const el = h('article', { testid: `card-${id}`, class: 'card' }, editing, textarea, tags, voteBox, copyBox, foot)
+  const el = h('article', { testid: `card-${id}`, class: 'card' }, status, editing, textarea, tags, voteBox, copyBox, mergeBox, foot)
 
   let bound: SharedText | null = null
   let unbind: (() => void) | null = null
@@ -112,6 +132,11 @@ export function createCard(model: CardModel, actions: CardActions) {
     setAttr(el, 'data-section', c.section)
     setAttr(el, 'data-type', c.type ?? null)
     setAttr(el, 'data-hidden', c.hidden ? 'true' : null)
+    setAttr(el, 'data-merged-into', c.hidden && c.mergedInto ? c.mergedInto : null)
+    setPresent(status, c.hidden)
+    if (c.hidden) {
+      setText(status, c.mergedInto ? t('card.mergedInto', { target: m.mergedLabel ?? c.mergedInto }) : t('card.hidden'))
+    }
     el.className = `card${c.type ? ` type-${c.type}` : ''}${c.hidden ? ' is-hidden' : ''}${m.editingBy.length ? ' is-edited' : ''}`
     if (textarea.readOnly === m.canEdit) textarea.readOnly = !m.canEdit
     setAttr(textarea, 'aria-label', t('card.text'))
@@ -168,6 +193,15 @@ export function createCard(model: CardModel, actions: CardActions) {
     setText(hideBtn, t('card.hide'))
     setPresent(restoreBtn, m.facilitator && c.hidden)
     setText(restoreBtn, t('card.restore'))
+
+    const merges = m.mergeTargets ?? []
+    setPresent(mergeBox, !c.hidden && merges.length > 0)
+    if (merges.length) {
+      setOptions(mergeSelect, [['', t('card.mergeChoose')], ...merges])
+      mergeBtn.disabled = !mergeSelect.value
+    }
+    setAttr(mergeSelect, 'aria-label', t('card.mergeWith'))
+    setText(mergeBtn, t('card.merge'))
 
     const targets = m.copyTargets ?? []
     setPresent(copyBox, targets.length > 0)

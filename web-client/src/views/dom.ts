@@ -56,12 +56,17 @@ export function setHidden(el: HTMLElement, hidden: boolean): void {
   if (el.hidden !== hidden) el.hidden = hidden
 }
 
-/** Replaces the options of a select only when they changed; keeps `value` when still present. */
+/** Sets the options of a select: replaced when the values changed, relabelled in place when only
+ * labels did; keeps `value` when still present. */
 export function setOptions(select: HTMLSelectElement, options: [string, string][], value?: string): void {
-  const same =
-    select.options.length === options.length &&
-    options.every(([v, label], i) => select.options[i].value === v && select.options[i].text === label)
-  if (!same) {
+  const sameValues = select.options.length === options.length && options.every(([v], i) => select.options[i].value === v)
+  if (sameValues) {
+    // Only labels changed (e.g. a merge target's text being typed): relabel in place, so an open
+    // list stays open.
+    options.forEach(([, label], i) => {
+      if (select.options[i].text !== label) select.options[i].text = label
+    })
+  } else {
     const keep = value ?? select.value
     select.replaceChildren(...options.map(([v, label]) => h('option', { value: v, text: label })))
     select.value = keep

@@ -1,6 +1,7 @@
 // The facilitator's panel (in the DOM only for the facilitator): step, phase, timer, locks,
-// presentation mode and its focus, author mode, private writing and the reveal, dot-voting
-// rounds, invites and the audit log. Controls show the session as the server last wrote it.
+// presentation mode and its focus, author mode, private writing and the reveal, the ready check
+// (how many participants online say they are ready), dot-voting rounds (open, close, reveal),
+// invites and the audit log. Controls show the session as the server last wrote it.
 
 import { h, setAttr, setHidden, setOptions, setText } from './dom'
 import { createInvites, type InvitesActions } from './invites'
@@ -19,6 +20,8 @@ export interface FacilitatorModel {
   audit: AuditEntry[] | null
   /** The focus value the presentation select shows (`doc` or `doc:section`). */
   focus: string
+  /** The ready check: participants online, and how many of them are ready. */
+  ready: { ready: number; total: number }
 }
 
 export interface FacilitatorActions extends InvitesActions, AuditActions {
@@ -31,6 +34,7 @@ export interface FacilitatorActions extends InvitesActions, AuditActions {
   privateWriting(on: boolean): void
   revealDrafts(): void
   openRound(budget: number): void
+  closeRound(): void
   revealRound(): void
 }
 
@@ -89,14 +93,18 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
   const budget = h('input', { id: 'round-budget', testid: 'round-budget', type: 'number', min: 1, max: 100, value: '3', class: 'narrow' })
   const budgetLabel = h('label', { for: 'round-budget' })
   const open = h('button', { type: 'button', testid: 'round-open', class: 'btn btn-primary', onclick: () => actions.openRound(Math.round(Number(budget.value))) })
+  const closeRound = h('button', { type: 'button', testid: 'round-close', class: 'btn', onclick: () => actions.closeRound() })
   const revealRound = h('button', { type: 'button', testid: 'round-reveal', class: 'btn', onclick: () => actions.revealRound() })
   const roundStatus = h('p', { class: 'hint', testid: 'round-status' })
 
   const invites = createInvites(actions)
   const audit = createAudit(actions)
 
+  // Ready check
+  const readyCount = h('p', { testid: 'ready-count', class: 'ready-count', role: 'status' })
+
   const titles = {
-    session: h('h3', {}), timer: h('h3', {}), locks: h('h3', {}), voting: h('h3', {}),
+    session: h('h3', {}), ready: h('h3', {}), timer: h('h3', {}), locks: h('h3', {}), voting: h('h3', {}),
   }
   const el = h('aside', { testid: 'facilitator-panel', class: 'facilitator-panel', 'aria-labelledby': 'fac-heading' },
     heading,
@@ -105,12 +113,13 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
       field(phaseLabel, h('div', { class: 'inline' }, phase, phaseSet)), phaseList,
       field(authorLabel, author),
       privateWriting.el, reveal),
+    h('section', { class: 'panel-block' }, titles.ready, readyCount),
     h('section', { class: 'panel-block' }, titles.timer,
       field(secondsLabel, seconds), h('div', { class: 'inline' }, start, pause, reset)),
     h('section', { class: 'panel-block' }, titles.locks, lockBoard.el, lockGap.el, sectionLocks,
       presentation.el, field(focusLabel, focus)),
     h('section', { class: 'panel-block' }, titles.voting, field(budgetLabel, budget),
-      h('div', { class: 'inline' }, open, revealRound), roundStatus),
+      h('div', { class: 'inline' }, open, closeRound, revealRound), roundStatus),
     invites.el, audit.el)
   heading.id = 'fac-heading'
   let last: FacilitatorModel | null = null
@@ -123,6 +132,8 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
     setText(titles.timer, t('timer.label'))
     setText(titles.locks, t('fac.locks'))
     setText(titles.voting, t('fac.voting'))
+    setText(titles.ready, t('ready.title'))
+    setText(readyCount, t('ready.count', { n: m.ready.ready, m: m.ready.total }))
     setText(stepLabel, t('fac.step'))
     const steps = m.steps.length ? m.steps : STEPS.map((id) => ({ id, title: '' }))
     setOptions(step, steps.map((st): [string, string] => [st.id, st.title ? `${st.id} — ${st.title}` : st.id]), s.step)
@@ -168,9 +179,11 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
     setText(reveal, t('fac.reveal'))
     setText(budgetLabel, t('fac.budget'))
     setText(open, t('fac.roundOpen'))
+    setText(closeRound, t('fac.roundClose'))
     setText(revealRound, t('fac.roundReveal'))
     const r = m.round
     setText(roundStatus, r ? t('fac.roundStatus', { title: r.title, status: t(`round.${r.status}`), voters: r.voters }) : t('fac.noOpenRound'))
+    setAttr(closeRound, 'aria-disabled', r && r.status === 'open' ? null : 'true')
     setAttr(revealRound, 'aria-disabled', r && r.status !== 'revealed' ? null : 'true')
     setHidden(roundStatus, false)
     invites.update(m.invite)

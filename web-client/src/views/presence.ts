@@ -1,21 +1,26 @@
-// Who else is online (from awareness): one item per person with their colour, a raised hand
-// and what they are editing; and this user's own raise-hand button.
+// Who else is online (from awareness): one item per person with their colour, a raised hand,
+// whether they are ready and what they are editing; and this user's own raise-hand button and,
+// for participants, the ready-check button.
 
-import { h, reconcile, setAttr, setHidden, setText } from './dom'
+import { h, reconcile, setAttr, setHidden, setPresent, setText } from './dom'
 import { t } from '../i18n'
 import type { Person } from '../types'
 
 export interface PresenceModel {
   people: Person[]
   hand: boolean
+  ready: boolean
+  /** Whether this user takes part in the ready check (participants). */
+  canReady: boolean
 }
 
-export function createPresence(actions: { toggleHand(): void }) {
+export function createPresence(actions: { toggleHand(): void; toggleReady(): void }) {
   const label = h('span', { class: 'presence-label', id: 'presence-label' })
   const list = h('ul', { testid: 'presence', class: 'presence', 'aria-labelledby': 'presence-label' })
   const alone = h('span', { class: 'presence-alone' })
   const hand = h('button', { type: 'button', testid: 'hand-toggle', class: 'btn btn-small', onclick: () => actions.toggleHand() })
-  const el = h('div', { class: 'presence-bar' }, label, list, alone, hand)
+  const ready = h('button', { type: 'button', testid: 'ready-toggle', class: 'btn btn-small btn-ready', onclick: () => actions.toggleReady() })
+  const el = h('div', { class: 'presence-bar' }, label, list, alone, hand, ready)
 
   function update(m: PresenceModel): void {
     setText(label, `${t('presence.label')}:`)
@@ -23,6 +28,9 @@ export function createPresence(actions: { toggleHand(): void }) {
     setHidden(alone, m.people.length > 0)
     setText(hand, m.hand ? t('hand.lower') : t('hand.raise'))
     setAttr(hand, 'aria-pressed', m.hand ? 'true' : 'false')
+    setPresent(ready, m.canReady)
+    setText(ready, t('ready.toggle'))
+    setAttr(ready, 'aria-pressed', m.ready ? 'true' : 'false')
     reconcile(list, m.people, (p) => p.key, () => {
       const dot = h('span', { class: 'dot', 'aria-hidden': 'true' })
       const name = h('span', { class: 'presence-name' })
@@ -35,7 +43,9 @@ export function createPresence(actions: { toggleHand(): void }) {
           setText(name, p.name)
           setAttr(item, 'data-hand', p.hand ? 'true' : null)
           setAttr(item, 'data-hand-label', t('hand.raised'))
-          setAttr(item, 'title', p.hand ? `${p.name}: ${t('hand.raised')}` : p.name)
+          setAttr(item, 'data-ready', p.ready ? 'true' : null)
+          const marks = [p.hand ? t('hand.raised') : '', p.ready ? t('ready.done') : ''].filter(Boolean)
+          setAttr(item, 'title', marks.length ? `${p.name}: ${marks.join(', ')}` : p.name)
           setAttr(item, 'data-editing', p.editing)
         },
       }
