@@ -8,7 +8,8 @@
 //   node web-client/e2e/run.mjs              # every test
 //   node web-client/e2e/run.mjs voting lock  # only tests whose name contains one of the words
 //
-// Environment: TAFEL_BIN (the server binary; default ../../target/debug/tafel from this file),
+// Environment: TAFEL_BIN (the server binary; default $CARGO_TARGET_DIR/debug/tafel, else
+// ../../target/debug/tafel from this file),
 // CHROMIUM (default /usr/bin/chromium), E2E_HEADED=1 (show the browser), E2E_KEEP=1 (keep the
 // temp store and server log).
 
@@ -27,7 +28,10 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
 const AXE = require.resolve('axe-core/axe.min.js')
 const repo = path.resolve(here, '../..')
-const TAFEL_BIN = process.env.TAFEL_BIN || path.resolve(here, '../../target/debug/tafel')
+const TAFEL_BIN = process.env.TAFEL_BIN ||
+  (process.env.CARGO_TARGET_DIR
+    ? path.resolve(process.env.CARGO_TARGET_DIR, 'debug/tafel')
+    : path.resolve(here, '../../target/debug/tafel'))
 const WEB_DIR = path.resolve(here, '../dist')
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
 const SCREENSHOTS = path.join(repo, 'docs', 'screenshots')
