@@ -480,3 +480,85 @@ async fn outside_issuer_public_key() {
     .expect("sign");
     assert_eq!(ws_status(&t.ws_url(&board, "canvas", &forged)).await, 401);
 }
+
+/// RS256 and ES256 outside issuers work as well: a token signed with the configured key opens
+/// the board, one signed with another key of the same kind is refused (401), and an algorithm
+/// that is neither HS256 nor the key's (HS384 here) is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outside_issuer_rsa_and_ec_keys() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let genkey = |name: &str, args: &[&str]| -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = dir.path().join(format!("{name}.pem"));
+        let public = dir.path().join(format!("{name}.pub.pem"));
+        let ok = std::process::Command::new("openssl")
+            .arg("genpkey")
+            .args(args)
+            .arg("-out")
+            .arg(&key)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(ok.success());
+        let ok = std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&public)
+            .status()
+            .expect("openssl");
+        assert!(ok.success());
+        (key, public)
+    };
+    let rsa = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"];
+    let ec = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    for (kind, args, alg) in [
+        ("rsa", &rsa[..], jsonwebtoken::Algorithm::RS256),
+        ("ec", &ec[..], jsonwebtoken::Algorithm::ES256),
+    ] {
+        let (key, public) = genkey(kind, args);
+        let (other, _) = genkey(&format!("{kind}-other"), args);
+        let encoding = |path: &std::path::Path| {
+            let pem = std::fs::read(path).expect("key");
+            match kind {
+                "rsa" => jsonwebtoken::EncodingKey::from_rsa_pem(&pem).expect("rsa key"),
+                _ => jsonwebtoken::EncodingKey::from_ec_pem(&pem).expect("ec key"),
+            }
+        };
+        let data = tempfile::tempdir().expect("tmp");
+        let store = format!("file:{}", data.path().display());
+        let public_str = public.display().to_string();
+        let t = Tafel::start_with(&store, &[("TAFEL_JWT_PUBLIC_KEY", &public_str)]);
+        let board = create_board(&t).await;
+        let sign = |enc: &jsonwebtoken::EncodingKey, alg| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(alg),
+                &claims(Role::Union, &board, "ext-2", 600),
+                enc,
+            )
+            .expect("sign")
+        };
+        let good = sign(&encoding(&key), alg);
+        assert_eq!(
+            ws_status(&t.ws_url(&board, "canvas", &good)).await,
+            101,
+            "{kind}"
+        );
+        let forged = sign(&encoding(&other), alg);
+        assert_eq!(
+            ws_status(&t.ws_url(&board, "canvas", &forged)).await,
+            401,
+            "{kind} other key"
+        );
+        let mismatched = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS384),
+            &claims(Role::Union, &board, "ext-2", 600),
+            &jsonwebtoken::EncodingKey::from_secret(b"guess"),
+        )
+        .expect("sign");
+        assert_eq!(
+            ws_status(&t.ws_url(&board, "canvas", &mismatched)).await,
+            401,
+            "{kind}: HS384 is not accepted"
+        );
+    }
+}
