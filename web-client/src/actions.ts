@@ -14,7 +14,9 @@ import * as ym from './ymodel'
 import { focusFromKey } from './viewmodels'
 import { newId, rememberMine } from './session'
 import { t } from './i18n'
-import type { DocName, Focus, Party, Role, Round, Tab } from './types'
+import { noticeText, parseRefusal } from './refusal'
+import type { UnsavedActions } from './views/unsaved'
+import type { DocName, Focus, Party, Role, Round, Tab, UnsavedGroup } from './types'
 
 const PARTICIPANTS: Role[] = ['employer', 'union', 'employee']
 
@@ -221,8 +223,17 @@ export function createActions(app: BoardApp) {
     },
   }
 
+  const unsavedPanel: UnsavedActions = {
+    copy: (text, area) => void copyText(text, area).then((ok) => app.notify(ok ? t('unsaved.copied') : t('notice.failed', { reason: 'clipboard' }))),
+    dismiss: () => {
+      for (const g of s.unsaved) s.conns.get(g.doc)?.dismiss(g.key)
+      s.unsaved = []
+      app.render()
+    },
+  }
+
   return {
-    canvas, gap, party, staalkaart, facilitator,
+    canvas, gap, party, staalkaart, facilitator, unsavedPanel,
 
     tab(tab: Tab): void {
       s.tab = tab
@@ -247,7 +258,14 @@ export function createActions(app: BoardApp) {
 
     /** The server refused an edit: say why (the document reloads itself). */
     denied(reason: string): void {
-      app.notify(t('notice.denied', { reason }))
+      app.notify(t('notice.denied', { reason: noticeText(parseRefusal(reason)) }))
+    },
+
+    /** A reload after a refusal did not keep these texts (none: forget that reload's group). */
+    unsaved(group: UnsavedGroup): void {
+      const rest = s.unsaved.filter((g) => g.key !== group.key)
+      s.unsaved = group.items.length ? [...rest, group].sort((a, b) => a.at - b.at) : rest
+      app.render()
     },
 
     /** Presentation mode: show what the facilitator focuses on. */
@@ -291,5 +309,25 @@ export function createActions(app: BoardApp) {
         }
       })
     },
+  }
+}
+
+/** Puts a text on the clipboard; without the Clipboard API (or its permission), selects it in
+ * the textarea and asks for the legacy copy command. */
+async function copyText(text: string, area: HTMLTextAreaElement): Promise<boolean> {
+  try {
+    if (navigator.clipboard?.writeText) {
+      await navigator.clipboard.writeText(text)
+      return true
+    }
+  } catch {
+    // fall back below
+  }
+  area.focus()
+  area.select()
+  try {
+    return document.execCommand('copy')
+  } catch {
+    return false
   }
 }

@@ -19,10 +19,11 @@ import { createGap } from './views/gap'
 import { createParty } from './views/party'
 import { createStaalkaart } from './views/staalkaart'
 import { createFacilitatorPanel } from './views/facilitator'
+import { createUnsavedPanel } from './views/unsaved'
 import { h, setAttr, setHidden } from './views/dom'
 import { lang, onLangChange, setLang } from './i18n'
 import { mine, myColor } from './session'
-import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, Party, Role, Tab, Template } from './types'
+import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, Party, Role, Tab, Template, UnsavedGroup } from './types'
 import { PARTIES } from './types'
 
 export interface BoardState {
@@ -45,6 +46,8 @@ export interface BoardState {
   offset: number
   /** A card just added here, to focus once it is drawn. */
   focusCard: string | null
+  /** What reloads after refused edits did not keep ("Niet opgeslagen"), oldest first. */
+  unsaved: UnsavedGroup[]
 }
 
 export interface BoardApp {
@@ -78,7 +81,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     conns: new Map<DocName, DocConnection>(),
     tab: 'canvas', filter: 'all', notice: '', ballot: null, drafts: [],
     party: parties[0] ?? 'employer', parties,
-    invite: null, audit: null, offset: 0, focusCard: null,
+    invite: null, audit: null, offset: 0, focusCard: null, unsaved: [],
   } as Omit<BoardState, 'presence'> as BoardState
 
   const observe = (conn: DocConnection): void => {
@@ -99,6 +102,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     const conn = new DocConnection(info.id, name, token, {
       state: schedule,
       denied: (reason) => actions.denied(reason),
+      unsaved: (group) => actions.unsaved(group),
       replaced: () => {
         observe(conn)
         if (name === 'canvas') state.presence.attach()
@@ -145,6 +149,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   const party = createParty(actions.party)
   const staalkaart = createStaalkaart(actions.staalkaart)
   const panel = role === 'facilitator' ? createFacilitatorPanel(actions.facilitator) : null
+  const unsaved = createUnsavedPanel(actions.unsavedPanel)
   const panels: Record<Tab, HTMLElement> = {
     canvas: h('div', { role: 'tabpanel', id: 'panel-canvas', 'aria-labelledby': 'tab-canvas' }, canvas.el),
     gap: h('div', { role: 'tabpanel', id: 'panel-gap', 'aria-labelledby': 'tab-gap' }, gap.el),
@@ -154,7 +159,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   const tabs: Tab[] = ['canvas', 'gap', ...(parties.length ? (['party'] as Tab[]) : []), 'staalkaart']
   const main = h('main', { class: 'board-main' }, ...tabs.map((tab) => panels[tab]))
   const page = h('div', { class: `board-page${panel ? ' with-panel' : ''}` },
-    header.el, presence.el, h('div', { class: 'board-body' }, main, panel?.el))
+    header.el, unsaved.el, presence.el, h('div', { class: 'board-body' }, main, panel?.el))
   root.replaceChildren(page)
 
   let lastFocus = ''
@@ -198,6 +203,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       tabs, active: state.tab, backToList,
       presenting: s.presentation.on,
     })
+    unsaved.update(vm.unsavedModel(state.unsaved, template))
     presence.update({
       people: snap.people, hand: state.presence.hand, ready: state.presence.ready,
       canReady: role === 'employer' || role === 'union' || role === 'employee',

@@ -2,7 +2,10 @@
 // the y-indexeddb copy (`tafel:{board}:{doc}`) that keeps edits made while offline. It reports a
 // named connection state and, when the server refuses an update (`permission-denied`, y-protocols
 // auth message), tells the user why and reloads the document from the server into a fresh Y.Doc
-// with a cleared offline copy, so the refused edit disappears. Only the wiring layer uses this.
+// with a cleared offline copy, so the refused edit disappears from the board — but first it keeps
+// a copy of the document as this page had it, and once the reload has synced it reports the texts
+// the server does not hold (`unsaved`), so nothing typed vanishes unseen. Only the wiring layer
+// uses this.
 
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
@@ -11,7 +14,9 @@ import * as authProtocol from 'y-protocols/auth'
 import * as syncProtocol from 'y-protocols/sync'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import type { ConnectionState, DocName } from './types'
+import { fromBase64, toBase64 } from 'lib0/buffer'
+import { hasTexts, unsavedTexts } from './unsaved'
+import type { ConnectionState, DocName, UnsavedGroup, UnsavedText } from './types'
 
 /**
  * The connection states, as shown in `connection-status`:
@@ -31,7 +36,20 @@ export interface DocEvents {
   denied(reason: string): void
   /** A fresh Y.Doc replaced the old one (after a refusal): re-read and re-observe it. */
   replaced(doc: Y.Doc): void
+  /** What a reload after a refusal did not keep (an empty `items`: nothing any more; drop it). */
+  unsaved(group: UnsavedGroup): void
 }
+
+/** A copy of a document taken before a reload, until it is compared and dismissed. */
+interface Pending {
+  key: string
+  reasons: string[]
+  at: number
+  copy: Uint8Array
+}
+
+/** How many reloads' copies are kept per document (the oldest go first). */
+const MAX_PENDING = 5
 
 /** Jitter: the provider backs off 100 ms · 2^n up to `maxBackoffTime`; randomising that cap per
  * client and again after each close (2.5–4 s) spreads the reconnects of a whole room after a
@@ -54,6 +72,10 @@ export class DocConnection {
   /** A refusal was let pass because this page had made no edit (see `refused`). */
   private heldBack = false
   private destroyed = false
+  /** The reasons of the refusals that lead to the coming resync. */
+  private reasons: string[] = []
+  /** Copies taken before reloads, compared with the server after each sync (see unsaved.ts). */
+  private pending: Pending[] = []
   private browserOffline = typeof navigator !== 'undefined' && navigator.onLine === false
 
   constructor(
@@ -64,6 +86,7 @@ export class DocConnection {
     /** This role may only read the document (control for participants; all for observers). */
     private readOnly = false,
   ) {
+    this.pending = this.loadPending()
     this.open()
     window.addEventListener('offline', this.onOffline)
     window.addEventListener('online', this.onOnline)
@@ -110,6 +133,9 @@ export class DocConnection {
       provider.messageHandlers[0] = readerSync
       doc.off('update', provider._updateHandler)
     }
+    provider.on('sync', (isSynced: boolean) => {
+      if (isSynced && provider === this.provider && !this.destroyed) this.comparePending()
+    })
     provider.on('status', ({ status }) => {
       if (provider !== this.provider) return
       if (status === 'connected') this.setState('connected')
@@ -154,16 +180,26 @@ export class DocConnection {
       return
     }
     this.events.denied?.(reason)
+    if (!this.reasons.includes(reason)) this.reasons.push(reason)
     if (this.resyncing || this.destroyed) return
     this.resyncing = true
     // Let the remaining messages of this batch arrive first, then start over in one go.
     setTimeout(() => void this.resync(), 50)
   }
 
-  /** Drops the Y.Doc and its offline copy and loads the document afresh from the server. */
+  /** Drops the Y.Doc and its offline copy and loads the document afresh from the server; keeps a
+   * copy of what the page had first, to show what the server did not take once the reload synced. */
   private async resync(): Promise<void> {
     const old = { provider: this.provider, doc: this.doc, persistence: this.persistence }
     old.provider.destroy()
+    const reasons = this.reasons
+    this.reasons = []
+    if (hasTexts(old.doc)) {
+      const at = Date.now()
+      this.pending.push({ key: `${this.name}:${at}:${Math.random().toString(36).slice(2, 8)}`, reasons, at, copy: Y.encodeStateAsUpdate(old.doc) })
+      while (this.pending.length > MAX_PENDING) this.pending.shift()
+      this.savePending()
+    }
     try {
       await old.persistence.clearData()
     } catch {
@@ -175,6 +211,68 @@ export class DocConnection {
     this.state = 'connecting'
     this.open()
     this.events.replaced?.(this.doc)
+  }
+
+  /** Compares every kept copy with the synced document: reports what is still missing, forgets a
+   * copy of which nothing is. */
+  private comparePending(): void {
+    if (!this.pending.length) return
+    const keep: Pending[] = []
+    for (const p of this.pending) {
+      let items: UnsavedText[]
+      try {
+        items = unsavedTexts(p.copy, this.doc)
+      } catch (e) {
+        // A copy that no longer reads (should not happen): keep it rather than lose it.
+        console.warn('tafel: cannot compare a kept copy', e)
+        keep.push(p)
+        continue
+      }
+      if (items.length) keep.push(p)
+      this.events.unsaved?.({ key: p.key, doc: this.name, reasons: p.reasons, items, at: p.at })
+    }
+    if (keep.length !== this.pending.length) {
+      this.pending = keep
+      this.savePending()
+    }
+  }
+
+  /** The user has seen (and copied) what a reload did not keep: forget the copy. */
+  dismiss(key: string): void {
+    const before = this.pending.length
+    this.pending = this.pending.filter((p) => p.key !== key)
+    if (this.pending.length !== before) this.savePending()
+  }
+
+  private get pendingKey(): string {
+    return `tafel:unsaved:${this.board}:${this.name}`
+  }
+
+  /** Copies kept by an earlier page (closed before the user dismissed what it showed). */
+  private loadPending(): Pending[] {
+    try {
+      const raw = localStorage.getItem(this.pendingKey)
+      if (!raw) return []
+      const list = JSON.parse(raw) as { key: string; reasons: string[]; at: number; copy: string }[]
+      return list.map((p) => ({ key: p.key, reasons: p.reasons, at: p.at, copy: fromBase64(p.copy) }))
+    } catch {
+      return []
+    }
+  }
+
+  /** Keeps the copies in localStorage too, so a page closed before the reload synced (or before
+   * the user read the panel) shows them next time. Best effort: the copies in memory stay. */
+  private savePending(): void {
+    try {
+      if (!this.pending.length) localStorage.removeItem(this.pendingKey)
+      else {
+        localStorage.setItem(this.pendingKey, JSON.stringify(this.pending.map((p) => ({
+          key: p.key, reasons: p.reasons, at: p.at, copy: toBase64(p.copy),
+        }))))
+      }
+    } catch {
+      // storage full or unavailable: the copies in memory are shown on this page
+    }
   }
 
   /** Reconnects (so the sync is sent again) if a refusal was held back; call when unlocked. */

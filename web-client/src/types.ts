@@ -168,3 +168,29 @@ export interface Person {
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'offline' | 'closed'
+
+/** A text a reload after a refused edit did not keep (see unsaved.ts). */
+export interface UnsavedText {
+  /** A card (`cards`, canvas and party workspaces) or a gap row (`rows`). */
+  kind: 'card' | 'row'
+  id: string
+  /** `text` for a card; a row's text field. */
+  field: string
+  /** A card's section. */
+  section?: string
+  /** The text as this page had it. */
+  text: string
+  /** The card or row is not on the server (new here, or removed there). */
+  gone: boolean
+}
+
+/** The texts one reload after a refusal did not keep, with the server's reasons. */
+export interface UnsavedGroup {
+  /** Stable for this reload (also across page loads), for `dismiss`. */
+  key: string
+  doc: DocName
+  /** The reasons the server gave (`code: reason`), in order, without repeats. */
+  reasons: string[]
+  items: UnsavedText[]
+  at: number
+}

@@ -7,10 +7,12 @@ import type { CardModel } from './views/card'
 import type { GapModel } from './views/gap'
 import type { PartyModel } from './views/party'
 import type { StaalkaartModel } from './views/staalkaart'
+import type { UnsavedModel } from './views/unsaved'
 import type { Rights } from './permissions'
-import { t } from './i18n'
+import { t, type Key } from './i18n'
+import { explain, parseRefusal } from './refusal'
 import type {
-  Ballot, Card, Draft, Focus, Named, Party, Person, Role, Round, Row, Session, Template,
+  Ballot, Card, Draft, Focus, Named, Party, Person, Role, Round, Row, Session, Template, UnsavedGroup, UnsavedText,
 } from './types'
 
 export interface Snapshot {
@@ -179,4 +181,35 @@ export function focusFromKey(key: string): Focus {
   if (key === 'gap') return { doc: 'gap' }
   const [doc, section] = key.split(':')
   return section ? { doc, section } : { doc }
+}
+
+/** What the "Niet opgeslagen" panel shows: per reload, the refusals explained and the texts. */
+export function unsavedModel(groups: UnsavedGroup[], template: Template): UnsavedModel {
+  const label = (doc: string, item: UnsavedText): string => {
+    if (item.kind === 'row') return t('unsaved.row', { field: t(`gap.${item.field}` as Key) })
+    if (doc.startsWith('party-')) return t('unsaved.note', { party: t(`role.${doc.slice('party-'.length)}` as Key) })
+    const section = template.sections.find((s) => s.id === item.section)
+    return t('unsaved.card', { section: section?.title ?? item.section ?? '' })
+  }
+  return {
+    groups: groups.filter((g) => g.items.length).map((g) => {
+      const seen = new Set<string>()
+      const reasons = g.reasons.map(parseRefusal).filter((r) => {
+        const key = r.code ?? r.raw
+        if (seen.has(key)) return false
+        seen.add(key)
+        return true
+      })
+      return {
+        key: g.key,
+        doc: g.doc,
+        reasons: (reasons.length ? reasons : [parseRefusal('')]).map((r) => ({ code: r.code ?? 'unknown', explanation: explain(r), raw: r.raw })),
+        items: g.items.map((item) => ({
+          key: `${item.kind}:${item.id}:${item.field}`,
+          doc: g.doc, kind: item.kind, id: item.id, field: item.field,
+          label: label(g.doc, item), text: item.text, gone: item.gone,
+        })),
+      }
+    }),
+  }
 }
