@@ -178,6 +178,13 @@ const ONLINE = /verbonden|connected/i
 const NOT_ONLINE = /offline|niet verbonden|not connected|disconnected/i
 const OFFLINE = /offline/i
 const NOT_ALLOWED = /Niet toegestaan|Not allowed/i
+// The Dutch explanation of the refusal code `section-locked` (web-client/src/i18n.ts) and the one
+// shown for a reason without a code the client knows.
+const SECTION_LOCKED_NL = 'Deze sectie is vergrendeld door de facilitator.'
+const REFUSED_NL = 'De server heeft deze wijziging geweigerd.'
+// Set E2E_REFUSAL_CODES=1 against a server whose `permission-denied` reasons carry a code
+// (`section-locked: …`): the coded explanation is then required, not only accepted.
+const REFUSAL_CODES = process.env.E2E_REFUSAL_CODES === '1'
 
 class Session {
   constructor (name) {
@@ -218,6 +225,49 @@ class Session {
 }
 
 const tid = (scope, id) => scope.getByTestId(id, { exact: true })
+
+/** The "Niet opgeslagen" panel as shown: null when hidden, else its items and reasons. */
+async function unsavedPanel (page) {
+  return page.evaluate(() => {
+    const panel = document.querySelector('[data-testid="unsaved-panel"]')
+    if (!panel || panel.hidden) return null
+    const q = (el, id) => [...el.querySelectorAll(`[data-testid="${id}"]`)]
+    return {
+      title: panel.querySelector('h2')?.textContent ?? '',
+      items: q(panel, 'unsaved-item').map((el) => ({
+        doc: el.getAttribute('data-doc'), kind: el.getAttribute('data-kind'), id: el.getAttribute('data-id'),
+        field: el.getAttribute('data-field'), gone: el.getAttribute('data-gone') === 'true',
+        label: el.querySelector('[data-testid="unsaved-label"]')?.textContent ?? '',
+        text: el.querySelector('[data-testid="unsaved-text"]')?.value ?? null,
+        readonly: el.querySelector('[data-testid="unsaved-text"]')?.readOnly ?? false
+      })),
+      reasons: q(panel, 'unsaved-reason').map((el) => ({ code: el.getAttribute('data-code'), text: el.textContent })),
+      raw: q(panel, 'unsaved-raw').map((el) => el.textContent)
+    }
+  })
+}
+
+/**
+ * Checks the panel's explanation of a section lock. Against a server with typed refusals the
+ * reason is `section-locked: …` and the Dutch explanation of that code is shown; against one
+ * without (today's main) the generic refusal and the server's raw reason. Returns which one.
+ */
+function assertSectionLockedReason (panel, section, s) {
+  assert.ok(panel.reasons.length >= 1, `the panel explains the refusal (reasons: ${JSON.stringify(panel.reasons)})`)
+  const reason = panel.reasons[0]
+  if (reason.code === 'section-locked') {
+    assert.equal(reason.text, SECTION_LOCKED_NL, 'the Dutch explanation of section-locked')
+    assert.ok(panel.raw.some((r) => r.includes(`section-locked: section ${section} is locked`)), `the raw reason is shown too: ${JSON.stringify(panel.raw)}`)
+    s.note(`panel: coded refusal section-locked → "${reason.text}"`)
+    return 'coded'
+  }
+  assert.ok(!REFUSAL_CODES, `E2E_REFUSAL_CODES=1 but the refusal had no section-locked code: ${JSON.stringify(panel)}`)
+  assert.equal(reason.code, 'unknown', `a refusal without a known code is shown as unknown: ${JSON.stringify(panel.reasons)}`)
+  assert.equal(reason.text, REFUSED_NL, 'the generic Dutch explanation')
+  assert.ok(panel.raw.some((r) => r.includes(`${section} is locked by the facilitator`)), `the server's raw reason is shown: ${JSON.stringify(panel.raw)}`)
+  s.note(`panel: refusal without a code → generic "${reason.text}" + raw "${panel.raw[0]}"`)
+  return 'generic'
+}
 
 /**
  * Opens an app URL and, when the name prompt appears, answers it; then waits until the board is
@@ -502,9 +552,15 @@ test('d. a section lock makes bouwstenen read-only for the employer and the unlo
   s.note(readonly ? 'locked card-text is readonly' : 'locked card-text is NOT readonly; checking the server refusal path')
 
   // Force an edit past the UI: the server must refuse it and the facilitator must never see it.
+  // One input event (as a paste would be), so the whole text is one refused update.
   const FORCED = ' GEFORCEERD'
-  await area.evaluate((el) => { el.readOnly = false; el.disabled = false })
-  await typeInto(area, FORCED)
+  await area.evaluate((el, text) => {
+    el.readOnly = false
+    el.disabled = false
+    el.focus()
+    el.value += text
+    el.dispatchEvent(new Event('input', { bubbles: true }))
+  }, FORCED)
   if (!readonly) {
     await poll(async () => NOT_ALLOWED.test(await tid(employer, 'notice').textContent({ timeout: 200 })),
       { message: 'notice "Niet toegestaan: …" after an edit of a locked section' })
@@ -514,6 +570,20 @@ test('d. a section lock makes bouwstenen read-only for the employer and the unlo
   s.note(`after the forced edit: employer's card "${await cardText(employer, id)}", notice "${notice}"`)
   const exported = await exportBoard(board)
   assert.ok(!JSON.stringify(exported.documents.canvas).includes('GEFORCEERD'), 'the forced edit is not stored')
+  // The refused text is not lost silently: "Niet opgeslagen" shows it, with the reason explained.
+  const { value: panel } = await poll(async () => {
+    const p = await unsavedPanel(employer)
+    return p && p.items.some((i) => i.id === id) && p
+  }, { message: 'unsaved-panel with the forced edit\'s card after the refusal' })
+  assert.equal(panel.title, 'Niet opgeslagen')
+  assert.deepEqual(panel.items.map((i) => [i.doc, i.kind, i.id, i.field, i.text, i.gone, i.readonly]),
+    [['canvas', 'card', id, 'text', base + FORCED, false, true]], 'the panel holds exactly the refused card text, read-only')
+  assertSectionLockedReason(panel, 'bouwstenen', s)
+  if (panel.reasons[0].code === 'section-locked') {
+    assert.match(await tid(employer, 'notice').textContent(), /Niet toegestaan: Deze sectie is vergrendeld/, 'the notice explains the code')
+  }
+  await tid(employer, 'unsaved-dismiss').click()
+  await poll(async () => (await unsavedPanel(employer)) === null, { message: 'unsaved-panel hidden after unsaved-dismiss' })
 
   await tid(fac, 'lock-section-bouwstenen').uncheck()
   await poll(async () => (await tid(employer, 'section-bouwstenen').getAttribute('data-locked')) !== 'true',
@@ -526,6 +596,90 @@ test('d. a section lock makes bouwstenen read-only for the employer and the unlo
     { message: 'the refused text to disappear from the employer\'s card (client resync)' })
   await typeInto(area, ' na de lock')
   await waitCardText(fac, id, (v) => v.endsWith(' na de lock'), 'the facilitator to see the employer\'s edit after the unlock')
+})
+
+test('d2. offline edits refused on reconnect (the section was locked meanwhile) are shown under "Niet opgeslagen" with the reason, can be copied, survive a page reload until dismissed', async (s) => {
+  const board = await createBoard('Niet opgeslagen')
+  const invM = await invite(board, 'employee')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const ctxM = await s.context({}, 'employee')
+  await ctxM.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE })
+  const { page: employee } = await openBoard(ctxM, invM.url, 'Mia')
+  const base = 'Werkdruk'
+  const id = await addCard(employee, 'themas', base)
+  await waitCardText(fac, id, base, 'the facilitator to see the employee\'s card')
+  assert.equal(await unsavedPanel(employee), null, 'no unsaved-panel before any refusal')
+
+  await ctxM.setOffline(true)
+  await poll(async () => OFFLINE.test(await tid(employee, 'connection-status').textContent({ timeout: 200 })),
+    { message: 'connection-status offline' })
+  const EDIT = ' en roosterdruk'
+  await typeInto(cardTextLocator(employee, id), EDIT)
+  const fresh = await addCard(employee, 'themas', 'Idee onderweg: fietsplan')
+  await tid(fac, 'lock-section-themas').check()
+  await poll(async () => (await exportBoard(board)).documents.control?.session?.locks?.sections?.includes('themas'),
+    { message: 'the server to store the lock of themas' }).catch(async () => {
+    s.note(`control as exported: ${JSON.stringify((await exportBoard(board)).documents.control).slice(0, 300)}`)
+  })
+  await poll(async () => (await tid(fac, 'section-themas').getAttribute('data-locked')) === 'true', { message: 'themas locked on the facilitator\'s page' })
+
+  await ctxM.setOffline(false)
+  await poll(async () => NOT_ALLOWED.test(await tid(employee, 'notice').textContent({ timeout: 200 })),
+    { timeout: 10000, message: 'notice "Niet toegestaan: …" after reconnecting into the lock' })
+  const { value: panel } = await poll(async () => {
+    const p = await unsavedPanel(employee)
+    return p && p.items.length >= 2 && p
+  }, { timeout: 10000, message: 'unsaved-panel with the two refused offline texts' })
+  const byId = Object.fromEntries(panel.items.map((i) => [i.id, i]))
+  assert.equal(panel.items.length, 2, `exactly the two texts: ${JSON.stringify(panel.items)}`)
+  assert.deepEqual([byId[id]?.text, byId[id]?.gone, byId[id]?.field], [base + EDIT, false, 'text'], 'the edited card: its whole text as typed')
+  assert.deepEqual([byId[fresh]?.text, byId[fresh]?.gone], ['Idee onderweg: fietsplan', true], 'the card made offline: not on the server')
+  assert.ok(panel.items.every((i) => i.readonly && i.doc === 'canvas' && i.label.includes('Thema')), `labels name the section: ${JSON.stringify(panel.items.map((i) => i.label))}`)
+  const path = assertSectionLockedReason(panel, 'themas', s)
+
+  // The board itself shows what the server holds.
+  await waitCardText(employee, id, base, 'the employee\'s card back to the server\'s text after the reload')
+  assert.equal(await cardText(employee, fresh), null, 'the refused new card is not on the board')
+  const stored = JSON.stringify((await exportBoard(board)).documents.canvas)
+  assert.ok(!stored.includes('roosterdruk') && !stored.includes('fietsplan'), `the refused offline edits are not stored: ${stored}`)
+  await never(async () => (await cardText(fac, id)) !== base, { duration: 1000, message: 'the facilitator saw the refused edit' })
+
+  // Copy.
+  const item = employee.locator(`[data-testid="unsaved-item"][data-id="${id}"]`)
+  await tid(item, 'unsaved-copy').click()
+  await poll(async () => (await employee.evaluate(() => navigator.clipboard.readText())) === base + EDIT,
+    { message: 'the clipboard to hold the copied text' })
+  await poll(async () => /Tekst gekopieerd/.test(await tid(employee, 'notice').textContent()), { message: 'notice "Tekst gekopieerd"' })
+
+  // English: the same panel, the explanation in English.
+  await tid(employee, 'lang-switch').click()
+  await poll(async () => (await unsavedPanel(employee))?.title === 'Not saved', { message: 'panel title "Not saved" in English' })
+  const en = await unsavedPanel(employee)
+  assert.equal(en.reasons[0].text, path === 'coded' ? 'This section is locked by the facilitator.' : 'The server refused this change.')
+  await tid(employee, 'lang-switch').click()
+
+  // A page reload before dismissing shows the same texts again (the copy is kept until dismissed).
+  await employee.reload()
+  await waitOnline(employee)
+  const { value: again } = await poll(async () => {
+    const p = await unsavedPanel(employee)
+    return p && p.items.length === 2 && p
+  }, { timeout: 10000, message: 'unsaved-panel again after a page reload' })
+  assert.deepEqual(again.items.map((i) => i.text).sort(), [base + EDIT, 'Idee onderweg: fietsplan'].sort())
+
+  await tid(employee, 'unsaved-dismiss').click()
+  await poll(async () => (await unsavedPanel(employee)) === null, { message: 'unsaved-panel hidden after unsaved-dismiss' })
+  await employee.reload()
+  await waitOnline(employee)
+  await never(async () => await unsavedPanel(employee), { duration: 1500, message: 'the dismissed panel came back after a reload' })
+
+  // After the unlock the employee edits as usual, and nothing comes back.
+  await tid(fac, 'lock-section-themas').uncheck()
+  await poll(async () => (await tid(employee, 'section-themas').getAttribute('data-locked')) !== 'true', { message: 'themas unlocked for the employee' })
+  await poll(async () => !(await cardTextLocator(employee, id).evaluate((el) => el.readOnly || el.disabled)), { message: 'card-text editable after the unlock' })
+  await typeInto(cardTextLocator(employee, id), ' (opnieuw)')
+  await waitCardText(fac, id, base + ' (opnieuw)', 'the facilitator to see the employee\'s edit after the unlock')
+  assert.equal(await unsavedPanel(employee), null, 'no panel after an accepted edit')
 })
 
 test('e. dot voting: a budget of 2 stops the third dot, the server counts 2, the reveal shows the same totals everywhere', async (s) => {

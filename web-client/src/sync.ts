@@ -194,17 +194,28 @@ export class DocConnection {
     old.provider.destroy()
     const reasons = this.reasons
     this.reasons = []
-    if (hasTexts(old.doc)) {
-      const at = Date.now()
-      this.pending.push({ key: `${this.name}:${at}:${Math.random().toString(36).slice(2, 8)}`, reasons, at, copy: Y.encodeStateAsUpdate(old.doc) })
-      while (this.pending.length > MAX_PENDING) this.pending.shift()
+    // The copy is taken before the offline copy goes and again right before the doc goes, so
+    // what is typed meanwhile (the textarea is still bound to the old doc) is in it too.
+    let kept: Pending | null = null
+    const keep = (): void => {
+      if (!kept && !hasTexts(old.doc)) return
+      const copy = Y.encodeStateAsUpdate(old.doc)
+      if (kept) kept.copy = copy
+      else {
+        const at = Date.now()
+        kept = { key: `${this.name}:${at}:${Math.random().toString(36).slice(2, 8)}`, reasons, at, copy }
+        this.pending.push(kept)
+        while (this.pending.length > MAX_PENDING) this.pending.shift()
+      }
       this.savePending()
     }
+    keep()
     try {
       await old.persistence.clearData()
     } catch {
       // IndexedDB unavailable: nothing to clear
     }
+    keep()
     old.doc.destroy()
     this.resyncing = false
     if (this.destroyed) return
