@@ -178,9 +178,12 @@ const ONLINE = /verbonden|connected/i
 const NOT_ONLINE = /offline|niet verbonden|not connected|disconnected/i
 const OFFLINE = /offline/i
 const NOT_ALLOWED = /Niet toegestaan|Not allowed/i
-// The Dutch explanation of the refusal code `section-locked` (web-client/src/i18n.ts) and the one
+// The Dutch explanations of the refusal codes `section-locked` and `doc-locked` (src/i18n.ts) and the one
 // shown for a reason without a code the client knows.
-const SECTION_LOCKED_NL = 'Deze sectie is vergrendeld door de facilitator.'
+const REFUSAL_NL = {
+  'section-locked': 'Deze sectie is vergrendeld door de facilitator.',
+  'doc-locked': 'Dit onderdeel van het bord is vergrendeld door de facilitator.'
+}
 const REFUSED_NL = 'De server heeft deze wijziging geweigerd.'
 // Set E2E_REFUSAL_CODES=1 against a server whose `permission-denied` reasons carry a code
 // (`section-locked: …`): the coded explanation is then required, not only accepted.
@@ -248,23 +251,24 @@ async function unsavedPanel (page) {
 }
 
 /**
- * Checks the panel's explanation of a section lock. Against a server with typed refusals the
- * reason is `section-locked: …` and the Dutch explanation of that code is shown; against one
- * without (today's main) the generic refusal and the server's raw reason. Returns which one.
+ * Checks the panel's explanation of a refusal for a lock. Against a server with typed refusals
+ * the reason is `<code>: …` and the Dutch explanation of that code is shown (with the raw reason);
+ * against one without (today's main) the generic refusal and the server's raw reason, which must
+ * contain `rawFragment`. Returns 'coded' or 'generic'.
  */
-function assertSectionLockedReason (panel, section, s) {
+function assertLockReason (panel, code, rawFragment, s) {
   assert.ok(panel.reasons.length >= 1, `the panel explains the refusal (reasons: ${JSON.stringify(panel.reasons)})`)
   const reason = panel.reasons[0]
-  if (reason.code === 'section-locked') {
-    assert.equal(reason.text, SECTION_LOCKED_NL, 'the Dutch explanation of section-locked')
-    assert.ok(panel.raw.some((r) => r.includes(`section-locked: section ${section} is locked`)), `the raw reason is shown too: ${JSON.stringify(panel.raw)}`)
-    s.note(`panel: coded refusal section-locked → "${reason.text}"`)
+  if (reason.code === code) {
+    assert.equal(reason.text, REFUSAL_NL[code], `the Dutch explanation of ${code}`)
+    assert.ok(panel.raw.some((r) => r.includes(`${code}: `)), `the raw reason is shown too: ${JSON.stringify(panel.raw)}`)
+    s.note(`panel: coded refusal ${code} → "${reason.text}" (${panel.raw[0]})`)
     return 'coded'
   }
-  assert.ok(!REFUSAL_CODES, `E2E_REFUSAL_CODES=1 but the refusal had no section-locked code: ${JSON.stringify(panel)}`)
+  assert.ok(!REFUSAL_CODES, `E2E_REFUSAL_CODES=1 but the refusal had no ${code} code: ${JSON.stringify(panel)}`)
   assert.equal(reason.code, 'unknown', `a refusal without a known code is shown as unknown: ${JSON.stringify(panel.reasons)}`)
   assert.equal(reason.text, REFUSED_NL, 'the generic Dutch explanation')
-  assert.ok(panel.raw.some((r) => r.includes(`${section} is locked by the facilitator`)), `the server's raw reason is shown: ${JSON.stringify(panel.raw)}`)
+  assert.ok(panel.raw.some((r) => r.includes(rawFragment)), `the server's raw reason is shown: ${JSON.stringify(panel.raw)}`)
   s.note(`panel: refusal without a code → generic "${reason.text}" + raw "${panel.raw[0]}"`)
   return 'generic'
 }
@@ -578,7 +582,7 @@ test('d. a section lock makes bouwstenen read-only for the employer and the unlo
   assert.equal(panel.title, 'Niet opgeslagen')
   assert.deepEqual(panel.items.map((i) => [i.doc, i.kind, i.id, i.field, i.text, i.gone, i.readonly]),
     [['canvas', 'card', id, 'text', base + FORCED, false, true]], 'the panel holds exactly the refused card text, read-only')
-  assertSectionLockedReason(panel, 'bouwstenen', s)
+  assertLockReason(panel, 'section-locked', 'bouwstenen is locked by the facilitator', s)
   if (panel.reasons[0].code === 'section-locked') {
     assert.match(await tid(employer, 'notice').textContent(), /Niet toegestaan: Deze sectie is vergrendeld/, 'the notice explains the code')
   }
@@ -618,9 +622,7 @@ test('d2. offline edits refused on reconnect (the section was locked meanwhile) 
   const fresh = await addCard(employee, 'themas', 'Idee onderweg: fietsplan')
   await tid(fac, 'lock-section-themas').check()
   await poll(async () => (await exportBoard(board)).documents.control?.session?.locks?.sections?.includes('themas'),
-    { message: 'the server to store the lock of themas' }).catch(async () => {
-    s.note(`control as exported: ${JSON.stringify((await exportBoard(board)).documents.control).slice(0, 300)}`)
-  })
+    { message: 'the server to store the lock of themas' })
   await poll(async () => (await tid(fac, 'section-themas').getAttribute('data-locked')) === 'true', { message: 'themas locked on the facilitator\'s page' })
 
   await ctxM.setOffline(false)
@@ -635,7 +637,7 @@ test('d2. offline edits refused on reconnect (the section was locked meanwhile) 
   assert.deepEqual([byId[id]?.text, byId[id]?.gone, byId[id]?.field], [base + EDIT, false, 'text'], 'the edited card: its whole text as typed')
   assert.deepEqual([byId[fresh]?.text, byId[fresh]?.gone], ['Idee onderweg: fietsplan', true], 'the card made offline: not on the server')
   assert.ok(panel.items.every((i) => i.readonly && i.doc === 'canvas' && i.label.includes('Thema')), `labels name the section: ${JSON.stringify(panel.items.map((i) => i.label))}`)
-  const path = assertSectionLockedReason(panel, 'themas', s)
+  const path = assertLockReason(panel, 'section-locked', 'themas is locked by the facilitator', s)
 
   // The board itself shows what the server holds.
   await waitCardText(employee, id, base, 'the employee\'s card back to the server\'s text after the reload')
@@ -680,6 +682,47 @@ test('d2. offline edits refused on reconnect (the section was locked meanwhile) 
   await typeInto(cardTextLocator(employee, id), ' (opnieuw)')
   await waitCardText(fac, id, base + ' (opnieuw)', 'the facilitator to see the employee\'s edit after the unlock')
   assert.equal(await unsavedPanel(employee), null, 'no panel after an accepted edit')
+})
+
+test('d3. gap board: an offline edit of a row refused on reconnect into a lock of the gap document is shown under "Niet opgeslagen"; fields the employer did not change, or that others changed meanwhile, are not', async (s) => {
+  const board = await createBoard('Gap niet opgeslagen')
+  const invE = await invite(board, 'employer')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const ctxE = await s.context({}, 'employer')
+  const { page: employer } = await openBoard(ctxE, invE.url, 'Erik')
+  await tid(employer, 'tab-gap').click()
+  await tid(fac, 'tab-gap').click()
+  await tid(employer, 'add-row').click()
+  const rowId = (await poll(() => employer.evaluate(() => document.querySelector('article[data-testid^="row-"]')?.getAttribute('data-testid')),
+    { message: 'a new gap row' })).value.slice('row-'.length)
+  const field = (page, f) => tid(tid(page, `row-${rowId}`), `row-${f}`)
+  await typeInto(field(employer, 'onderwerp'), 'Scholing')
+  await typeInto(field(employer, 'gap'), 'Te weinig tijd')
+  await poll(async () => (await field(fac, 'onderwerp').inputValue()) === 'Scholing', { message: 'the facilitator to see the row' })
+  await poll(async () => (await field(fac, 'gap').inputValue()) === 'Te weinig tijd', { message: 'the facilitator to see the gap field' })
+
+  await ctxE.setOffline(true)
+  await poll(async () => OFFLINE.test(await tid(employer, 'connection-status').textContent({ timeout: 200 })), { message: 'connection-status offline' })
+  await typeInto(field(employer, 'huidig'), 'Geen opleidingsbudget')
+  // Meanwhile the facilitator rewrites the gap field: the employer's older copy of it differs from
+  // the server's, but the employer did not change it, so it is not "theirs" to lose.
+  await field(fac, 'gap').fill('Te weinig tijd en geld')
+  await poll(async () => JSON.stringify((await exportBoard(board)).documents.gap).includes('Te weinig tijd en geld'), { message: 'the facilitator\'s gap edit stored' })
+  await tid(fac, 'lock-doc-gap').check()
+  await poll(async () => (await exportBoard(board)).documents.control?.session?.locks?.docs?.includes('gap'), { message: 'the gap lock stored' })
+
+  await ctxE.setOffline(false)
+  const { value: panel } = await poll(async () => {
+    const p = await unsavedPanel(employer)
+    return p && p.items.length >= 1 && p
+  }, { timeout: 10000, message: 'unsaved-panel with the refused row field' })
+  assert.deepEqual(panel.items.map((i) => [i.doc, i.kind, i.id, i.field, i.text, i.gone]),
+    [['gap', 'row', rowId, 'huidig', 'Geen opleidingsbudget', false]], 'only the field typed offline (not onderwerp, not the gap field the facilitator changed)')
+  assert.equal(panel.items[0].label, 'Gap-analyse, Huidige situatie')
+  assertLockReason(panel, 'doc-locked', 'gap is locked by the facilitator', s)
+  await poll(async () => (await field(employer, 'gap').inputValue()) === 'Te weinig tijd en geld', { message: 'the employer\'s row reloaded with the server\'s text' })
+  assert.equal(await field(employer, 'huidig').inputValue(), '', 'the refused field is empty on the board')
+  assert.ok(!JSON.stringify((await exportBoard(board)).documents.gap).includes('opleidingsbudget'), 'the refused edit is not stored')
 })
 
 test('e. dot voting: a budget of 2 stops the third dot, the server counts 2, the reveal shows the same totals everywhere', async (s) => {
