@@ -174,7 +174,7 @@ export interface UnsavedText {
   /** A card (`cards`, canvas and party workspaces) or a gap row (`rows`). */
   kind: 'card' | 'row'
   id: string
-  /** `text` for a card; a row's text field. */
+  /** `text` for a card; a row's text field, or its `partijen` (shown comma separated). */
   field: string
   /** A card's section. */
   section?: string

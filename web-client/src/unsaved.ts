@@ -7,6 +7,8 @@
 // - content deleted in the copy that the server holds undeleted is a refused deletion;
 // and a text counts as unsaved when it has either and its string differs from the server's.
 // Someone else's edit that this page had not received yet is neither, so it is never reported.
+// A gap row's `partijen` (typed as a comma separated list) counts too, when the page's value was
+// written under an id the server does not have and differs from the server's.
 
 import * as Y from 'yjs'
 import type { UnsavedText } from './types'
@@ -45,9 +47,18 @@ function texts(doc: Y.Doc): TextAt[] {
   return out
 }
 
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+}
+
 /** Whether a document holds any non-empty card or row text (else there is nothing to keep). */
 export function hasTexts(doc: Y.Doc): boolean {
-  return texts(doc).some((t) => t.text.length > 0)
+  if (texts(doc).some((t) => t.text.length > 0)) return true
+  let partijen = false
+  doc.getMap('rows').forEach((row) => {
+    if (row instanceof Y.Map && strings(row.get('partijen')).length) partijen = true
+  })
+  return partijen
 }
 
 /** The text at the same place in another document, or null when the card or row is not there. */
@@ -98,6 +109,16 @@ export function unsavedTexts(copy: Uint8Array, server: Y.Doc): UnsavedText[] {
       if (!hasChangesBeyond(at.text, sv, serverDeleted)) continue
       out.push({ kind: at.kind, id: at.id, field: at.field, section: at.section, text: mine, gone: theirs === null })
     }
+    old.getMap('rows').forEach((row, id) => {
+      if (!(row instanceof Y.Map)) return
+      const entry = row._map.get('partijen')
+      const mine = strings(row.get('partijen'))
+      if (!entry || entry.deleted || !mine.length || entry.id.clock < (sv.get(entry.id.client) ?? 0)) return
+      const there = server.getMap('rows').get(id)
+      const theirs = there instanceof Y.Map ? strings(there.get('partijen')) : null
+      if (theirs && theirs.join('\n') === mine.join('\n')) return
+      out.push({ kind: 'row', id, field: 'partijen', text: mine.join(', '), gone: theirs === null })
+    })
     return out
   } finally {
     old.destroy()
