@@ -49,7 +49,7 @@ interface Pending {
 }
 
 /** How many reloads' copies are kept per document (the oldest go first). */
-const MAX_PENDING = 5
+const MAX_PENDING = 20
 
 /** Jitter: the provider backs off 100 ms · 2^n up to `maxBackoffTime`; randomising that cap per
  * client and again after each close (2.5–4 s) spreads the reconnects of a whole room after a
@@ -76,6 +76,8 @@ export class DocConnection {
   private reasons: string[] = []
   /** Copies taken before reloads, compared with the server after each sync (see unsaved.ts). */
   private pending: Pending[] = []
+  /** Keys of copies this page forgot (dismissed, or nothing missing any more). */
+  private forgotten = new Set<string>()
   private browserOffline = typeof navigator !== 'undefined' && navigator.onLine === false
 
   constructor(
@@ -240,6 +242,7 @@ export class DocConnection {
         continue
       }
       if (items.length) keep.push(p)
+      else this.forgotten.add(p.key)
       this.events.unsaved?.({ key: p.key, doc: this.name, reasons: p.reasons, items, at: p.at })
     }
     if (keep.length !== this.pending.length) {
@@ -250,9 +253,9 @@ export class DocConnection {
 
   /** The user has seen (and copied) what a reload did not keep: forget the copy. */
   dismiss(key: string): void {
-    const before = this.pending.length
+    this.forgotten.add(key)
     this.pending = this.pending.filter((p) => p.key !== key)
-    if (this.pending.length !== before) this.savePending()
+    this.savePending()
   }
 
   private get pendingKey(): string {
@@ -272,12 +275,16 @@ export class DocConnection {
   }
 
   /** Keeps the copies in localStorage too, so a page closed before the reload synced (or before
-   * the user read the panel) shows them next time. Best effort: the copies in memory stay. */
+   * the user read the panel) shows them next time. Copies another tab of the same board stored
+   * meanwhile are kept. Best effort: the copies in memory stay. */
   private savePending(): void {
     try {
-      if (!this.pending.length) localStorage.removeItem(this.pendingKey)
+      const mine = new Set(this.pending.map((p) => p.key))
+      const others = this.loadPending().filter((p) => !mine.has(p.key) && !this.forgotten.has(p.key))
+      const all = [...others, ...this.pending].sort((a, b) => a.at - b.at).slice(-MAX_PENDING)
+      if (!all.length) localStorage.removeItem(this.pendingKey)
       else {
-        localStorage.setItem(this.pendingKey, JSON.stringify(this.pending.map((p) => ({
+        localStorage.setItem(this.pendingKey, JSON.stringify(all.map((p) => ({
           key: p.key, reasons: p.reasons, at: p.at, copy: toBase64(p.copy),
         }))))
       }
