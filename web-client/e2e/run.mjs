@@ -730,6 +730,91 @@ test('d3. gap board: an offline edit of a row refused on reconnect into a lock o
   assert.ok(!JSON.stringify((await exportBoard(board)).documents.gap).includes('opleidingsbudget'), 'the refused edit is not stored')
 })
 
+/**
+ * Passes a context's WebSockets through, rewriting each `permission-denied` (y-websocket message 2,
+ * auth message 0, then the reason as a var string) with `rewrite(reason)`; counts what it saw.
+ */
+async function rewriteRefusals (ctx, rewrite) {
+  const seen = []
+  const varUint = (buf, pos) => {
+    let n = 0; let shift = 0; let b
+    do { b = buf[pos++]; n += (b & 0x7f) * 2 ** shift; shift += 7 } while (b & 0x80)
+    return [n, pos]
+  }
+  const writeVarUint = (n) => {
+    const out = []
+    while (n > 0x7f) { out.push(0x80 | (n & 0x7f)); n = Math.floor(n / 128) }
+    out.push(n)
+    return out
+  }
+  await ctx.routeWebSocket(/\/ws\//, (ws) => {
+    const server = ws.connectToServer()
+    ws.onMessage((m) => server.send(m))
+    server.onMessage((m) => {
+      const buf = typeof m === 'string' ? null : Buffer.from(m)
+      if (buf && buf[0] === 2 && buf[1] === 0) {
+        const [len, at] = varUint(buf, 2)
+        const reason = buf.subarray(at, at + len).toString('utf8')
+        const next = Buffer.from(rewrite(reason), 'utf8')
+        seen.push({ reason, sent: next.toString('utf8') })
+        ws.send(Buffer.concat([Buffer.from([2, 0, ...writeVarUint(next.length)]), next]))
+      } else {
+        ws.send(m)
+      }
+    })
+  })
+  return seen
+}
+
+test('d4. typed refusals in the browser: a `section-locked: …` reason is explained in Dutch and English, a reason with an unknown code gets the generic text and the raw reason (reasons rewritten in transit to the new server format where the server does not send it yet)', async (s) => {
+  const board = await createBoard('Getypte weigering')
+  const invE = await invite(board, 'employer')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const ctxE = await s.context({}, 'employer')
+  let mode = 'coded'
+  const seen = await rewriteRefusals(ctxE, (reason) => {
+    if (mode === 'unknown') return `frobnicated: ${reason.replace(/^[a-z-]+: /, '')}`
+    return /^section-locked: /.test(reason) ? reason : `section-locked: ${reason}`
+  })
+  const { page: employer } = await openBoard(ctxE, invE.url, 'Erik')
+  const force = async (id, text) => cardTextLocator(employer, id).evaluate((el, text) => {
+    el.readOnly = false
+    el.value += text
+    el.dispatchEvent(new Event('input', { bubbles: true }))
+  }, text)
+  const a = await addCard(employer, 'bouwstenen', 'Eerste kaart')
+  const b = await addCard(employer, 'bouwstenen', 'Tweede kaart')
+  await waitCardText(fac, b, 'Tweede kaart', 'the facilitator to see both cards')
+  await tid(fac, 'lock-section-bouwstenen').check()
+  await poll(async () => (await tid(employer, 'section-bouwstenen').getAttribute('data-locked')) === 'true', { message: 'bouwstenen locked for the employer' })
+
+  await force(a, ' X1')
+  const { value: panel } = await poll(async () => { const p = await unsavedPanel(employer); return p?.items.length && p },
+    { message: 'unsaved-panel after the coded refusal' })
+  assert.ok(seen.length >= 1, 'a permission-denied passed the route')
+  s.note(`server sent "${seen[0].reason}", the page got "${seen[0].sent}"`)
+  assert.deepEqual(panel.reasons, [{ code: 'section-locked', text: REFUSAL_NL['section-locked'] }])
+  assert.equal(panel.raw[0], `Melding van de server: ${seen[0].sent}`)
+  assert.deepEqual(panel.items.map((i) => [i.id, i.text]), [[a, 'Eerste kaart X1']])
+  assert.equal(await tid(employer, 'notice').textContent(), `Niet toegestaan: ${REFUSAL_NL['section-locked']}`)
+  await tid(employer, 'lang-switch').click()
+  await poll(async () => (await unsavedPanel(employer))?.reasons[0]?.text === 'This section is locked by the facilitator.', { message: 'the English explanation' })
+  await tid(employer, 'lang-switch').click()
+  await tid(employer, 'unsaved-dismiss').click()
+  await poll(async () => (await unsavedPanel(employer)) === null, { message: 'panel dismissed' })
+
+  mode = 'unknown'
+  await force(b, ' X2')
+  const { value: generic } = await poll(async () => { const p = await unsavedPanel(employer); return p?.items.length && p },
+    { message: 'unsaved-panel after a refusal with an unknown code' })
+  assert.deepEqual(generic.reasons, [{ code: 'unknown', text: REFUSED_NL }])
+  assert.match(generic.raw[0], /^Melding van de server: frobnicated: .*bouwstenen/)
+  assert.deepEqual(generic.items.map((i) => [i.id, i.text]), [[b, 'Tweede kaart X2']])
+  assert.match(await tid(employer, 'notice').textContent(), /^Niet toegestaan: frobnicated: .*bouwstenen/)
+  const stored = JSON.stringify((await exportBoard(board)).documents.canvas)
+  assert.ok(!stored.includes('X1') && !stored.includes('X2'), 'neither forced edit is stored')
+})
+
 test('e. dot voting: a budget of 2 stops the third dot, the server counts 2, the reveal shows the same totals everywhere', async (s) => {
   const board = await createBoard('Stemmen')
   const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
