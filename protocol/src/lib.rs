@@ -15,9 +15,12 @@ pub mod claims;
 pub mod connection;
 pub mod errors;
 pub mod ids;
-pub mod inspect;
+pub mod index;
+pub mod judge;
 pub mod policy;
 pub mod roles;
+pub mod stored;
+pub mod structs;
 pub mod template;
 pub mod wire;
 

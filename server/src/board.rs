@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tafel_protocol::policy::SessionPolicy;
 use tafel_protocol::template::Template;
-use tafel_protocol::{BoardId, Role};
+use tafel_protocol::{BoardId, DocName, Role};
 
 use crate::store::{BoardMeta, Store, StoreError};
 
@@ -101,7 +101,7 @@ pub struct BoardState {
     pub drafts: Vec<Draft>,
     /// Employee sub → the number in "Medewerker N".
     pub pseudonyms: BTreeMap<String, u32>,
-    /// Item id → who created it.
+    /// `doc/item` (see `author_key`) or a draft id → who created it.
     pub authors: BTreeMap<String, Author>,
     pub audit: Vec<AuditEntry>,
 }
@@ -179,6 +179,13 @@ impl BoardState {
     }
 }
 
+/// The key of an item's author record: the document and the item id (`canvas/c123`), so a gap
+/// row can never take over the record of a canvas card with the same id. Records from before
+/// this (a bare id) are read as canvas cards.
+pub fn author_key(doc: DocName, item: &str) -> String {
+    format!("{}/{item}", doc.as_str())
+}
+
 /// A participant as the server shows them to others.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Participant {
@@ -188,6 +195,9 @@ pub struct Participant {
     pub name: String,
     /// What documents and presence show in "name" mode: an employee's pseudonym, else the name.
     pub display: String,
+    /// The board's tag for this participant in the ownership index (an HMAC of the `sub`; never
+    /// the `sub` itself).
+    pub tag: tafel_protocol::index::Owner,
 }
 
 impl Participant {
@@ -291,6 +301,21 @@ impl Board {
         bytes.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The participant's tag in this board's ownership index: HMAC(key, board, sub), so the
+    /// same person has unrelated tags on two boards and the index never holds a `sub`.
+    pub fn participant_tag(&self, sub: &str) -> String {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.owner_key) {
+            Ok(m) => m,
+            Err(_) => return String::new(),
+        };
+        mac.update(b"participant\0");
+        mac.update(self.id().as_str().as_bytes());
+        mac.update(&[0]);
+        mac.update(sub.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        bytes.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The participant as shown to others; employees get a stable pseudonym ("Medewerker 3").
     pub async fn participant(&self, sub: &str, role: Role, name: &str) -> Participant {
         let display = if role == Role::Employee {
@@ -316,13 +341,14 @@ impl Board {
             role,
             name: name.to_owned(),
             display,
+            tag: tafel_protocol::index::Owner::Participant(self.participant_tag(sub).into()),
         }
     }
 
     /// Records who created an item (kept on the server only) and stores it in the background.
-    pub fn record_author(self: &Arc<Self>, item: &str, who: &Participant) {
+    pub fn record_author(self: &Arc<Self>, doc: DocName, item: &str, who: &Participant) {
         self.lock().authors.insert(
-            item.to_owned(),
+            author_key(doc, item),
             Author {
                 sub: who.sub.clone(),
                 role: who.role,

@@ -69,6 +69,20 @@ pub struct ServeArgs {
     /// Most simultaneous WebSocket connections; more are refused with 503.
     #[arg(long, env = "TAFEL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Largest single Yjs update accepted, in bytes; larger ones are refused (`update-too-large`).
+    #[arg(long, env = "TAFEL_MAX_UPDATE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_update_bytes: usize,
+    /// Largest document (snapshot plus log), in bytes; updates beyond it are refused
+    /// (`document-too-large`).
+    #[arg(long, env = "TAFEL_MAX_DOC_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_doc_bytes: u64,
+    /// Most levels of nested shared types in free-form content (party workspaces); deeper ones
+    /// are refused (`too-deep`).
+    #[arg(long, env = "TAFEL_MAX_DEPTH", default_value_t = 16)]
+    pub max_depth: u16,
+    /// Test-only endpoints (e.g. making a document's actor panic). Never in production.
+    #[arg(long, hide = true)]
+    pub test_hooks: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -103,6 +117,9 @@ pub struct Config {
     pub max_connections: usize,
     pub templates: Option<std::path::PathBuf>,
     pub web_dir: Option<std::path::PathBuf>,
+    /// Limits the update judge applies.
+    pub limits: tafel_protocol::judge::Limits,
+    pub test_hooks: bool,
 }
 
 impl From<&ServeArgs> for Config {
@@ -120,6 +137,12 @@ impl From<&ServeArgs> for Config {
             max_connections: a.max_connections.max(1),
             templates: a.templates.clone(),
             web_dir: Some(a.web_dir.clone()),
+            limits: tafel_protocol::judge::Limits {
+                max_update_bytes: a.max_update_bytes.max(1024),
+                max_doc_bytes: a.max_doc_bytes.max(1024),
+                max_depth: a.max_depth.clamp(1, 64),
+            },
+            test_hooks: a.test_hooks,
         }
     }
 }

@@ -18,8 +18,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tafel_protocol::anonymity::scrub_employee_awareness;
-use tafel_protocol::inspect::{InspectError, Shadow};
-use tafel_protocol::policy::{judge, schema_roots, Verdict, Writer};
+use tafel_protocol::index::{Index, Owner, Shape};
+use tafel_protocol::judge::{self, Accepted, Context, Rejection, Writer, YrsView};
+use tafel_protocol::stored;
+use tafel_protocol::structs;
 use tafel_protocol::wire::encode_permission_denied;
 use tafel_protocol::wire::{
     decode_update, encode_awareness, encode_join_frames, encode_sync_step2, encode_update,
@@ -27,11 +29,9 @@ use tafel_protocol::wire::{
 use tafel_protocol::{CloseCode, DocKey, DocName, Role};
 use tokio::sync::{mpsc, oneshot, watch};
 use yrs::sync::{Awareness, AwarenessUpdate};
-use yrs::types::AsPrelim;
-use yrs::types::ToJson;
 use yrs::{
-    Any, ClientID, Doc, GetString, In, Map, Out, ReadTxn, StateVector, Transact, TransactionMut,
-    WriteTxn,
+    Any, Array, ClientID, Doc, GetString, IdSet, Map, Out, ReadTxn, StateVector, Text, Transact,
+    TransactionMut, WriteTxn,
 };
 
 use crate::board::{Board, Participant};
@@ -135,7 +135,7 @@ pub enum DocCmd {
         conn: ConnId,
         sv: StateVector,
     },
-    /// An update from a read-only connection: ignored if it adds nothing, else refused.
+    /// An update from a read-only connection: accepted when it adds nothing, else refused.
     ReadOnly {
         conn: ConnId,
         update: Vec<u8>,
@@ -160,6 +160,8 @@ pub enum DocCmd {
     Discard,
     /// The server is stopping: close everyone, store everything, unload.
     Shutdown,
+    /// Test hook (`--test-hooks`): the actor panics, as a bug would make it.
+    TestPanic,
 }
 
 /// What the actor needs from the rest of the server.
@@ -181,16 +183,9 @@ struct Member {
 /// An accepted update not yet stored.
 struct Pending {
     from: ConnId,
-    update: Bytes,
+    /// The log entry (the update with its writer).
+    entry: Bytes,
     frame: Bytes,
-}
-
-/// Why an update was not applied.
-enum Refusal {
-    /// Against the rules: the sender gets `permission-denied` and stays connected.
-    Denied(String),
-    /// Not a valid update: the sender is disconnected (1007).
-    Broken(String),
 }
 
 fn now_millis() -> u64 {
@@ -209,8 +204,9 @@ struct LiveDoc {
     ctx: DocContext,
     awareness: Awareness,
     members: HashMap<ConnId, Member>,
-    /// Which connection announced which awareness client id; a connection may not change or
-    /// remove another connection's presence.
+    /// Which connection currently shows which awareness client id. Who may claim an id at all
+    /// is the ownership index's (`Index::claim_presence`); a newer connection of the same
+    /// participant takes the id over at once.
     awareness_owner: HashMap<ClientID, ConnId>,
     pending: Vec<Pending>,
     /// Sync step 2 for an empty state vector, encoded once per change and shared by every
@@ -218,31 +214,46 @@ struct LiveDoc {
     full_state_frame: Option<Bytes>,
     log_entries: u64,
     log_bytes: u64,
-    /// The copy updates are tried on before they touch the real document (see `inspect`).
-    shadow: Shadow,
+    /// Snapshot plus log, for the document size limit.
+    doc_bytes: u64,
+    /// Who wrote under which client id, and where every clock range lives (see `judge`).
+    index: Index,
     /// Server edits waiting for their flush, to be answered once stored.
     replies: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
 }
 
+/// Takes the document out of the registry when the actor ends, even by a panic, so the next
+/// join loads it afresh (connections notice the actor is gone and close with 1011).
+struct Forget {
+    registry: Arc<Registry>,
+    key: DocKey,
+    generation: u64,
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(doc = %self.key, "document actor panicked; its connections close with 1011 and it reloads on the next join");
+        }
+        self.registry.forget(&self.key, self.generation);
+    }
+}
+
 /// Runs a document until it is evicted, fails or is shut down.
 pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
-    let loaded = load(&*ctx.store, &ctx.key).await;
-    let (doc, log_entries, log_bytes) = match loaded {
+    let _forget = Forget {
+        registry: ctx.registry.clone(),
+        key: ctx.key.clone(),
+        generation: ctx.generation,
+    };
+    let loaded = load(&*ctx.store, &ctx.key, &ctx.config).await;
+    let (doc, index, log_entries, log_bytes) = match loaded {
         Ok(v) => v,
         Err(e) => {
             tracing::error!(doc = %ctx.key, error = %e, "cannot load document");
             ctx.metrics.store_errors.inc();
             ctx.registry.forget(&ctx.key, ctx.generation);
             drain(&mut rx, || JoinError::Store(e.clone())).await;
-            return;
-        }
-    };
-    let shadow = match new_shadow(&doc, ctx.key.doc) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(doc = %ctx.key, error = %e, "cannot build the document's shadow");
-            ctx.registry.forget(&ctx.key, ctx.generation);
-            drain(&mut rx, || JoinError::Gone).await;
             return;
         }
     };
@@ -257,7 +268,8 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         full_state_frame: None,
         log_entries,
         log_bytes,
-        shadow,
+        doc_bytes: log_bytes,
+        index,
         replies: Vec::new(),
     };
     let final_join_error = live.serve(&mut rx).await;
@@ -278,33 +290,91 @@ async fn drain(rx: &mut mpsc::Receiver<DocCmd>, err: impl Fn() -> JoinError) {
     }
 }
 
-fn new_shadow(doc: &Doc, name: DocName) -> Result<Shadow, InspectError> {
-    let (items, others) = schema_roots(name);
-    let state = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
-    Shadow::new(&state, items, others)
+/// Applies stored bytes to `doc` and extends the index with them (as written by `writer`).
+/// Returns false when the bytes could not be applied.
+fn replay(
+    doc: &Doc,
+    index: &mut Index,
+    key: &DocKey,
+    config: &Config,
+    writer: Option<&Owner>,
+    update: &[u8],
+) -> Result<(), String> {
+    let decoded = decode_update(update).map_err(|e| e.to_string())?;
+    let schema = judge::schema(key.doc, config.limits.max_depth);
+    let walked = structs::decode(update).map_err(|e| e.to_string());
+    let creator = writer.filter(|w| **w != Owner::Server);
+    let resolved = walked.and_then(|w| {
+        index
+            .resolve(&w, &schema, creator)
+            .map_err(|e| e.to_string())
+    });
+    let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut txn = doc.transact_mut();
+        txn.apply_update(decoded).map(|()| txn.delete_set().clone())
+    }));
+    let deleted = match applied {
+        Ok(Ok(ds)) => ds,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err("applying it panicked".into()),
+    };
+    match resolved {
+        Ok(r) => index.apply(r, writer, &deleted),
+        Err(e) => {
+            tracing::warn!(doc = %key, error = %e, "a stored update is outside the index; its ranges stay unowned")
+        }
+    }
+    Ok(())
 }
 
-async fn load(store: &dyn Store, key: &DocKey) -> Result<(Doc, u64, u64), StoreError> {
-    let stored = store.load(key).await?;
+async fn load(
+    store: &dyn Store,
+    key: &DocKey,
+    config: &Config,
+) -> Result<(Doc, Index, u64, u64), StoreError> {
+    let stored_doc = store.load(key).await?;
     let doc = Doc::new();
+    let mut index = Index::new();
     let mut bytes = 0u64;
-    {
-        let mut txn = doc.transact_mut();
-        let parts = stored.snapshot.iter().chain(stored.log.iter());
-        for (i, raw) in parts.enumerate() {
-            bytes += raw.len() as u64;
-            let applied = decode_update(raw)
-                .map_err(|e| e.to_string())
-                .and_then(|u| txn.apply_update(u).map_err(|e| e.to_string()));
-            if let Err(e) = applied {
-                // Keep serving what can be read; say loudly what could not.
-                tracing::error!(doc = %key, part = i, error = %e, "skipping an unreadable stored update");
+    if let Some(raw) = &stored_doc.snapshot {
+        bytes += raw.len() as u64;
+        let (stored_index, state) = stored::decode_snapshot(raw);
+        let restored = stored_index.map(Index::from_bytes);
+        match restored {
+            Some(Ok(i)) => {
+                index = i;
+                let applied = decode_update(state)
+                    .map_err(|e| e.to_string())
+                    .and_then(|u| {
+                        doc.transact_mut()
+                            .apply_update(u)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(e) = applied {
+                    tracing::error!(doc = %key, error = %e, "skipping an unreadable stored snapshot");
+                }
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    tracing::error!(doc = %key, error = %e, "the stored index cannot be read; client ids are unowned until claimed");
+                }
+                if let Err(e) = replay(&doc, &mut index, key, config, None, state) {
+                    tracing::error!(doc = %key, error = %e, "skipping an unreadable stored snapshot");
+                }
             }
         }
     }
-    Ok((doc, stored.log.len() as u64, bytes))
+    for (i, raw) in stored_doc.log.iter().enumerate() {
+        bytes += raw.len() as u64;
+        let (writer, update) = stored::decode_entry(raw);
+        if let Err(e) = replay(&doc, &mut index, key, config, writer.as_ref(), update) {
+            // Keep serving what can be read; say loudly what could not.
+            tracing::error!(doc = %key, part = i, error = %e, "skipping an unreadable stored update");
+        }
+    }
+    // The server writes under this document's own client id.
+    index.claim_for_server(doc.client_id().get());
+    Ok((doc, index, stored_doc.log.len() as u64, bytes))
 }
 
 impl LiveDoc {
@@ -368,14 +438,14 @@ impl LiveDoc {
                 }
             }
             DocCmd::Leave { conn } => self.leave(conn),
-            DocCmd::Apply { conn, update } => return Ok(self.apply(conn, update)),
+            DocCmd::Apply { conn, update } => return Ok(self.apply(conn, update, true)),
+            DocCmd::ReadOnly { conn, update } => return Ok(self.apply(conn, update, false)),
             DocCmd::SyncStep1 { conn, sv } => {
                 self.flush().await?;
                 let frame = self.sync_step2(&sv);
                 self.send_to(conn, frame);
             }
             DocCmd::Awareness { conn, update } => self.awareness_update(conn, update),
-            DocCmd::ReadOnly { conn, update } => self.read_only(conn, &update),
             DocCmd::AwarenessQuery { conn } => {
                 if let Ok(update) = self.awareness.update() {
                     self.send_to(conn, Bytes::from(encode_awareness(update)));
@@ -403,66 +473,77 @@ impl LiveDoc {
                 self.compact().await;
                 return Ok(Flow::Stop);
             }
+            DocCmd::TestPanic => {
+                if self.ctx.config.test_hooks {
+                    panic!("test hook: document actor panic");
+                }
+            }
         }
         Ok(Flow::Continue)
     }
 
-    /// Validates an update on the shadow, judges it against the board's rules, and applies it;
-    /// it is stored and forwarded at the next flush. A refused update touches nothing.
-    fn apply(&mut self, conn: ConnId, raw: Vec<u8>) -> Flow {
-        let malformed = |e: String| {
-            (
-                CloseCode::MalformedMessage,
-                format!("malformed update: {e}"),
-            )
-        };
-        let (update, for_shadow) = match (decode_update(&raw), decode_update(&raw)) {
-            (Ok(u), Ok(v)) => (u, v),
-            (Err(e), _) | (_, Err(e)) => {
-                let (code, reason) = malformed(e.to_string());
-                self.kick(conn, code, reason);
-                return Flow::Continue;
-            }
-        };
-        if update.is_empty() {
-            return Flow::Continue;
-        }
+    /// Judges an update struct by struct (`judge`), applies it once, and queues it for the
+    /// next flush (stored, then forwarded). A refused update touches nothing.
+    fn apply(&mut self, conn: ConnId, raw: Vec<u8>, can_write: bool) -> Flow {
         let Some(who) = self.members.get(&conn).map(|m| m.handle.who.clone()) else {
             return Flow::Continue;
         };
-        let verdict = match self.judge(&who, for_shadow) {
-            Ok(v) => v,
-            Err(Refusal::Denied(reason)) => {
-                self.deny(conn, &who, &reason);
+        let verdict = self.judge(&who, &raw, can_write);
+        let accepted = match verdict {
+            Ok(a) => a,
+            Err(Rejection::Refused(r)) => {
+                self.deny(conn, &who, &r.to_string());
                 return Flow::Continue;
             }
-            Err(Refusal::Broken(reason)) => {
-                self.rebuild_shadow();
-                self.kick(conn, CloseCode::MalformedMessage, reason);
+            Err(Rejection::Malformed(e)) => {
+                self.kick(
+                    conn,
+                    CloseCode::MalformedMessage,
+                    format!("malformed update: {e}"),
+                );
+                return Flow::Continue;
+            }
+        };
+        if accepted.resolved.is_empty() {
+            // Nothing the server does not hold already: nothing to store or forward.
+            return Flow::Continue;
+        }
+        let update = match decode_update(&raw) {
+            Ok(u) => u,
+            Err(e) => {
+                self.kick(
+                    conn,
+                    CloseCode::MalformedMessage,
+                    format!("malformed update: {e}"),
+                );
                 return Flow::Continue;
             }
         };
         let doc = self.awareness.doc();
-        let applied =
-            std::panic::catch_unwind(AssertUnwindSafe(|| doc.transact_mut().apply_update(update)));
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(update).map(|()| txn.delete_set().clone())
+        }));
         match applied {
-            Ok(Ok(())) => {
+            Ok(Ok(deleted)) => {
                 self.ctx.metrics.updates_in.inc();
                 self.full_state_frame = None;
-                let update = Bytes::from(raw);
-                let frame = Bytes::from(encode_update(update.to_vec()));
+                self.index
+                    .apply(accepted.resolved, Some(&who.tag), &deleted);
+                let entry = Bytes::from(stored::encode_entry(&who.tag, &raw));
+                let frame = Bytes::from(encode_update(raw));
                 self.pending.push(Pending {
                     from: conn,
-                    update,
+                    entry,
                     frame,
                 });
-                if !verdict.new_items.is_empty() {
-                    self.stamp(&verdict.new_items, &who);
+                if !accepted.created.is_empty() {
+                    self.stamp(&accepted.created, &who);
                 }
                 Flow::Continue
             }
             Ok(Err(e)) => {
-                self.rebuild_shadow();
+                // Judged but not appliable: nothing of it was integrated (yrs checks first).
                 self.kick(
                     conn,
                     CloseCode::MalformedMessage,
@@ -474,11 +555,6 @@ impl LiveDoc {
                 // yrs panicked half-way: the in-memory document can no longer be trusted. Drop
                 // it (nothing unstored was forwarded) and let everyone resync from the store.
                 tracing::error!(doc = %self.ctx.key, conn, "applying an update panicked; reloading the document");
-                self.kick(
-                    conn,
-                    CloseCode::MalformedMessage,
-                    "update cannot be applied".into(),
-                );
                 self.pending.clear();
                 self.close_all(CloseCode::InternalError, "document reloaded; reconnect");
                 Flow::Stop
@@ -486,106 +562,57 @@ impl LiveDoc {
         }
     }
 
-    /// Tries the update on the shadow and judges what it changes.
-    fn judge(&mut self, who: &Participant, update: yrs::Update) -> Result<Verdict, Refusal> {
-        let tried = std::panic::catch_unwind(AssertUnwindSafe(|| self.shadow.apply(update)));
-        let changes = match tried {
-            Ok(Ok(changes)) => changes,
-            Ok(Err(InspectError::MissingDependencies)) => {
-                self.rebuild_shadow();
-                return Err(Refusal::Denied(
-                    InspectError::MissingDependencies.to_string(),
-                ));
-            }
-            Ok(Err(e)) => return Err(Refusal::Broken(e.to_string())),
-            Err(_) => return Err(Refusal::Broken("update cannot be applied".into())),
-        };
+    fn judge(&self, who: &Participant, raw: &[u8], can_write: bool) -> Result<Accepted, Rejection> {
         let (session, _) = self.ctx.board.policy();
         let board = self.ctx.board.clone();
         let sub = who.sub.clone();
-        let owns = move |item: &str, tag: &str| board.owner_tag(&sub, item) == tag;
+        let owns_tag = move |item: &str, tag: &str| board.owner_tag(&sub, item) == tag;
         let writer = Writer {
             role: who.role,
-            owns: &owns,
+            owner: who.tag.clone(),
+            can_write,
+            owns_tag: &owns_tag,
         };
-        let verdict = judge(
-            self.ctx.key.doc,
-            &changes,
-            self.awareness.doc(),
-            self.shadow.doc(),
-            &self.ctx.board.template,
-            &session,
-            &writer,
-        );
-        verdict.map_err(|reason| {
-            self.rebuild_shadow();
-            Refusal::Denied(reason)
-        })
+        let txn = self.awareness.doc().transact();
+        let view = YrsView { txn: &txn };
+        let ctx = Context {
+            doc: self.ctx.key.doc,
+            index: &self.index,
+            view: &view,
+            template: &self.ctx.board.template,
+            session: &session,
+            limits: self.ctx.config.limits,
+            doc_bytes: self.doc_bytes,
+        };
+        judge::judge(&ctx, &writer, raw)
     }
 
-    /// A read-only connection's update (its sync step 2, a replayed offline copy) is fine when
-    /// every struct and deletion in it is already in the document; otherwise it is refused.
-    fn read_only(&mut self, conn: ConnId, raw: &[u8]) {
-        let update = match decode_update(raw) {
-            Ok(u) => u,
-            Err(e) => {
-                self.kick(
-                    conn,
-                    CloseCode::MalformedMessage,
-                    format!("malformed update: {e}"),
-                );
-                return;
-            }
-        };
-        let adds_nothing = {
-            let txn = self.awareness.doc().transact();
-            let known_deletes = txn.snapshot().delete_set;
-            !update.extends(&txn.state_vector())
-                && update.delete_set().diff(&known_deletes).is_empty()
-        };
-        if !adds_nothing {
-            if let Some(who) = self.members.get(&conn).map(|m| m.handle.who.clone()) {
-                self.deny(
-                    conn,
-                    &who,
-                    "read-only: this role may not change this document",
-                );
-            }
-        }
-    }
-
-    /// Refuses an update: nothing applied, stored or forwarded; the sender is told why.
+    /// Refuses an update: nothing applied, stored or forwarded; the sender is told why. The
+    /// log names the role and connection, never the participant's `sub`.
     fn deny(&mut self, conn: ConnId, who: &Participant, reason: &str) {
         self.ctx.metrics.refused_updates.inc();
-        tracing::info!(doc = %self.ctx.key, conn, sub = %who.sub, role = %who.role, %reason, "update refused");
+        tracing::info!(doc = %self.ctx.key, conn, role = %who.role, %reason, "update refused");
         self.send_to(conn, Bytes::from(encode_permission_denied(reason)));
-    }
-
-    fn rebuild_shadow(&mut self) {
-        match new_shadow(self.awareness.doc(), self.ctx.key.doc) {
-            Ok(s) => self.shadow = s,
-            Err(e) => tracing::error!(doc = %self.ctx.key, error = %e, "cannot rebuild the shadow"),
-        }
     }
 
     /// Writes owner tag, author and creation time on items a participant just created.
     fn stamp(&mut self, items: &[String], who: &Arc<Participant>) {
-        let (items_root, _) = schema_roots(self.ctx.key.doc);
-        if !matches!(self.ctx.key.doc, DocName::Canvas | DocName::Gap) {
-            return;
-        }
+        let root = match self.ctx.key.doc {
+            DocName::Canvas => "cards",
+            DocName::Gap => "rows",
+            _ => return,
+        };
         let board = self.ctx.board.clone();
         let (_, mode) = board.policy();
         let author = Participant::author_text(who.role, &who.display, mode);
         let now_ms = now_millis();
-        let ids = items.to_vec();
         let sub = who.sub.clone();
-        let tags: Vec<(String, String)> = ids
+        let tags: Vec<(String, String)> = items
             .iter()
             .map(|id| (id.clone(), board.owner_tag(&sub, id)))
             .collect();
         self.server_edit(Box::new(move |txn| {
-            let map = txn.get_or_insert_map(items_root);
+            let map = txn.get_or_insert_map(root);
             for (id, tag) in &tags {
                 if let Some(Out::YMap(item)) = map.get(txn, id) {
                     item.insert(txn, "owner", tag.as_str());
@@ -603,34 +630,40 @@ impl LiveDoc {
             serde_json::Value::Null
         }));
         for id in items {
-            board.record_author(id, who);
+            board.record_author(self.ctx.key.doc, id, who);
         }
     }
 
-    /// Runs a server edit in one transaction of the real document, mirrors it to the shadow and
-    /// queues it (stored and forwarded to everyone at the next flush).
+    /// Runs a server edit in one transaction of the real document, records it in the index
+    /// and queues it (stored and forwarded to everyone at the next flush).
     fn server_edit(&mut self, edit: ServerEdit) -> serde_json::Value {
-        let (value, update) = {
+        let (value, update, deleted) = {
             let mut txn = self.awareness.doc().transact_mut();
             let value = edit(&mut txn);
-            (value, txn.encode_update_v1())
+            let deleted: IdSet = txn.delete_set().clone();
+            (value, txn.encode_update_v1(), deleted)
         };
-        match decode_update(&update) {
-            Ok(u) if !u.is_empty() => {
-                if let Err(e) = self.shadow.apply(u) {
-                    tracing::warn!(doc = %self.ctx.key, error = %e, "shadow out of step after a server edit; rebuilding");
-                    self.rebuild_shadow();
-                }
-                self.full_state_frame = None;
-                let frame = Bytes::from(encode_update(update.clone()));
-                self.pending.push(Pending {
-                    from: SERVER,
-                    update: Bytes::from(update),
-                    frame,
-                });
+        let walked = structs::decode(&update).map_err(|e| e.to_string());
+        let schema = judge::schema(self.ctx.key.doc, self.ctx.config.limits.max_depth);
+        match walked.and_then(|w| {
+            self.index
+                .resolve(&w, &schema, None)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(r) if r.is_empty() && deleted.is_empty() => return value,
+            Ok(r) => self.index.apply(r, Some(&Owner::Server), &deleted),
+            Err(e) => {
+                tracing::warn!(doc = %self.ctx.key, error = %e, "a server edit is outside the index")
             }
-            _ => {}
         }
+        self.full_state_frame = None;
+        let entry = Bytes::from(stored::encode_entry(&Owner::Server, &update));
+        let frame = Bytes::from(encode_update(update));
+        self.pending.push(Pending {
+            from: SERVER,
+            entry,
+            frame,
+        });
         value
     }
 
@@ -643,7 +676,7 @@ impl LiveDoc {
             }
             return Ok(());
         }
-        let updates: Vec<Bytes> = self.pending.iter().map(|p| p.update.clone()).collect();
+        let updates: Vec<Bytes> = self.pending.iter().map(|p| p.entry.clone()).collect();
         let started = Instant::now();
         if let Err(e) = self.ctx.store.append(&self.ctx.key, &updates).await {
             self.ctx.metrics.store_errors.inc();
@@ -659,8 +692,10 @@ impl LiveDoc {
             .metrics
             .store_write_seconds
             .observe(started.elapsed().as_secs_f64());
+        let written: u64 = updates.iter().map(|u| u.len() as u64).sum();
         self.log_entries += updates.len() as u64;
-        self.log_bytes += updates.iter().map(|u| u.len() as u64).sum::<u64>();
+        self.log_bytes += written;
+        self.doc_bytes += written;
         let mut slow = Vec::new();
         for p in self.pending.drain(..) {
             for (id, m) in &self.members {
@@ -687,17 +722,19 @@ impl LiveDoc {
         Ok(())
     }
 
-    /// Replaces the stored snapshot with the current state and drops the log entries it covers.
-    /// A failure is logged and retried later; the log still holds everything.
+    /// Replaces the stored snapshot with the current state (and the index at that state) and
+    /// drops the log entries it covers. A failure is logged and retried later.
     async fn compact(&mut self) {
         if self.log_entries == 0 {
             return;
         }
-        let snapshot = self
+        let state = self
             .awareness
             .doc()
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
+        let snapshot = stored::encode_snapshot(&self.index.to_bytes(), &state);
+        let size = snapshot.len() as u64;
         match self
             .ctx
             .store
@@ -708,6 +745,7 @@ impl LiveDoc {
                 tracing::debug!(doc = %self.ctx.key, covered = self.log_entries, "compacted");
                 self.log_entries = 0;
                 self.log_bytes = 0;
+                self.doc_bytes = size;
             }
             Err(e) => {
                 self.ctx.metrics.store_errors.inc();
@@ -730,29 +768,35 @@ impl LiveDoc {
         frame
     }
 
+    /// Relays presence. An entry is kept only for an awareness id the sender's participant
+    /// owns (or claims now, being the first to announce it); others are dropped silently (the
+    /// npm client re-sends everyone's states it receives). A newer connection of the owner
+    /// takes the id over at once.
     fn awareness_update(&mut self, conn: ConnId, mut update: AwarenessUpdate) {
-        if !self.members.contains_key(&conn) {
+        let Some(who) = self.members.get(&conn).map(|m| m.handle.who.clone()) else {
             return;
-        }
-        update.clients.retain(|id, _| {
-            self.awareness_owner
-                .get(id)
-                .is_none_or(|owner| *owner == conn)
-        });
+        };
+        let index = &mut self.index;
+        update
+            .clients
+            .retain(|id, _| index.claim_presence(id.get(), &who.tag));
         if update.clients.is_empty() {
             return;
         }
-        if let Some(m) = self.members.get(&conn) {
-            if m.handle.who.role == Role::Employee {
-                for entry in update.clients.values_mut() {
-                    entry.json =
-                        scrub_employee_awareness(&entry.json, &m.handle.who.display).into();
-                }
+        if who.role == Role::Employee {
+            for entry in update.clients.values_mut() {
+                entry.json = scrub_employee_awareness(&entry.json, &who.display).into();
             }
         }
-        if let Some(m) = self.members.get_mut(&conn) {
-            for id in update.clients.keys() {
-                self.awareness_owner.insert(*id, conn);
+        for id in update.clients.keys() {
+            if let Some(prev) = self.awareness_owner.insert(*id, conn) {
+                if prev != conn {
+                    if let Some(m) = self.members.get_mut(&prev) {
+                        m.awareness_ids.remove(id);
+                    }
+                }
+            }
+            if let Some(m) = self.members.get_mut(&conn) {
                 m.awareness_ids.insert(*id);
             }
         }
@@ -791,12 +835,17 @@ impl LiveDoc {
         self.leave(conn);
     }
 
-    /// Removes a connection and tells the others that its presence is gone.
+    /// Removes a connection and tells the others that its presence is gone (only the ids it
+    /// still shows: a newer connection of the same participant may have taken some over).
     fn leave(&mut self, conn: ConnId) {
         let Some(member) = self.members.remove(&conn) else {
             return;
         };
-        let ids: Vec<ClientID> = member.awareness_ids.into_iter().collect();
+        let ids: Vec<ClientID> = member
+            .awareness_ids
+            .into_iter()
+            .filter(|id| self.awareness_owner.get(id) == Some(&conn))
+            .collect();
         if ids.is_empty() {
             return;
         }
@@ -817,49 +866,90 @@ impl LiveDoc {
         self.awareness_owner.clear();
     }
 
-    /// The document as JSON, root by root. Root types arrive untyped from clients, so their
-    /// kind is inferred from their content (as yrs does) on a scratch copy of the document.
+    /// The document as JSON, root by root. Roots are read as the index knows them (maps, or
+    /// lists and texts); the walk is iterative and stops at `max_depth` levels, so no content
+    /// can make it recurse without bound.
     fn export(&self) -> serde_json::Value {
-        let state = self
-            .awareness
-            .doc()
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let scratch = Doc::new();
-        if let Ok(u) = decode_update(&state) {
-            let _ = scratch.transact_mut().apply_update(u);
-        }
-        let kinds: Vec<(String, In)> = {
-            let txn = scratch.transact();
-            txn.root_refs()
-                .map(|(name, value)| (name.to_owned(), value.as_prelim(&txn)))
-                .collect()
-        };
+        let txn = self.awareness.doc().transact();
+        let names: Vec<String> = txn.root_refs().map(|(n, _)| n.to_owned()).collect();
         let mut out = serde_json::Map::new();
-        for (name, kind) in kinds {
-            let any = match kind {
-                In::Text(_) => Any::from(
-                    scratch
-                        .get_or_insert_text(name.as_str())
-                        .get_string(&scratch.transact()),
-                ),
-                In::Array(_) => scratch
-                    .get_or_insert_array(name.as_str())
-                    .to_json(&scratch.transact()),
-                In::XmlText(_) | In::XmlElement(_) | In::XmlFragment(_) => Any::from(
-                    scratch
-                        .get_or_insert_xml_fragment(name.as_str())
-                        .get_string(&scratch.transact()),
-                ),
-                _ => scratch
-                    .get_or_insert_map(name.as_str())
-                    .to_json(&scratch.transact()),
+        for name in names {
+            let shape = self
+                .index
+                .root(&name)
+                .map(|n| n.shape)
+                .unwrap_or(Shape::Map);
+            let value = match shape {
+                Shape::Seq => match txn.get_text(name.as_str()) {
+                    Some(t) if t.len(&txn) > 0 => serde_json::Value::String(t.get_string(&txn)),
+                    _ => match txn.get_array(name.as_str()) {
+                        Some(a) => out_json(&txn, Out::YArray(a), self.ctx.config.limits.max_depth),
+                        None => serde_json::Value::Null,
+                    },
+                },
+                _ => match txn.get_map(name.as_str()) {
+                    Some(m) => out_json(&txn, Out::YMap(m), self.ctx.config.limits.max_depth),
+                    None => serde_json::Value::Null,
+                },
             };
-            out.insert(
-                name,
-                serde_json::to_value(any).unwrap_or(serde_json::Value::Null),
-            );
+            out.insert(name, value);
         }
         serde_json::Value::Object(out)
     }
+}
+
+/// A shared value as JSON, without recursion: an explicit stack, and `null` below `max_depth`.
+fn out_json<T: ReadTxn>(txn: &T, root: Out, max_depth: u16) -> serde_json::Value {
+    // Work items: a value to convert (with its depth), or the end of a map or list whose
+    // converted children are the last `n` results.
+    enum Work {
+        Value(Out, usize),
+        EndMap(usize),
+        EndList(usize),
+    }
+    let mut results: Vec<serde_json::Value> = Vec::new();
+    let mut work = vec![Work::Value(root, 0)];
+    let mut pending_keys: Vec<Vec<String>> = Vec::new();
+    while let Some(w) = work.pop() {
+        match w {
+            Work::Value(v, depth) => match v {
+                Out::Any(a) => results.push(any_json(&a)),
+                Out::YText(t) => results.push(serde_json::Value::String(t.get_string(txn))),
+                Out::YMap(m) if depth < max_depth as usize => {
+                    let entries: Vec<(String, Out)> =
+                        m.iter(txn).map(|(k, v)| (k.to_owned(), v)).collect();
+                    pending_keys.push(entries.iter().map(|(k, _)| k.clone()).collect());
+                    work.push(Work::EndMap(entries.len()));
+                    for (_, v) in entries.into_iter().rev() {
+                        work.push(Work::Value(v, depth + 1));
+                    }
+                }
+                Out::YArray(a) if depth < max_depth as usize => {
+                    let items: Vec<Out> = a.iter(txn).collect();
+                    work.push(Work::EndList(items.len()));
+                    for v in items.into_iter().rev() {
+                        work.push(Work::Value(v, depth + 1));
+                    }
+                }
+                _ => results.push(serde_json::Value::Null),
+            },
+            Work::EndMap(n) => {
+                let values = results.split_off(results.len() - n);
+                let keys = pending_keys.pop().unwrap_or_default();
+                results.push(serde_json::Value::Object(
+                    keys.into_iter().zip(values).collect(),
+                ));
+            }
+            Work::EndList(n) => {
+                let values = results.split_off(results.len() - n);
+                results.push(serde_json::Value::Array(values));
+            }
+        }
+    }
+    results.pop().unwrap_or(serde_json::Value::Null)
+}
+
+/// Plain values are at most `structs::MAX_VALUE_DEPTH` deep (the judge refuses deeper ones).
+fn any_json(a: &Any) -> serde_json::Value {
+    serde_json::to_value(a).unwrap_or(serde_json::Value::Null)
 }

@@ -71,8 +71,14 @@ pub fn router(state: AppState) -> Router {
             "/api/boards/{id}/rounds/{round}/votes/{card}",
             delete(session::unvote),
         )
-        .route("/ws/{board}/{doc}", get(ws_upgrade))
-        .with_state(state);
+        .route("/ws/{board}/{doc}", get(ws_upgrade));
+    // Test-only: make one document's actor panic (see `--test-hooks`).
+    let app = if state.config.test_hooks {
+        app.route("/api/boards/{id}/docs/{doc}/test-panic", post(test_panic))
+    } else {
+        app
+    };
+    let app = app.with_state(state);
     // The built web client when there is one; otherwise a page that says how to build it.
     match web.filter(|dir| dir.join("index.html").is_file()) {
         Some(dir) => {
@@ -80,6 +86,28 @@ pub fn router(state: AppState) -> Router {
             app.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
         }
         None => app.route("/", get(index)),
+    }
+}
+
+/// `--test-hooks` only: the document's actor panics, as a bug would make it.
+async fn test_panic(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Path((id, doc)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let id = parse_board(&id)?;
+    require_facilitator(&claims, Some(&id))?;
+    let doc = tafel_protocol::DocName::parse(&doc)
+        .map_err(|e| AppError::new(ErrorCode::BadRequest, e.to_string()))?;
+    let board = crate::boards::board_or_404(&state, &id).await?;
+    let key = tafel_protocol::DocKey::new(id, doc);
+    if state.registry.test_panic(&key, &board).await {
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(AppError::new(
+            ErrorCode::StoreUnavailable,
+            "document not available",
+        ))
     }
 }
 

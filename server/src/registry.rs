@@ -206,6 +206,14 @@ impl Registry {
         }
     }
 
+    /// Test hook: makes the document's actor panic.
+    pub async fn test_panic(self: &Arc<Self>, key: &DocKey, board: &Arc<Board>) -> bool {
+        match self.get_or_spawn(key, board) {
+            Some(h) => h.tx.send(DocCmd::TestPanic).await.is_ok(),
+            None => false,
+        }
+    }
+
     /// Sends `Export` to the document, loading it when needed.
     pub async fn export(
         self: &Arc<Self>,

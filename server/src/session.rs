@@ -458,19 +458,33 @@ async fn rewrite_authors(
     board: &Arc<Board>,
     mode: AuthorMode,
 ) -> Result<(), AppError> {
-    let authors: Vec<(String, Option<String>)> = board
-        .lock()
-        .authors
-        .iter()
-        .map(|(item, a)| {
-            (
-                item.clone(),
-                Participant::author_text(a.role, &a.display, mode),
-            )
-        })
-        .collect();
+    let all: Vec<(String, Option<String>)> = {
+        let st = board.lock();
+        st.authors
+            .iter()
+            .filter(|(key, _)| !st.drafts.iter().any(|d| &d.id == *key))
+            .map(|(key, a)| {
+                (
+                    key.clone(),
+                    Participant::author_text(a.role, &a.display, mode),
+                )
+            })
+            .collect()
+    };
     for (doc, root) in [(DocName::Canvas, "cards"), (DocName::Gap, "rows")] {
-        let authors = authors.clone();
+        // This document's records; bare ids are records from before they named their document,
+        // all of them canvas cards or drafts.
+        let prefix = format!("{}/", doc.as_str());
+        let authors: Vec<(String, Option<String>)> = all
+            .iter()
+            .filter_map(|(key, text)| match key.strip_prefix(&prefix) {
+                Some(id) => Some((id.to_owned(), text.clone())),
+                None if doc == DocName::Canvas && !key.contains('/') => {
+                    Some((key.clone(), text.clone()))
+                }
+                None => None,
+            })
+            .collect();
         let edit = Box::new(move |txn: &mut yrs::TransactionMut| {
             let items = txn.get_or_insert_map(root);
             for (id, text) in &authors {
@@ -560,7 +574,8 @@ async fn reveal_drafts(
         .update(|st| {
             for (id, d, ..) in &prepared {
                 if let Some(a) = st.authors.remove(&d.id) {
-                    st.authors.insert(id.clone(), a);
+                    st.authors
+                        .insert(crate::board::author_key(DocName::Canvas, id), a);
                 }
             }
             st.drafts.clear();

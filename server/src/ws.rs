@@ -141,6 +141,11 @@ async fn read_loop(
         tokio::select! {
             biased;
             _ = kick_rx.changed() => break,
+            // The document's actor is gone (it panicked): never stay connected to nothing.
+            () = doc.tx.closed() => {
+                conn.kick(CloseCode::InternalError, "document failed; reconnect to reload it");
+                break;
+            }
             () = &mut expiry => {
                 tracing::info!(conn = conn.id, sub = %session.claims.sub, "token expired, closing");
                 conn.kick(CloseCode::TokenExpired, "token expired; sign in again");

@@ -127,9 +127,21 @@ async fn observer_cannot_write() {
         obs.wait(SECS5, |s| !s.denied.is_empty()).await,
         "no permission-denied"
     );
-    writer.push_text("t", "zichtbaar");
     assert!(
-        obs.wait_text("t", "zichtbaar", SECS5).await,
+        obs.seen()
+            .denied
+            .iter()
+            .all(|r| r.starts_with("read-only: ")),
+        "refused for another reason: {:?}",
+        obs.seen().denied
+    );
+    writer.add_card("k1", "bouwstenen", "zichtbaar", serde_json::json!({}));
+    assert!(
+        obs.wait(SECS5, |_| obs
+            .items("cards")
+            .to_string()
+            .contains("zichtbaar"))
+            .await,
         "observer must still read"
     );
     assert!(
@@ -141,7 +153,8 @@ async fn observer_cannot_write() {
     let fresh =
         YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Union, &board, "u2")))
             .await;
-    assert_eq!(fresh.text("t"), "zichtbaar");
+    assert_eq!(fresh.text("t"), "");
+    assert!(fresh.items("cards").to_string().contains("zichtbaar"));
     let m = http()
         .get(format!("{}/metrics", t.http()))
         .send()
@@ -397,9 +410,16 @@ async fn export_follows_the_role() {
     w.push_text("t", "geheim werkgeversconcept");
     let fac = token(Role::Facilitator, &board, "f1");
     let canvas = YClient::connect_synced(&t.ws_url(&board, "canvas", &fac)).await;
-    canvas.push_text("t", "gedeeld");
+    canvas.add_card("k1", "bouwstenen", "gedeeld", serde_json::json!({}));
     let check = YClient::connect_synced(&t.ws_url(&board, "canvas", &emp)).await;
-    assert!(check.wait_text("t", "gedeeld", SECS5).await);
+    assert!(
+        check
+            .wait(SECS5, |_| check
+                .items("cards")
+                .to_string()
+                .contains("gedeeld"))
+            .await
+    );
     let export = |tok: String| {
         let url = format!("{}/api/boards/{board}/export?format=json", t.http());
         async move {

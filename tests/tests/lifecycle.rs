@@ -47,14 +47,14 @@ async fn probes_and_metrics() {
     let board = create_board(&t).await;
     let a = YClient::connect_synced(&t.ws_url(
         &board,
-        "canvas",
+        "control",
         &token(Role::Facilitator, &board, "f"),
     ))
     .await;
-    let b = YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Union, &board, "u")))
+    let b = YClient::connect_synced(&t.ws_url(&board, "control", &token(Role::Union, &board, "u")))
         .await;
     let o =
-        YClient::connect_synced(&t.ws_url(&board, "canvas", &token(Role::Observer, &board, "o")))
+        YClient::connect_synced(&t.ws_url(&board, "control", &token(Role::Observer, &board, "o")))
             .await;
     a.push_text("t", "meten is weten");
     assert!(b.wait_text("t", "meten", SECS5).await);
@@ -62,7 +62,7 @@ async fn probes_and_metrics() {
     assert!(o.wait(SECS5, |s| !s.denied.is_empty()).await);
     let m = metrics(&t).await;
     assert_eq!(metric(&m, "tafel_connections"), 3.0);
-    // canvas (in use), and gap and control (seeded at creation, not yet unloaded).
+    // control (in use), and canvas and gap (seeded at creation, not yet unloaded).
     assert_eq!(metric(&m, "tafel_documents_loaded"), 3.0);
     assert!(metric(&m, "tafel_updates_in_total") >= 1.0);
     assert!(
@@ -183,11 +183,23 @@ async fn delete_erases(t: &mut Tafel) -> String {
         for b in [&board, &keep] {
             let c =
                 YClient::connect_synced(&t.ws_url(b, doc, &token(Role::Facilitator, b, "f"))).await;
-            c.push_text("t", "inhoud");
+            // Content the schema allows in each document: a card, a row, or free-form text.
+            match doc {
+                "canvas" => c.add_card("k", "bouwstenen", "inhoud", serde_json::json!({})),
+                "gap" => c.add_item("rows", "r", serde_json::json!({}), "onderwerp", "inhoud"),
+                _ => c.push_text("t", "inhoud"),
+            }
             let check =
                 YClient::connect_synced(&t.ws_url(b, doc, &token(Role::Facilitator, b, "f2")))
                     .await;
-            assert!(check.wait_text("t", "inhoud", SECS5).await);
+            assert!(
+                check
+                    .wait(SECS5, |_| check.text("t").contains("inhoud")
+                        || check.items("cards").to_string().contains("inhoud")
+                        || check.items("rows").to_string().contains("inhoud"))
+                    .await,
+                "{doc}: content not seen"
+            );
         }
     }
     let live =

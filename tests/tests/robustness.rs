@@ -489,10 +489,20 @@ async fn keepalive_closes_silent_peers_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awareness_cannot_be_spoofed() {
     let t = Tafel::start_embedded();
-    let url = canvas(&t).await;
+    let board = api::create_board(&t).await;
+    // Three participants of one party: presence ids belong to participants, so B is another
+    // person than A (a second connection of A's own may take A's id over: a reconnect).
+    let url_of = |sub: &str| {
+        t.ws_url(
+            &board,
+            "party-employer",
+            &api::token(Role::Employer, &board, sub),
+        )
+    };
+    let url = url_of("c");
     let c = YClient::connect_synced(&url).await;
-    let a = YClient::connect_synced(&url).await;
-    let b = YClient::connect_synced(&url).await;
+    let a = YClient::connect_synced(&url_of("a")).await;
+    let b = YClient::connect_synced(&url_of("b")).await;
 
     let a_state = r#"{"user":{"name":"A"}}"#;
     a.set_awareness(111, a_state);

@@ -182,6 +182,8 @@ impl Store for RedisStore {
                 .await
                 .map_err(unavailable)?;
         }
+        // The session state (ballots, drafts, pseudonyms, audit) goes with it.
+        let _: i64 = conn.del(state_key(id)).await.map_err(unavailable)?;
         let removed: i64 = conn
             .hdel(BOARDS_KEY, id.as_str())
             .await
