@@ -240,16 +240,28 @@ async fn refused_any(c: &YClient, before: usize, codes: &[&str], what: &str) -> 
 
 /// The facilitator's export of the whole board as JSON text, after asserting HTTP 200.
 async fn export_text(t: &Tafel, board: &str, when: &str) -> String {
-    let (status, body) = call(
-        t,
-        Method::GET,
-        &format!("/api/boards/{board}/export?format=json"),
-        &fac(board),
-        None,
-    )
-    .await;
+    let res = tafel_tests::api::http()
+        .get(format!(
+            "{}/api/boards/{board}/export?format=json",
+            t.http()
+        ))
+        .bearer_auth(fac(board))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await;
+    let res = match res {
+        Ok(r) => r,
+        Err(e) => panic!(
+            "export {when}: no answer ({e}); the process died?\n{}",
+            log_tail(t)
+        ),
+    };
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap_or_default();
     assert_eq!(status, 200, "export {when}: {body}\n{}", log_tail(t));
-    body.to_string()
+    serde_json::from_str::<Value>(&body)
+        .expect("the export is JSON")
+        .to_string()
 }
 
 async fn healthz(base: &str) -> u16 {
