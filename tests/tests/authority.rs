@@ -324,7 +324,8 @@ fn card_text(c: &YClient, id: &str) -> String {
 
 /// List content whose parent is a map (the `cards` root, or a card's Y.Map) has no key: it is
 /// refused `schema-violation`, from a participant and under a board lock alike, and goes
-/// nowhere. The same employee's ordinary card edits go through.
+/// nowhere; so is a subdocument where a card belongs. The same employee's ordinary card edits
+/// go through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyless_content_in_a_map_is_refused() {
     let mut t = Tafel::start_embedded();
@@ -377,6 +378,20 @@ async fn keyless_content_in_a_map_is_refused() {
     )));
     refused(&s, 0, "schema-violation", "a keyless string in a card").await;
 
+    // A subdocument where a card belongs.
+    let d = connect(&t, &board, "canvas", &emp).await;
+    d.edit(|doc| {
+        let cards = doc.get_or_insert_map("cards");
+        cards.insert(&mut doc.transact_mut(), "subdoc1", Doc::new());
+    });
+    refused_any(
+        &d,
+        0,
+        &["schema-violation", "invalid-value"],
+        "a subdocument as a card",
+    )
+    .await;
+
     // Under a board lock, too (the lock may be named first).
     assert_eq!(
         control(
@@ -424,6 +439,10 @@ async fn keyless_content_in_a_map_is_refused() {
         card_text(&watcher, "w1")
     );
     assert!(ok.seen().denied.is_empty(), "{:?}", ok.seen().denied);
+    assert!(
+        watcher.items("cards").get("subdoc1").is_none(),
+        "the subdocument reached the watcher"
+    );
 
     for m in [
         "KEYLESS-IN-CARDS",
@@ -438,6 +457,7 @@ async fn keyless_content_in_a_map_is_refused() {
         assert!(!contains(&fresh.state_bytes(), m), "{m} after a restart");
     }
     assert_eq!(card_text(&fresh, "w1"), "nachtdiensten na 55");
+    assert!(fresh.items("cards").get("subdoc1").is_none());
 }
 
 // ---------------------------------------------------------------------------------------------
