@@ -23,7 +23,7 @@ use tafel_protocol::{BoardId, DocKey, DocName, Role};
 use tafel_tests::api::{call, control, create_board, named_token, token};
 use tafel_tests::client::YClient;
 use tafel_tests::eventually;
-use tafel_tests::procs::{free_port, tafel_bin, Tafel, TEST_SECRET};
+use tafel_tests::procs::{free_port, tafel_bin, Redis, Tafel, TEST_SECRET};
 use yrs::branch::Branch;
 use yrs::encoding::write::Write;
 use yrs::updates::encoder::{Encoder, EncoderV1};
@@ -719,7 +719,18 @@ async fn roots_outside_the_schema_are_refused() {
 /// employee's offline edits under that id, sent on reconnect, then reach everyone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_id_squatting_is_refused_and_offline_edits_survive() {
-    let mut t = Tafel::start_embedded();
+    squatting(Tafel::start_embedded()).await;
+}
+
+/// The same on Redis: the client-id binding is stored there too and comes back after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_id_squatting_is_refused_on_redis_too() {
+    let redis = Redis::start();
+    squatting(Tafel::start_redis(&redis)).await;
+    drop(redis);
+}
+
+async fn squatting(mut t: Tafel) {
     let board = create_board(&t).await;
     let watcher = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
     let emp_url = t.ws_url(&board, "canvas", &token(Role::Employee, &board, "w1"));
