@@ -898,8 +898,9 @@ fn awareness_of(c: &YClient, id: u64) -> Option<Value> {
 }
 
 /// An employee who reconnects with the same Y.Doc (same awareness client id) while the server
-/// still holds the old connection is shown again at once, raised hand included, and stays shown
-/// when the old connection goes. While the employee is away, an employer's state for the
+/// still holds the old connection, resending the same state with the same clock as y-websocket
+/// does, stays shown when the old connection goes, raised hand included, and owns the entry from
+/// then on. While the employee is away, an employer's state for the
 /// employee's client id is dropped silently; the employee takes the id back on return.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_belongs_to_its_participant() {
@@ -925,12 +926,36 @@ async fn presence_belongs_to_its_participant() {
     );
 
     // A network blip: the old socket is still open on the server when the same Y.Doc comes
-    // back. Like y-websocket, the new connection first resends the last state (same clock),
-    // then a newer one.
+    // back. Like y-websocket on reconnect, the new connection resends the last state with the
+    // same clock, and nothing more.
     let new = YClient::connect_with_doc(&url, doc.clone()).await.unwrap();
     assert!(new.wait(T, |s| s.synced).await);
-    let sent = Instant::now();
     new.set_awareness(x, &hand("eerst"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Then the server notices the old socket is gone: the employee stays shown.
+    old.close();
+    assert!(old.wait(T, |s| s.closed.is_some()).await);
+    let gone = Instant::now();
+    let shown = eventually(Duration::from_secs(1), || {
+        awareness_of(&obs, x).is_some_and(|s| s["hand"] == true)
+    })
+    .await;
+    assert!(
+        shown,
+        "the reconnected employee was not shown within 1 s of the old connection closing \
+         ({:?}): {:?}",
+        gone.elapsed(),
+        awareness_of(&obs, x)
+    );
+    tokio::time::sleep(QUIET).await;
+    let now = awareness_of(&obs, x);
+    assert!(
+        now.as_ref().is_some_and(|s| s["hand"] == true),
+        "the reconnected employee vanished: {now:?}"
+    );
+    assert_eq!(now.unwrap()["user"]["name"], "Medewerker 1");
+    // The new connection owns the presence: its changes show within a second.
+    let sent = Instant::now();
     new.set_awareness(x, &hand("terug"));
     let shown = eventually(Duration::from_secs(1), || {
         awareness_of(&obs, x).is_some_and(|s| s["editing"] == "terug" && s["hand"] == true)
@@ -938,21 +963,10 @@ async fn presence_belongs_to_its_participant() {
     .await;
     assert!(
         shown,
-        "the reconnected employee was not shown again within 1 s ({:?}): {:?}",
+        "the reconnected employee's change did not show within 1 s ({:?}): {:?}",
         sent.elapsed(),
         awareness_of(&obs, x)
     );
-    // The old connection goes; the presence belongs to the new one and stays.
-    old.close();
-    assert!(old.wait(T, |s| s.closed.is_some()).await);
-    tokio::time::sleep(QUIET).await;
-    let now = awareness_of(&obs, x);
-    assert!(
-        now.as_ref()
-            .is_some_and(|s| s["hand"] == true && s["editing"] == "terug"),
-        "the employee vanished when the old connection closed: {now:?}"
-    );
-    assert_eq!(now.unwrap()["user"]["name"], "Medewerker 1");
 
     // The employee leaves for good.
     new.close();
