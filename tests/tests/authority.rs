@@ -361,7 +361,7 @@ async fn keyless_content_in_a_map_is_refused() {
         0,
         &[Raw::keyless(
             Parent::Item(card),
-            Content::Any(vec![Any::from("KEYLESS-IN-CARD")]),
+            Content::Any(vec![Any::from("KEYLESS-IN-A-CARD")]),
         )],
     )));
     refused(&b, 0, "schema-violation", "keyless content in a card").await;
@@ -446,14 +446,14 @@ async fn keyless_content_in_a_map_is_refused() {
 
     for m in [
         "KEYLESS-IN-CARDS",
-        "KEYLESS-IN-CARD",
+        "KEYLESS-IN-A-CARD",
         "KEYLESS-STRING",
         "KEYLESS-LOCKED",
     ] {
         absent_everywhere(&t, &board, &watcher, m, "after the refusals").await;
     }
     let fresh = absent_after_restart(&mut t, &board, "canvas", "KEYLESS-IN-CARDS").await;
-    for m in ["KEYLESS-IN-CARD", "KEYLESS-STRING", "KEYLESS-LOCKED"] {
+    for m in ["KEYLESS-IN-A-CARD", "KEYLESS-STRING", "KEYLESS-LOCKED"] {
         assert!(!contains(&fresh.state_bytes(), m), "{m} after a restart");
     }
     assert_eq!(card_text(&fresh, "w1"), "nachtdiensten na 55");
