@@ -113,7 +113,9 @@ impl Schema {
                 key: key.clone(),
                 field: f.into(),
             },
-            (Zone::Item { .. } | Zone::Field { .. }, _) => Zone::TooDeep,
+            // A shared type embedded in a text is an embed, which card text does not take.
+            (Zone::Field { .. }, _) => Zone::Outside,
+            (Zone::Item { .. }, _) => Zone::TooDeep,
             (Zone::Free { root, depth }, _) => {
                 if *depth >= self.max_depth {
                     Zone::TooDeep

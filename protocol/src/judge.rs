@@ -1343,7 +1343,7 @@ mod tests {
             let t = text(d, "k1");
             t.insert_embed(&mut d.transact_mut(), 0, MapPrelim::from([("owner", "x")]));
         });
-        assert_eq!(s.code(Role::Employee, &u), Code::TooDeep);
+        assert_eq!(s.code(Role::Employee, &u), Code::SchemaViolation);
         let e = Client::new(EMPLOYEE + 1, &s);
         let text = e.card_text();
         let u = e.edit(&s, |d| {
