@@ -9,10 +9,17 @@
 //! - [`connection`]: the per-connection decision: given a decoded message and the connection's
 //!   access, what the server must do (answer, apply, relay, refuse).
 //! - [`errors`]: error codes for HTTP bodies and auth messages, and WebSocket close codes.
+//! - [`structs`]: reading a Yjs update struct by struct (yrs's public decoder), bounded.
+//! - [`index`]: a document's ownership index: client ids, clock ranges, zones, creators.
+//! - [`judge`]: the update judge: every struct and deletion against the schema and the rules,
+//!   with typed refusal codes.
+//! - [`document`]: one document's decisions as a sans-IO state machine (inputs in, effects out).
+//! - [`stored`]: what store entries carry besides the update (writer, index).
 
 pub mod anonymity;
 pub mod claims;
 pub mod connection;
+pub mod document;
 pub mod errors;
 pub mod ids;
 pub mod index;

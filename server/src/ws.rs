@@ -79,6 +79,7 @@ pub async fn serve(socket: WebSocket, session: WsSession) {
     let conn = ConnHandle {
         id,
         who: session.who.clone(),
+        can_write: session.access.can_write(),
         out: out_tx,
         kick: Arc::new(kick_tx),
     };
