@@ -4,8 +4,6 @@
 
 use std::collections::BTreeSet;
 
-use crate::ids::DocName;
-
 /// Fields of a card or row that only the server writes.
 pub const SERVER_FIELDS: [&str; 6] = [
     "owner",
@@ -18,16 +16,6 @@ pub const SERVER_FIELDS: [&str; 6] = [
 pub const TYPES: [&str; 3] = ["curatief", "preventief", "versterkend"];
 pub const PIJLERS: [&str; 3] = ["gezondheid", "bekwaamheid", "motivatie"];
 pub const STEPS: [&str; 7] = ["1", "2", "3A", "3B", "4", "5", "6"];
-
-/// The roots of each document kind: (items map, other known roots).
-pub fn schema_roots(doc: DocName) -> (&'static str, &'static [&'static str]) {
-    match doc {
-        DocName::Canvas => ("cards", &["themes", "meta"]),
-        DocName::Gap => ("rows", &["meta"]),
-        DocName::Party(_) => ("cards", &["meta"]),
-        DocName::Control => ("rounds", &["session"]),
-    }
-}
 
 /// The facilitator's session state that the rules depend on.
 #[derive(Debug, Clone, Default, PartialEq)]
