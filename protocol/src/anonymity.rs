@@ -1,13 +1,25 @@
 //! Anonymity rules that need no IO: what of an employee's presence may reach other roles.
 //! An employee's awareness state is rebuilt from a short whitelist before it is relayed, with
 //! the server-assigned pseudonym as the name; anything else the client put there (text cursors
-//! included, whose fields could carry a name) is dropped.
+//! included, whose fields could carry a name) is dropped. Nothing free-form survives: the
+//! colour is one of a fixed palette, and `editing` must name an item that exists in the document
+//! the presence belongs to (which only readers of that document receive).
 
 use serde_json::{json, Map, Value};
 
+/// The presence colours (the web client picks one per device from the same list).
+pub const PALETTE: [&str; 8] = [
+    "#b3261e", "#1a5fb4", "#26734d", "#8a3ffc", "#b35c00", "#00707a", "#a2195b", "#5c5c00",
+];
+
 /// Rebuilds one awareness state (JSON text) of an employee connection. `null` (a removal)
-/// stays `null`; unreadable JSON becomes `null`.
-pub fn scrub_employee_awareness(state: &str, pseudonym: &str) -> String {
+/// stays `null`; unreadable JSON becomes `null`. `is_item(id)` says whether an item with that
+/// id exists in the document (the only thing `editing` may name).
+pub fn scrub_employee_awareness(
+    state: &str,
+    pseudonym: &str,
+    is_item: &dyn Fn(&str) -> bool,
+) -> String {
     let Ok(value) = serde_json::from_str::<Value>(state) else {
         return "null".into();
     };
@@ -19,7 +31,7 @@ pub fn scrub_employee_awareness(state: &str, pseudonym: &str) -> String {
         .get("user")
         .and_then(|u| u.get("color"))
         .and_then(Value::as_str)
-        .filter(|c| c.len() <= 32 && c.chars().all(|ch| ch == '#' || ch.is_ascii_alphanumeric()));
+        .filter(|c| PALETTE.contains(c));
     let mut user = json!({"name": pseudonym, "role": "employee"});
     if let Some(c) = color {
         user["color"] = c.into();
@@ -33,7 +45,7 @@ pub fn scrub_employee_awareness(state: &str, pseudonym: &str) -> String {
     if let Some(e) = input
         .get("editing")
         .and_then(Value::as_str)
-        .filter(|e| e.len() <= 64)
+        .filter(|e| e.len() <= 64 && is_item(e))
     {
         out.insert("editing".into(), e.into());
     }
@@ -46,26 +58,38 @@ mod tests {
 
     #[test]
     fn names_and_ids_are_replaced() {
-        let s = r##"{"user":{"name":"Jan de Vries","color":"#30bced","sub":"emp-77"},"email":"jan@x.nl","hand":true}"##;
-        let out = scrub_employee_awareness(s, "Medewerker 3");
+        let s = r##"{"user":{"name":"Jan de Vries","color":"#1a5fb4","sub":"emp-77"},"email":"jan@x.nl","hand":true,"editing":"c1"}"##;
+        let out = scrub_employee_awareness(s, "Medewerker 3", &|id| id == "c1");
         assert!(!out.contains("Jan") && !out.contains("emp-77") && !out.contains("jan@"));
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["user"]["name"], "Medewerker 3");
-        assert_eq!(v["user"]["color"], "#30bced");
+        assert_eq!(v["user"]["color"], "#1a5fb4");
         assert_eq!(v["hand"], true);
+        assert_eq!(v["editing"], "c1");
+    }
+
+    #[test]
+    fn colour_and_editing_carry_nothing_free() {
+        let s = r##"{"user":{"color":"#Jan123"},"editing":"Jan de Vries"}"##;
+        let out = scrub_employee_awareness(s, "Medewerker 3", &|id| id == "c1");
+        assert!(!out.contains("Jan"), "{out}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert!(v["user"].get("color").is_none());
+        assert!(v.get("editing").is_none());
     }
 
     #[test]
     fn removal_stays_removal_and_garbage_becomes_null() {
-        assert_eq!(scrub_employee_awareness("null", "M"), "null");
-        assert_eq!(scrub_employee_awareness("{oops", "M"), "null");
-        assert_eq!(scrub_employee_awareness("[1]", "M"), "null");
+        let any = |_: &str| true;
+        assert_eq!(scrub_employee_awareness("null", "M", &any), "null");
+        assert_eq!(scrub_employee_awareness("{oops", "M", &any), "null");
+        assert_eq!(scrub_employee_awareness("[1]", "M", &any), "null");
     }
 
     #[test]
     fn names_cannot_hide_in_long_fields() {
         let s = r#"{"editing":"Jan de Vries schrijft hier een heel lang verhaal over zichzelf en zijn baas","cursor":{"anchor":"Jan de Vries"}}"#;
-        let out = scrub_employee_awareness(s, "Medewerker 1");
+        let out = scrub_employee_awareness(s, "Medewerker 1", &|_| true);
         assert!(!out.contains("verhaal"));
         assert!(
             !out.contains("Jan"),

@@ -10,7 +10,7 @@
 //! stored (sync step 2 is answered from the document, which holds only what was accepted, and
 //! the host flushes its pending stores before it answers).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 
 use bytes::Bytes;
@@ -51,7 +51,10 @@ pub struct MemberInfo {
 
 struct Member {
     info: MemberInfo,
-    awareness_ids: HashSet<ClientID>,
+    /// The awareness ids (the client's own) this connection shows, each with the id it is
+    /// relayed under: an employee's under a per-connection alias, never their Yjs client id, so
+    /// no card can be matched to a presence entry by id.
+    awareness_ids: HashMap<ClientID, ClientID>,
 }
 
 /// What the host must do.
@@ -107,6 +110,8 @@ pub struct DocCore {
     full_state_frame: Option<Bytes>,
     /// Snapshot plus log, for the document size limit.
     doc_bytes: u64,
+    /// Secret of the presence aliases (set by the host from a random source).
+    alias_seed: u64,
 }
 
 /// The content a document is loaded from.
@@ -170,8 +175,21 @@ impl DocCore {
             awareness_owner: HashMap::new(),
             full_state_frame: None,
             doc_bytes: bytes,
+            alias_seed: 0,
         };
         (core, errors)
+    }
+
+    /// Sets the secret the presence aliases are derived from (a random value per load).
+    pub fn set_alias_seed(&mut self, seed: u64) {
+        self.alias_seed = seed;
+    }
+
+    fn alias(&self, conn: ConnId, client: ClientID) -> ClientID {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.alias_seed, conn, client.get()).hash(&mut h);
+        ClientID::new((h.finish() & ((1 << 53) - 1)).max(1))
     }
 
     pub fn doc(&self) -> &Doc {
@@ -196,7 +214,7 @@ impl DocCore {
             conn,
             Member {
                 info,
-                awareness_ids: HashSet::new(),
+                awareness_ids: HashMap::new(),
             },
         );
         encode_join_frames(&self.awareness)
@@ -213,16 +231,22 @@ impl DocCore {
         let Some(member) = self.members.remove(&conn) else {
             return Vec::new();
         };
-        let ids: Vec<ClientID> = member
-            .awareness_ids
-            .into_iter()
-            .filter(|id| self.awareness_owner.get(id) == Some(&conn))
-            .collect();
+        let mut shown: Vec<ClientID> = Vec::new();
+        for (real, relayed) in member.awareness_ids {
+            if self.awareness_owner.get(&real) == Some(&conn) {
+                self.awareness_owner.remove(&real);
+                shown.push(relayed);
+            }
+        }
+        self.remove_presence(shown)
+    }
+
+    /// Removes presence states (by the id they are relayed under) and tells everyone.
+    fn remove_presence(&mut self, ids: Vec<ClientID>) -> Vec<Effect> {
         if ids.is_empty() {
             return Vec::new();
         }
         for id in &ids {
-            self.awareness_owner.remove(id);
             self.awareness.remove_state(*id);
         }
         match self.awareness.update_with_clients(ids) {
@@ -436,29 +460,57 @@ impl DocCore {
         if update.clients.is_empty() {
             return Vec::new();
         }
-        if info.role == Role::Employee {
-            for entry in update.clients.values_mut() {
-                entry.json = scrub_employee_awareness(&entry.json, &info.display).into();
+        let employee = info.role == Role::Employee;
+        let mut out = Vec::new();
+        let mut relayed = AwarenessUpdate {
+            clients: Default::default(),
+        };
+        for (real, mut entry) in std::mem::take(&mut update.clients) {
+            if employee {
+                let txn = self.doc().transact();
+                let items = match self.name {
+                    DocName::Gap => txn.get_map("rows"),
+                    DocName::Control => None,
+                    _ => txn.get_map("cards"),
+                };
+                let is_item = |id: &str| items.as_ref().is_some_and(|m| m.contains_key(&txn, id));
+                entry.json = scrub_employee_awareness(&entry.json, &info.display, &is_item).into();
             }
-        }
-        for id in update.clients.keys() {
-            if let Some(prev) = self.awareness_owner.insert(*id, conn) {
+            // A newer connection of the same participant takes the id over at once; the state
+            // the older one showed (under its own alias) goes.
+            if let Some(prev) = self.awareness_owner.insert(real, conn) {
                 if prev != conn {
-                    if let Some(m) = self.members.get_mut(&prev) {
-                        m.awareness_ids.remove(id);
+                    let old = self
+                        .members
+                        .get_mut(&prev)
+                        .and_then(|m| m.awareness_ids.remove(&real));
+                    let id = if employee {
+                        self.alias(conn, real)
+                    } else {
+                        real
+                    };
+                    if let Some(old) = old.filter(|o| *o != id) {
+                        out.extend(self.remove_presence(vec![old]));
                     }
                 }
             }
+            let id = if employee {
+                self.alias(conn, real)
+            } else {
+                real
+            };
             if let Some(m) = self.members.get_mut(&conn) {
-                m.awareness_ids.insert(*id);
+                m.awareness_ids.insert(real, id);
             }
+            relayed.clients.insert(id, entry);
         }
-        let frame = Bytes::from(encode_awareness(update.clone()));
-        let _ = self.awareness.apply_update(update);
-        vec![Effect::Broadcast {
+        let frame = Bytes::from(encode_awareness(relayed.clone()));
+        let _ = self.awareness.apply_update(relayed);
+        out.push(Effect::Broadcast {
             except: Some(conn),
             frame,
-        }]
+        });
+        out
     }
 
     /// Every current presence state, for an awareness query.
@@ -769,9 +821,11 @@ mod tests {
             .awareness(2, presence(77, 2, r#"{"hand":false}"#))
             .is_empty());
         assert!(c.awareness(2, presence(77, 3, "null")).is_empty());
-        // The same participant on a new connection (a reconnect) takes it over at once...
+        // The same participant on a new connection (a reconnect) takes it over at once: the
+        // old connection's entry goes, the new one shows.
         c.join(3, member(Role::Employee, "e", true));
-        assert_eq!(c.awareness(3, presence(77, 1, r#"{"hand":true}"#)).len(), 1);
+        let took = c.awareness(3, presence(77, 1, r#"{"hand":true}"#));
+        assert_eq!(took.len(), 2, "{took:?}");
         // ...and the old connection leaving does not remove it.
         assert!(c.leave(1).is_empty());
         // While the owner is away, nobody else may set a state on the id.
@@ -795,6 +849,54 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
+    }
+
+    #[test]
+    fn an_employees_presence_is_relayed_under_an_alias_per_connection() {
+        let mut c = core(DocName::Canvas);
+        c.set_alias_seed(42);
+        c.join(1, member(Role::Employee, "e", true));
+        c.join(2, member(Role::Employer, "w", true));
+        let relayed_ids = |effects: Vec<Effect>| -> Vec<u64> {
+            effects
+                .into_iter()
+                .filter_map(|e| match e {
+                    Effect::Broadcast { frame, .. } => {
+                        let msg = crate::wire::decode_frame(&frame).ok()?;
+                        match msg {
+                            yrs::sync::Message::Awareness(u) => {
+                                Some(u.clients.keys().map(|k| k.get()).collect::<Vec<_>>())
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        };
+        let first = relayed_ids(c.awareness(1, presence(77, 1, r#"{"hand":true}"#)));
+        assert_eq!(first.len(), 1);
+        assert_ne!(
+            first[0], 77,
+            "an employee's client id must not reach others"
+        );
+        // Another connection of the same person: another alias, so sessions do not link either.
+        c.leave(1);
+        c.join(3, member(Role::Employee, "e", true));
+        let second = relayed_ids(c.awareness(3, presence(77, 2, r#"{"hand":true}"#)));
+        assert!(
+            second.iter().all(|id| *id != 77 && *id != first[0]),
+            "{second:?}"
+        );
+        // Other roles are relayed under their own id.
+        assert_eq!(
+            relayed_ids(c.awareness(2, presence(88, 1, r#"{"user":{"name":"Erik"}}"#))),
+            vec![88]
+        );
+        // `editing` must name an existing card.
+        let frames = c.awareness(3, presence(77, 3, r#"{"editing":"Jan de Vries"}"#));
+        assert!(frames.iter().all(|e| !format!("{e:?}").contains("Jan")));
     }
 
     #[test]

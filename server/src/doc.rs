@@ -241,6 +241,8 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
             log: stored_doc.log.iter().map(|b| &b[..]).collect(),
         },
     );
+    let mut core = core;
+    core.set_alias_seed(rand::random());
     for e in errors {
         // Keep serving what can be read; say loudly what could not.
         tracing::error!(doc = %ctx.key, error = %e, "skipping an unreadable stored update");

@@ -102,6 +102,7 @@ export function saveName(name: string): void {
 export function myColor(): string {
   const kept = get('tafel:color')
   if (kept && /^#[0-9a-f]{6}$/.test(kept)) return kept
+  // The same list as the server's `anonymity::PALETTE`: an employee's colour outside it is dropped.
   const palette = ['#b3261e', '#1a5fb4', '#26734d', '#8a3ffc', '#b35c00', '#00707a', '#a2195b', '#5c5c00']
   const color = palette[Math.floor(Math.random() * palette.length)]
   set('tafel:color', color)
