@@ -74,6 +74,9 @@ pub enum CloseCode {
     TooSlow,
     /// 4503: the store is unavailable; nothing was accepted that was not stored. Reconnect later.
     StoreUnavailable,
+    /// 4529: the connection sent more messages or bytes per second than allowed; the client
+    /// reconnects after its backoff (45xx).
+    RateLimited,
 }
 
 impl CloseCode {
@@ -88,6 +91,7 @@ impl CloseCode {
             CloseCode::TokenExpired => 4401,
             CloseCode::TooSlow => 4508,
             CloseCode::StoreUnavailable => 4503,
+            CloseCode::RateLimited => 4529,
         }
     }
 }

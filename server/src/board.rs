@@ -287,10 +287,27 @@ impl Board {
             .clone()
     }
 
-    /// The tag written as an item's `owner`: HMAC(board key, sub, item). Unlinkable across
-    /// items, so cards of one person cannot be grouped by it, and unforgeable by clients.
+    /// The tag written as an item's `owner`: HMAC(this board's key, sub, item). Unlinkable
+    /// across items and across boards (the key is derived per board), so cards of one person
+    /// cannot be grouped by it, and unforgeable by clients.
     pub fn owner_tag(&self, sub: &str, item: &str) -> String {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.owner_key) {
+        let mut key = match Hmac::<Sha256>::new_from_slice(&self.owner_key) {
+            Ok(m) => m,
+            Err(_) => return String::new(),
+        };
+        key.update(b"board-owner-key\0");
+        key.update(self.id().as_str().as_bytes());
+        let board_key = key.finalize().into_bytes();
+        Self::tag(&board_key, sub, item)
+    }
+
+    /// Tags written before keys were per board (one server-wide key): still recognised.
+    fn legacy_owner_tag(&self, sub: &str, item: &str) -> String {
+        Self::tag(&self.owner_key, sub, item)
+    }
+
+    fn tag(key: &[u8], sub: &str, item: &str) -> String {
+        let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
             Ok(m) => m,
             Err(_) => return String::new(),
         };
@@ -299,6 +316,12 @@ impl Board {
         mac.update(item.as_bytes());
         let bytes = mac.finalize().into_bytes();
         bytes.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `tag` (an item's `owner`) was made for `sub` and `item`, by either key.
+    pub fn owns(&self, sub: &str, item: &str, tag: &str) -> bool {
+        !tag.is_empty()
+            && (self.owner_tag(sub, item) == tag || self.legacy_owner_tag(sub, item) == tag)
     }
 
     /// The participant's tag in this board's ownership index: HMAC(key, board, sub), so the
@@ -370,7 +393,9 @@ impl Board {
         action: &str,
         detail: serde_json::Value,
     ) {
-        tracing::info!(board = %self.id(), sub = %who.sub, action, %detail, "audit");
+        // The log names the role and a short hash, never the `sub` or a name.
+        let who_hash: String = self.participant_tag(&who.sub).chars().take(8).collect();
+        tracing::info!(board = %self.id(), role = %who.role, who = %who_hash, action, "audit");
         st.audit.push(AuditEntry {
             at: crate::auth::now_secs(),
             sub: who.sub.clone(),

@@ -106,7 +106,7 @@ pub async fn create(
     state.store.put_board(&meta).await?;
     let board = board_or_404(&state, &id).await?;
     seed(&state, &board).await?;
-    tracing::info!(board = %meta.id, by = %claims.sub, template = %meta.template, "board created");
+    tracing::info!(board = %meta.id, template = %meta.template, "board created");
     Ok((StatusCode::CREATED, Json(board_json(&meta))).into_response())
 }
 
@@ -219,7 +219,7 @@ pub async fn delete(
     let result = state.store.delete_board(&id).await;
     state.registry.end_delete(&id);
     result?;
-    tracing::info!(board = %id, by = %claims.sub, "board deleted");
+    tracing::info!(board = %id, "board deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 

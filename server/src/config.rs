@@ -80,6 +80,14 @@ pub struct ServeArgs {
     /// are refused (`too-deep`).
     #[arg(long, env = "TAFEL_MAX_DEPTH", default_value_t = 16)]
     pub max_depth: u16,
+    /// Most WebSocket messages one connection may send per second (sustained; bursts of twice
+    /// as many pass); more close it with 4529.
+    #[arg(long, env = "TAFEL_MAX_MESSAGES_PER_SEC", default_value_t = 1000)]
+    pub max_messages_per_sec: u32,
+    /// Most bytes one connection may send per second (sustained; a burst of one largest message
+    /// always passes); more close it with 4529.
+    #[arg(long, env = "TAFEL_MAX_BYTES_PER_SEC", default_value_t = 8 * 1024 * 1024)]
+    pub max_bytes_per_sec: u64,
     /// Test-only endpoints (e.g. making a document's actor panic). Never in production.
     #[arg(long, hide = true)]
     pub test_hooks: bool,
@@ -119,6 +127,9 @@ pub struct Config {
     pub web_dir: Option<std::path::PathBuf>,
     /// Limits the update judge applies.
     pub limits: tafel_protocol::judge::Limits,
+    /// Per-connection rates: messages and bytes per second.
+    pub max_messages_per_sec: u32,
+    pub max_bytes_per_sec: u64,
     pub test_hooks: bool,
 }
 
@@ -142,6 +153,8 @@ impl From<&ServeArgs> for Config {
                 max_doc_bytes: a.max_doc_bytes.max(1024),
                 max_depth: a.max_depth.clamp(1, 64),
             },
+            max_messages_per_sec: a.max_messages_per_sec.max(1),
+            max_bytes_per_sec: a.max_bytes_per_sec.max(1024),
             test_hooks: a.test_hooks,
         }
     }

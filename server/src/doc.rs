@@ -346,7 +346,7 @@ impl LiveDoc {
                 };
                 let (session, _) = self.ctx.board.policy();
                 let board = self.ctx.board.clone();
-                let owns_tag = move |item: &str, tag: &str| board.owner_tag(&who.sub, item) == tag;
+                let owns_tag = move |item: &str, tag: &str| board.owns(&who.sub, item, tag);
                 let rules = Rules {
                     template: &self.ctx.board.template,
                     session: &session,

@@ -135,6 +135,11 @@ async fn read_loop(
     mut kick_rx: watch::Receiver<Option<Close>>,
     last_seen: &LastSeen,
 ) {
+    let mut rate = Rate::new(
+        session.config.max_messages_per_sec,
+        session.config.max_bytes_per_sec,
+        session.config.max_message_bytes as u64,
+    );
     let expires_in = Duration::from_secs(session.claims.exp.saturating_sub(now_secs()));
     let expiry = tokio::time::sleep(expires_in);
     tokio::pin!(expiry);
@@ -148,7 +153,7 @@ async fn read_loop(
                 break;
             }
             () = &mut expiry => {
-                tracing::info!(conn = conn.id, sub = %session.claims.sub, "token expired, closing");
+                tracing::info!(conn = conn.id, role = %session.claims.role, "token expired, closing");
                 conn.kick(CloseCode::TokenExpired, "token expired; sign in again");
                 break;
             }
@@ -158,6 +163,11 @@ async fn read_loop(
                     None | Some(Ok(Message::Close(_))) => break,
                     Some(Ok(Message::Binary(bytes))) => {
                         session.metrics.bytes_in.inc_by(bytes.len() as u64);
+                        if let Err(what) = rate.take(bytes.len() as u64, Instant::now()) {
+                            tracing::info!(conn = conn.id, doc = %session.key, role = %session.claims.role, what, "rate limit exceeded, closing");
+                            conn.kick(CloseCode::RateLimited, format!("rate limit: too many {what} per second; slow down"));
+                            break;
+                        }
                         if let Err(close) = handle_frame(&bytes, session, doc, conn).await {
                             tracing::info!(conn = conn.id, doc = %session.key, code = close.code.code(), reason = %close.reason, "closing connection");
                             conn.kick(close.code, close.reason);
@@ -181,6 +191,50 @@ async fn read_loop(
         }
     }
     let _ = doc.tx.send(DocCmd::Leave { conn: conn.id }).await;
+}
+
+/// Two token buckets per connection: messages and bytes per second. A bucket holds a second's
+/// worth twice over (bytes: at least one largest message), so bursts pass and only sustained
+/// floods are cut off.
+struct Rate {
+    messages: f64,
+    bytes: f64,
+    per_sec: (f64, f64),
+    cap: (f64, f64),
+    last: Instant,
+}
+
+impl Rate {
+    fn new(messages_per_sec: u32, bytes_per_sec: u64, max_message: u64) -> Rate {
+        let cap = (
+            2.0 * messages_per_sec as f64,
+            (2 * bytes_per_sec).max(max_message) as f64,
+        );
+        Rate {
+            messages: cap.0,
+            bytes: cap.1,
+            per_sec: (messages_per_sec as f64, bytes_per_sec as f64),
+            cap,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one message of `len` bytes; `Err` names what ran out.
+    fn take(&mut self, len: u64, now: Instant) -> Result<(), &'static str> {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.messages = (self.messages + dt * self.per_sec.0).min(self.cap.0);
+        self.bytes = (self.bytes + dt * self.per_sec.1).min(self.cap.1);
+        if self.messages < 1.0 {
+            return Err("messages");
+        }
+        if self.bytes < len as f64 {
+            return Err("bytes");
+        }
+        self.messages -= 1.0;
+        self.bytes -= len as f64;
+        Ok(())
+    }
 }
 
 fn is_too_big(e: axum::Error) -> bool {

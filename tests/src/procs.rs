@@ -73,6 +73,11 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The folder redis-server keeps its files (the AOF) in.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("redis.log")).expect("log file");
         let child = Command::new("redis-server")

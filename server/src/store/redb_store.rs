@@ -9,7 +9,7 @@
 //! (name → bytes; holds the generated JWT secret).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -66,7 +66,9 @@ enum WriteOk {
 type WriteReply = oneshot::Sender<Result<WriteOk, StoreError>>;
 
 pub struct RedbStore {
-    db: Arc<Database>,
+    /// Shared by readers and the writer thread; taken exclusively only to compact the file after
+    /// a board is deleted (redb's `compact` needs no transaction open).
+    db: Arc<RwLock<Database>>,
     /// `None` only while dropping: closing the channel stops the writer thread.
     writes: Option<mpsc::Sender<(WriteOp, WriteReply)>>,
     /// Joined on drop, so the file lock is released when the store is gone.
@@ -108,7 +110,7 @@ impl RedbStore {
         })
         .await
         .map_err(unavailable)??;
-        let db = Arc::new(db);
+        let db = Arc::new(RwLock::new(db));
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer_db = db.clone();
         let writer = std::thread::Builder::new()
@@ -143,7 +145,7 @@ impl RedbStore {
     ) -> Result<T, StoreError> {
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read().map_err(unavailable)?;
+            let txn = shared(&db).begin_read().map_err(unavailable)?;
             f(&txn)
         })
         .await
@@ -151,9 +153,35 @@ impl RedbStore {
     }
 }
 
+fn shared(db: &RwLock<Database>) -> RwLockReadGuard<'_, Database> {
+    db.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Erasure: after a board is deleted, its bytes are still in the file's freed pages. Compacting
+/// moves every live page down over the freed ones and truncates the file, so nothing of the
+/// deleted board stays readable. Readers and writers wait meanwhile (it takes the lock whole).
+fn erase_freed(db: &RwLock<Database>) {
+    let mut db = db.write().unwrap_or_else(|p| p.into_inner());
+    let started = std::time::Instant::now();
+    for _ in 0..64 {
+        match db.compact() {
+            Ok(true) => continue,
+            Ok(false) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "compacting the embedded store after a board deletion failed; deleted content may stay in freed pages until the next compaction");
+                return;
+            }
+        }
+    }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "embedded store compacted after a board deletion"
+    );
+}
+
 /// The writer thread: takes every queued write, applies all in one transaction, commits once,
 /// answers each. When the commit fails every caller of the group gets the error.
-fn writer_loop(db: &Database, mut rx: mpsc::Receiver<(WriteOp, WriteReply)>) {
+fn writer_loop(db: &RwLock<Database>, mut rx: mpsc::Receiver<(WriteOp, WriteReply)>) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP_COMMIT {
@@ -162,7 +190,14 @@ fn writer_loop(db: &Database, mut rx: mpsc::Receiver<(WriteOp, WriteReply)>) {
                 Err(_) => break,
             }
         }
-        let result = commit_group(db, group.iter().map(|(op, _)| op));
+        let deletes = group
+            .iter()
+            .any(|(op, _)| matches!(op, WriteOp::DeleteBoard { .. }));
+        let result = commit_group(&shared(db), group.iter().map(|(op, _)| op));
+        if deletes && result.is_ok() {
+            // Answered only once the deleted bytes are gone from the file.
+            erase_freed(db);
+        }
         match result {
             Ok(answers) => {
                 for ((_, reply), answer) in group.into_iter().zip(answers) {

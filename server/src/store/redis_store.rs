@@ -188,6 +188,22 @@ impl Store for RedisStore {
             .hdel(BOARDS_KEY, id.as_str())
             .await
             .map_err(unavailable)?;
+        // Erasure: deleted values stay in the append-only file until it is rewritten. When
+        // Redis keeps an AOF, start that rewrite now (RDB snapshots taken earlier are the
+        // operator's to expire; see the README).
+        let aof: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        if aof.get(1).is_some_and(|v| v == "yes") {
+            let rewrite: Result<String, _> =
+                redis::cmd("BGREWRITEAOF").query_async(&mut conn).await;
+            if let Err(e) = rewrite {
+                tracing::warn!(board = %id, error = %e, "could not start an AOF rewrite after a board deletion; deleted values stay in the AOF until the next rewrite");
+            }
+        }
         Ok(removed > 0)
     }
 
