@@ -8,7 +8,8 @@
 //       --token TOKEN [--token2 TOKEN2] [--clients N] [--text STRING] [--timeout-ms MS]
 //
 // Scenarios: two-converge, late-joiner, many-converge, write, read,
-//            awareness-leave, denied  (see README.md and the functions below).
+//            awareness-leave, denied, denied-keyless, presence-reconnect
+//            (see README.md and the functions below).
 //
 // Contract with the Rust side:
 //   * stdout carries exactly ONE line: the final JSON result, e.g. {"ok":true,...}
@@ -32,7 +33,9 @@ const SCENARIOS = {
   write: writeScenario,
   read: readScenario,
   'awareness-leave': awarenessLeave,
-  denied
+  denied,
+  'denied-keyless': deniedKeyless,
+  'presence-reconnect': presenceReconnect
 }
 
 const DEFAULT_TEXT = 'late joiner test'
@@ -422,6 +425,65 @@ async function denied () {
   setStage('waiting for a permission-denied auth message')
   await waitUntil(() => deniedReason !== null)
   return { ok: true, reason: deniedReason }
+}
+
+/**
+ * denied-keyless: a real Y.Doc that uses the `cards` root as a list (keyless content in what the
+ * schema says is a map) and pushes into it; the server must refuse it. Returns the reason.
+ */
+async function deniedKeyless () {
+  let deniedReason = null
+  class ObservedWebSocket extends WebSocket {
+    constructor (...wsArgs) {
+      super(...wsArgs)
+      this.addEventListener('message', (event) => {
+        const reason = parsePermissionDenied(toBytes(event.data))
+        if (reason !== null && deniedReason === null) deniedReason = reason
+      })
+    }
+  }
+  const doc = new Y.Doc()
+  const p = openProvider(doc, args.token, ObservedWebSocket)
+  await whenSynced(p)
+  doc.getArray('cards').push([args.text ?? 'keyless'])
+  setStage('waiting for a permission-denied auth message')
+  await waitUntil(() => deniedReason !== null)
+  return { ok: true, reason: deniedReason }
+}
+
+/**
+ * presence-reconnect: A (--token) shows a raised hand; B (--token2) sees it. A's socket is
+ * killed without a goodbye and the provider reconnects with the same Y.Doc, as after a network
+ * blip. B must see A's raised hand again (found by content: an employee's presence reaches
+ * others under an alias, never the Yjs client id) and never under A's client id. Returns the
+ * time from the reconnect to B seeing A again.
+ */
+async function presenceReconnect () {
+  const docA = new Y.Doc()
+  const docB = new Y.Doc()
+  const a = openProvider(docA, args.token)
+  const b = openProvider(docB, args.token2)
+  await whenSynced(a)
+  await whenSynced(b)
+  a.awareness.setLocalState({ user: { name: 'A', color: '#1a5fb4' }, hand: true })
+  const raised = () => [...b.awareness.getStates().entries()]
+    .some(([id, s]) => id !== docB.clientID && s && s.hand === true)
+  setStage('waiting for B to see A\'s raised hand')
+  await waitUntil(raised)
+  if (b.awareness.getStates().has(docA.clientID)) throw new Error('A\'s Yjs client id reached B as a presence id')
+  setStage('killing A\'s socket')
+  if (a.ws === null) throw new Error('A is not connected')
+  a.ws.terminate()
+  setStage('waiting for A to reconnect')
+  await waitUntil(() => a.wsconnected === false)
+  await waitUntil(() => a.wsconnected === true && a.synced)
+  const back = Date.now()
+  // The old entry may go when the server notices the dead socket; A must be shown again.
+  setStage('waiting for B to see A again after the reconnect')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  await waitUntil(raised)
+  if (b.awareness.getStates().has(docA.clientID)) throw new Error('A\'s Yjs client id reached B as a presence id')
+  return { ok: true, ms: Date.now() - back }
 }
 
 /** Normalise the payload shapes `ws` may deliver into a Uint8Array. */

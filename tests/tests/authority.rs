@@ -1484,3 +1484,61 @@ async fn call_base(base: &str, path: &str, tok: &str) -> (u16, String) {
     let s = res.status().as_u16();
     (s, res.text().await.unwrap_or_default())
 }
+
+/// The real npm `y-websocket` client: a Y.Doc that uses `cards` as a list is refused with
+/// `schema-violation`, and nothing of it reaches another reader (positive control: the same
+/// board takes a proper card).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_client_keyless_content_is_refused() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let base = t.ws_base(&board);
+    let tok = token(Role::Employee, &board, "npm-w");
+    let (ok, out) = tafel_tests::node::run(
+        "denied-keyless",
+        &[
+            "--base",
+            &base,
+            "--doc",
+            "canvas",
+            "--token",
+            &tok,
+            "--text",
+            "npm-sluip",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let reason = out["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("schema-violation: "), "{reason}");
+    let r = connect(&t, &board, "canvas", &token(Role::Union, &board, "u")).await;
+    let fac = connect(&t, &board, "canvas", &token(Role::Facilitator, &board, "f")).await;
+    fac.add_card("echt", "bouwstenen", "een echte kaart", json!({}));
+    assert!(eventually(T, || r.items("cards").get("echt").is_some()).await);
+    assert!(
+        !String::from_utf8_lossy(&r.state_bytes()).contains("npm-sluip"),
+        "the refused list content reached another reader"
+    );
+}
+
+/// The real npm `y-websocket` client: an employee whose socket dies reconnects with the same
+/// Y.Doc and is shown to the others again (raised hand included), never under their Yjs client
+/// id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_client_employee_is_shown_again_after_a_reconnect() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let base = t.ws_base(&board);
+    let a = token(Role::Employee, &board, "npm-e");
+    let b = token(Role::Employer, &board, "npm-w");
+    let (ok, out) = tafel_tests::node::run(
+        "presence-reconnect",
+        &[
+            "--base", &base, "--doc", "canvas", "--token", &a, "--token2", &b,
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let ms = out["ms"].as_u64().unwrap_or(u64::MAX);
+    assert!(ms < 5_000, "shown again only after {ms} ms");
+}
