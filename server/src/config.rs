@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Frames that may wait for one slow client before it is disconnected (close 4508); at least 128.
     #[arg(long, env = "TAFEL_OUTGOING_QUEUE", default_value_t = 1024)]
     pub outgoing_queue: usize,
+    /// Bytes that may wait for one slow client before it is disconnected (close 4508); one
+    /// frame always fits, however large (a big document's first sync).
+    #[arg(long, env = "TAFEL_OUTGOING_QUEUE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub outgoing_queue_bytes: usize,
     /// Seconds a document stays in memory after its last connection leaves.
     #[arg(long, env = "TAFEL_IDLE_EVICT_SECS", default_value_t = 30)]
     pub idle_evict_secs: u64,
@@ -118,6 +122,7 @@ pub struct Config {
     pub jwt_public_key: Option<String>,
     pub max_message_bytes: usize,
     pub outgoing_queue: usize,
+    pub outgoing_queue_bytes: usize,
     pub idle_evict: Duration,
     pub ping_interval: Duration,
     pub compact_updates: u64,
@@ -141,6 +146,7 @@ impl From<&ServeArgs> for Config {
             jwt_public_key: a.jwt_public_key.clone().filter(|s| !s.is_empty()),
             max_message_bytes: a.max_message_bytes,
             outgoing_queue: a.outgoing_queue.max(2 * crate::doc::MAX_BATCH),
+            outgoing_queue_bytes: a.outgoing_queue_bytes.max(64 * 1024),
             idle_evict: Duration::from_secs(a.idle_evict_secs),
             ping_interval: Duration::from_secs(a.ping_secs.max(1)),
             compact_updates: a.compact_updates.max(1),

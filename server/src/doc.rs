@@ -15,6 +15,7 @@
 //! its connections notice the closed mailbox and close with 1011; the next join reloads it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -58,6 +59,8 @@ pub struct ConnHandle {
     /// Whether this connection may write the document (the baseline matrix).
     pub can_write: bool,
     pub out: mpsc::Sender<Bytes>,
+    /// What `out` holds, in bytes.
+    pub queued: Arc<Queued>,
     pub kick: Arc<watch::Sender<Option<Close>>>,
 }
 
@@ -75,29 +78,67 @@ impl ConnHandle {
         })
     }
 
-    /// Queues a frame. A full queue closes the connection (4508) and returns false.
+    /// Queues a frame. A full queue — more than `max_queued_bytes` waiting (one frame always
+    /// fits into an empty queue, however large), or the frame bound — closes the connection
+    /// (4508) and returns false.
     fn send(&self, frame: Bytes, metrics: &Metrics) -> bool {
-        let len = frame.len() as u64;
+        let len = frame.len();
+        let before = self.queued.bytes.fetch_add(len, Ordering::Relaxed);
+        if before > 0 && before + len > self.queued.max {
+            self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
+            self.too_slow(metrics, before);
+            return false;
+        }
         match self.out.try_send(frame) {
             Ok(()) => {
-                metrics.bytes_out.inc_by(len);
+                metrics.bytes_out.inc_by(len as u64);
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                if self.kick(
-                    CloseCode::TooSlow,
-                    "too slow: outgoing queue full; reconnect to resync",
-                ) {
-                    tracing::warn!(
-                        conn = self.id,
-                        "client too slow: outgoing queue full, closing"
-                    );
-                    metrics.slow_clients_closed.inc();
-                }
+                self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
+                self.too_slow(metrics, before);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
+                false
+            }
         }
+    }
+
+    fn too_slow(&self, metrics: &Metrics, queued: usize) {
+        if self.kick(
+            CloseCode::TooSlow,
+            "too slow: outgoing queue full; reconnect to resync",
+        ) {
+            tracing::warn!(
+                conn = self.id,
+                queued_bytes = queued,
+                "client too slow: outgoing queue full, closing"
+            );
+            metrics.slow_clients_closed.inc();
+        }
+    }
+}
+
+/// Bytes waiting in one connection's outgoing queue, and the most that may wait.
+#[derive(Debug)]
+pub struct Queued {
+    pub bytes: AtomicUsize,
+    pub max: usize,
+}
+
+impl Queued {
+    pub fn new(max: usize) -> Arc<Queued> {
+        Arc::new(Queued {
+            bytes: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// The writer took `len` bytes off the queue.
+    pub fn done(&self, len: usize) {
+        self.bytes.fetch_sub(len, Ordering::Relaxed);
     }
 }
 

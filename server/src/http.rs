@@ -39,6 +39,9 @@ pub struct AppState {
     pub connections: Arc<Semaphore>,
 }
 
+/// Read buffer and write threshold of each WebSocket, in bytes.
+const WS_BUFFER: usize = 4 * 1024;
+
 pub fn router(state: AppState) -> Router {
     let web = state.config.web_dir.clone();
     let app = Router::new()
@@ -290,7 +293,12 @@ async fn ws_upgrade(
         permit,
     };
     let limit = state.config.max_message_bytes;
+    // Small per-connection buffers: tungstenite allocates its read buffer up front (128 KiB by
+    // default, which was most of an idle connection's memory); both grow when a large message
+    // needs it. The writer flushes each batch itself, so the write buffer is only a threshold.
     Ok(upgrade
+        .read_buffer_size(WS_BUFFER)
+        .write_buffer_size(WS_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| ws::serve(socket, session)))

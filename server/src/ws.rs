@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use crate::auth::now_secs;
 use crate::board::{Board, Participant};
 use crate::config::Config;
-use crate::doc::{Close, ConnHandle, DocCmd};
+use crate::doc::{Close, ConnHandle, DocCmd, Queued};
 use crate::metrics::Metrics;
 use crate::registry::{DocHandle, JoinFailure, Registry};
 
@@ -81,6 +81,7 @@ pub async fn serve(socket: WebSocket, session: WsSession) {
         who: session.who.clone(),
         can_write: session.access.can_write(),
         out: out_tx,
+        queued: Queued::new(session.config.outgoing_queue_bytes),
         kick: Arc::new(kick_tx),
     };
     let last_seen = Arc::new(LastSeen {
@@ -312,7 +313,7 @@ async fn write_loop(
                 tokio::select! {
                     biased;
                     _ = kick.changed() => break,
-                    written = write_batch(&mut sink, frame, &mut out) => {
+                    written = write_batch(&mut sink, frame, &mut out, &conn.queued) => {
                         if written.is_err() {
                             conn.kick(CloseCode::GoingAway, "connection lost");
                             return;
@@ -353,11 +354,16 @@ async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
     first: Bytes,
     out: &mut mpsc::Receiver<Bytes>,
+    queued: &Queued,
 ) -> Result<(), axum::Error> {
+    queued.done(first.len());
     sink.feed(Message::Binary(first)).await?;
     for _ in 1..MAX_FRAMES_PER_FLUSH {
         match out.try_recv() {
-            Ok(frame) => sink.feed(Message::Binary(frame)).await?,
+            Ok(frame) => {
+                queued.done(frame.len());
+                sink.feed(Message::Binary(frame)).await?
+            }
             Err(_) => break,
         }
     }

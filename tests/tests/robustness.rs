@@ -395,6 +395,36 @@ async fn slow_consumer_is_disconnected_without_hurting_others() {
     );
 }
 
+/// The outgoing queue is bounded in bytes, not only in frames: with room for 1,024 frames but
+/// 1 MiB, a client that never reads is closed as too slow long before 300 updates of 64 KiB
+/// (19 MiB) pile up for it, while a healthy reader gets every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_cut_off_by_bytes_not_frames() {
+    let t = Tafel::start_embedded_with(&[
+        ("TAFEL_OUTGOING_QUEUE", "1024"),
+        ("TAFEL_OUTGOING_QUEUE_BYTES", "1048576"),
+    ]);
+    let url = canvas(&t).await;
+    let reader = YClient::connect_synced(&url).await;
+    let writer = YClient::connect_synced(&url).await;
+    let _slow = raw_connect(&url).await;
+    const N: usize = 300;
+    push_chunks_paced(&writer, &reader, N).await;
+    assert!(
+        eventually(Duration::from_secs(60), || reader.text("t").len()
+            == N * CHUNK)
+        .await,
+        "the healthy reader did not get all {N} updates"
+    );
+    assert_eq!(reader.closed(), None, "the healthy reader was disconnected");
+    let closed = slow_clients_closed(&t, 1.0).await;
+    assert!(
+        closed >= 1.0,
+        "a client that never reads was not cut off by the byte bound: {closed}"
+    );
+    assert_healthy(&t, "a slow consumer (bytes)").await;
+}
+
 /// A client that never reads and is closed as too slow must not keep holding server resources:
 /// within the close grace (5 s) plus a margin, the server side of its TCP connection is no longer
 /// ESTABLISHED, although the client still does not read (its TCP receive window is full).
