@@ -38,6 +38,8 @@ use crate::wire::{
 pub type ConnId = u64;
 
 /// An awareness message with no entries (message type 1, a one-byte payload: zero clients).
+/// The host sends it to a connection that was sent nothing for a while, so y-websocket (which
+/// closes a socket that received no message for 30 s) stays connected.
 pub const EMPTY_AWARENESS: &[u8] = &[1, 1, 0];
 
 /// Who is on the other end of a connection, as far as the document's decisions go.
@@ -513,13 +515,6 @@ impl DocCore {
             except: Some(conn),
             frame,
         });
-        // The sender hears back too: y-websocket closes a socket that received nothing for
-        // 30 s, and a client alone on a document otherwise only gets pings, which a browser
-        // never sees. An empty awareness update changes nothing on its side.
-        out.push(Effect::Send {
-            to: conn,
-            frame: Bytes::from_static(EMPTY_AWARENESS),
-        });
         out
     }
 
@@ -833,7 +828,7 @@ mod tests {
         let mut c = core(DocName::Party(Party::Employee));
         c.join(1, member(Role::Employee, "e", true));
         c.join(2, member(Role::Employee, "other", true));
-        assert_eq!(c.awareness(1, presence(77, 1, r#"{"hand":true}"#)).len(), 2);
+        assert_eq!(c.awareness(1, presence(77, 1, r#"{"hand":true}"#)).len(), 1);
         // Another participant cannot overwrite or remove it: dropped silently.
         assert!(c
             .awareness(2, presence(77, 2, r#"{"hand":false}"#))
@@ -843,7 +838,7 @@ mod tests {
         // old connection's entry goes, the new one shows.
         c.join(3, member(Role::Employee, "e", true));
         let took = c.awareness(3, presence(77, 1, r#"{"hand":true}"#));
-        assert_eq!(took.len(), 3, "removal, state, ack: {took:?}");
+        assert_eq!(took.len(), 2, "removal, state: {took:?}");
         // ...and the old connection leaving does not remove it.
         assert!(c.leave(1).is_empty());
         // While the owner is away, nobody else may set a state on the id.

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::doc::{Close, ConnHandle, DocCmd, Queued};
 use crate::metrics::Metrics;
 use crate::registry::{DocHandle, JoinFailure, Registry};
+use tafel_protocol::document::EMPTY_AWARENESS;
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -194,6 +195,9 @@ async fn read_loop(
     let _ = doc.tx.send(DocCmd::Leave { conn: conn.id }).await;
 }
 
+/// How long a connection may be sent nothing before it gets an empty awareness message.
+const IDLE_NUDGE: Duration = Duration::from_secs(15);
+
 /// Two token buckets per connection: messages and bytes per second. A bucket holds a second's
 /// worth twice over (bytes: at least one largest message), so bursts pass and only sustained
 /// floods are cut off.
@@ -303,6 +307,12 @@ async fn write_loop(
     let mut kick = conn.kick.subscribe();
     let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
+    // y-websocket closes a socket that received no message for 30 s (pings do not count in a
+    // browser): a connection that was sent nothing for IDLE_NUDGE gets an empty awareness
+    // message, which changes nothing on the client.
+    let mut nudge = tokio::time::interval(IDLE_NUDGE / 3);
+    nudge.tick().await;
+    let mut last_write = Instant::now();
     loop {
         tokio::select! {
             biased;
@@ -318,7 +328,19 @@ async fn write_loop(
                             conn.kick(CloseCode::GoingAway, "connection lost");
                             return;
                         }
+                        last_write = Instant::now();
                     }
+                }
+            }
+            _ = nudge.tick() => {
+                if last_write.elapsed() >= IDLE_NUDGE {
+                    let frame = Message::Binary(Bytes::from_static(EMPTY_AWARENESS));
+                    let sent = tokio::time::timeout(ping_every, sink.send(frame)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        conn.kick(CloseCode::GoingAway, "connection lost");
+                        return;
+                    }
+                    last_write = Instant::now();
                 }
             }
             _ = ping.tick() => {

@@ -35,7 +35,8 @@ const SCENARIOS = {
   'awareness-leave': awarenessLeave,
   denied,
   'denied-keyless': deniedKeyless,
-  'presence-reconnect': presenceReconnect
+  'presence-reconnect': presenceReconnect,
+  'idle-alone': idleAlone
 }
 
 const DEFAULT_TEXT = 'late joiner test'
@@ -55,6 +56,7 @@ try {
       clients: { type: 'string' },
       text: { type: 'string' },
       'timeout-ms': { type: 'string' },
+      seconds: { type: 'string' },
       verbose: { type: 'boolean', default: false }
     }
   })
@@ -74,6 +76,7 @@ try {
     token2: v.token2 ?? v.token,
     clients: parsePositiveInt(v.clients, DEFAULT_CLIENTS, '--clients'),
     text: v.text ?? DEFAULT_TEXT,
+    seconds: parsePositiveInt(v.seconds, 40, '--seconds'),
     timeoutMs: parsePositiveInt(
       v['timeout-ms'],
       scenario === 'many-converge' ? DEFAULT_MANY_TIMEOUT_MS : DEFAULT_TIMEOUT_MS,
@@ -484,6 +487,27 @@ async function presenceReconnect () {
   await waitUntil(raised)
   if (b.awareness.getStates().has(docA.clientID)) throw new Error('A\'s Yjs client id reached B as a presence id')
   return { ok: true, ms: Date.now() - back }
+}
+
+/**
+ * idle-alone: one provider alone on a document, sending no awareness (like the web client on
+ * `control`, `gap` and the party workspaces), stays connected for --seconds (default 40; the
+ * y-websocket client closes a socket that received nothing for 30 s). Returns the number of
+ * closes seen, which must be 0.
+ */
+async function idleAlone () {
+  const doc = new Y.Doc()
+  const p = openProvider(doc, args.token)
+  p.awareness.setLocalState(null)
+  await whenSynced(p)
+  let closes = 0
+  p.on('connection-close', () => { closes++ })
+  p.on('status', ({ status }) => { if (status === 'disconnected') closes++ })
+  const seconds = Number(args.seconds ?? 40)
+  setStage(`staying idle for ${seconds} s`)
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+  if (closes !== 0) throw new Error(`the idle client was disconnected ${closes} time(s)`)
+  return { ok: true, closes }
 }
 
 /** Normalise the payload shapes `ws` may deliver into a Uint8Array. */

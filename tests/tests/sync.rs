@@ -151,3 +151,32 @@ async fn concurrent_first_joins_see_stored_state() {
         );
     }
 }
+
+/// A real npm y-websocket client alone on a document, sending no awareness (as the web client
+/// does on `control`, `gap` and the party workspaces), stays connected past the client's 30 s
+/// silence timeout: the server nudges a connection it sent nothing for 15 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_client_alone_is_not_reconnected() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let base = t.ws_base(&board);
+    let tok = token(Role::Facilitator, &board, "alleen");
+    let (ok, out) = node::run(
+        "idle-alone",
+        &[
+            "--base",
+            &base,
+            "--doc",
+            "control",
+            "--token",
+            &tok,
+            "--seconds",
+            "40",
+            "--timeout-ms",
+            "60000",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert_eq!(out["closes"], 0, "{out}");
+}
