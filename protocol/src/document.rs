@@ -37,6 +37,9 @@ use crate::wire::{
 
 pub type ConnId = u64;
 
+/// Most presence ids one connection may show.
+pub const MAX_PRESENCE_IDS: usize = 4;
+
 /// An awareness message with no entries (message type 1, a one-byte payload: zero clients).
 /// The host sends it to a connection that was sent nothing for a while, so y-websocket (which
 /// closes a socket that received no message for 30 s) stays connected.
@@ -458,10 +461,26 @@ impl DocCore {
         let Some(info) = self.members.get(&conn).map(|m| m.info.clone()) else {
             return Vec::new();
         };
+        // A connection shows at most a few presence ids (one per Y.Doc it syncs); more would
+        // only grow the index's claims.
+        let mine: Vec<ClientID> = self
+            .members
+            .get(&conn)
+            .map(|m| m.awareness_ids.keys().copied().collect())
+            .unwrap_or_default();
+        let mut room = MAX_PRESENCE_IDS.saturating_sub(mine.len());
         let index = &mut self.index;
-        update
-            .clients
-            .retain(|id, _| index.claim_presence(id.get(), &info.owner));
+        update.clients.retain(|id, _| {
+            let known = mine.contains(id);
+            if !known && room == 0 {
+                return false;
+            }
+            let ok = index.claim_presence(id.get(), &info.owner);
+            if ok && !known {
+                room -= 1;
+            }
+            ok
+        });
         if update.clients.is_empty() {
             return Vec::new();
         }
@@ -798,6 +817,54 @@ mod tests {
             }
         ));
         assert_eq!(before, c.snapshot());
+    }
+
+    #[test]
+    fn an_id_seen_in_someones_presence_cannot_be_written_under_by_another() {
+        let mut c = core(DocName::Canvas);
+        c.join(1, member(Role::Employer, "w", true));
+        c.join(2, member(Role::Union, "u", true));
+        assert!(!c
+            .awareness(1, presence(555, 1, r#"{"user":{"name":"Erik"}}"#))
+            .is_empty());
+        let refused = update(
+            &mut c,
+            2,
+            card_update(555, "k", "bouwstenen"),
+            &SessionPolicy::default(),
+        );
+        assert!(
+            matches!(&refused[1], Effect::Refused { reason, .. } if reason.starts_with("foreign-client-id: ")),
+            "{refused:?}"
+        );
+        // Its presence owner writes under it.
+        let ok = update(
+            &mut c,
+            1,
+            card_update(555, "k", "bouwstenen"),
+            &SessionPolicy::default(),
+        );
+        assert!(matches!(&ok[0], Effect::Store { .. }), "{ok:?}");
+    }
+
+    #[test]
+    fn a_connection_claims_only_a_few_presence_ids() {
+        let mut c = core(DocName::Canvas);
+        c.join(1, member(Role::Employer, "w", true));
+        let mut shown = 0;
+        for id in 0..20u64 {
+            if !c
+                .awareness(1, presence(1000 + id, 1, r#"{"user":{"name":"x"}}"#))
+                .is_empty()
+            {
+                shown += 1;
+            }
+        }
+        assert_eq!(shown, MAX_PRESENCE_IDS);
+        // Its own ids keep working.
+        assert!(!c
+            .awareness(1, presence(1000, 2, r#"{"user":{"name":"y"}}"#))
+            .is_empty());
     }
 
     #[test]

@@ -391,9 +391,11 @@ impl Index {
         let mut writers: Vec<u64> = fresh.iter().map(|s| s.id.client).collect();
         writers.sort_unstable();
         writers.dedup();
+        // A client id is owned by its first writer, or by the participant who announced it
+        // as their presence (so nobody can claim an id they saw in someone's presence).
         out.writers = writers
             .into_iter()
-            .map(|c| (c, self.clients.get(&c).cloned()))
+            .map(|c| (c, self.clients.get(&c).or(self.presence.get(&c)).cloned()))
             .collect();
 
         // 2. Find new structs by id.

@@ -614,7 +614,17 @@ impl Judging<'_, '_> {
         let Some(root) = schema(self.ctx.doc, self.ctx.limits.max_depth).items_root else {
             return Ok(());
         };
-        let themes = self.ctx.view.themes();
+        // Themes as they are after the update: the facilitator may add one and use it at once.
+        let mut themes = self.ctx.view.themes();
+        for p in &self.resolved.placed {
+            if let (Some(n), Some(k)) = (p.node, &p.key) {
+                if matches!(&self.node(n).zone, Zone::Root(r) if r.as_ref() == "themes")
+                    && matches!(p.s.content, Content::Any(_))
+                {
+                    themes.insert(k.to_string());
+                }
+            }
+        }
         // Removing an item deletes its fields and text with it: those deletions are part of
         // the removal, judged as such.
         let removed: Vec<Id> = self
@@ -641,15 +651,29 @@ impl Judging<'_, '_> {
                         // Writing a new map over a live item replaces (removes) it.
                         self.may_remove(&op.key, old)?;
                     }
-                    let section = match fields.iter().find(|(f, _)| f.as_ref() == "section") {
-                        Some((_, Some(FieldValue::Any(Any::String(s))))) => Some(s.to_string()),
-                        _ => None,
-                    };
-                    if self.ctx.doc == DocName::Canvas && section.is_none() {
+                    // Every section value the update writes on the new card counts (an
+                    // offline client may create a card and move it before it syncs; whichever
+                    // write wins, each must be allowed), and there must be one.
+                    let sections: Vec<String> = fields
+                        .iter()
+                        .filter_map(|(f, v)| match (f.as_ref(), v) {
+                            ("section", Some(FieldValue::Any(Any::String(s)))) => {
+                                Some(s.to_string())
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    if self.ctx.doc == DocName::Canvas && sections.is_empty() {
                         return refuse(Code::InvalidValue, "section: a card needs a section");
                     }
-                    let (name, rules) = self.rules(section.as_deref())?;
-                    self.allowed(&rules.add, "add items", &name)?;
+                    if sections.is_empty() {
+                        let (name, rules) = self.rules(None)?;
+                        self.allowed(&rules.add, "add items", &name)?;
+                    }
+                    for section in &sections {
+                        let (name, rules) = self.rules(Some(section))?;
+                        self.allowed(&rules.add, "add items", &name)?;
+                    }
                     if !facilitator
                         && self.ctx.doc == DocName::Canvas
                         && self.ctx.session.private_writing
@@ -660,6 +684,10 @@ impl Judging<'_, '_> {
                         );
                     }
                     for (field, value) in &fields {
+                        if field.as_ref() == "section" && value.is_none() {
+                            // An overwritten section, sent as deleted content.
+                            continue;
+                        }
                         self.check_field(field, value.as_ref(), &themes)?;
                     }
                 }

@@ -377,8 +377,7 @@ fn value_ok(t: &Template, themes: &BTreeMap<String, String>, f: &str, v: &Val) -
             "section" => s(a).is_some_and(|x| t.section(&x).is_some()),
             "type" => s(a).is_some_and(|x| TYPES.contains(&x.as_str())),
             "stap" => s(a).is_some_and(|x| STEPS.contains(&x.as_str())),
-            // Against `themes` before the update, as the judge does (see
-            // `thema_added_with_its_theme`).
+            // Against `themes` as they are after the update (docs/schema.md).
             "thema" => s(a).is_some_and(|x| themes.is_empty() || themes.contains_key(&x)),
             "pijlers" => matches!(a, Any::Array(v)
                 if v.iter().all(|p| matches!(p, Any::String(s) if PIJLERS.contains(&s.as_ref())))),
@@ -468,13 +467,13 @@ impl Rules<'_> {
         let keys: BTreeSet<&String> = b.cards.keys().chain(a.cards.keys()).collect();
         for k in keys {
             match (b.cards.get(k), a.cards.get(k)) {
-                (None, Some(n)) => self.created(k, n, b, w)?,
+                (None, Some(n)) => self.created(k, n, a, w)?,
                 (Some(o), None) => self.removed(k, o, w)?,
                 (Some(o), Some(n)) if o.id != n.id => {
                     self.removed(k, o, w)?;
-                    self.created(k, n, b, w)?;
+                    self.created(k, n, a, w)?;
                 }
-                (Some(o), Some(n)) if o.fields != n.fields => self.edited(k, o, n, b, w)?,
+                (Some(o), Some(n)) if o.fields != n.fields => self.edited(k, o, n, a, w)?,
                 _ => {}
             }
         }
@@ -510,12 +509,12 @@ impl Rules<'_> {
         }
     }
 
-    fn created(&self, k: &str, n: &Card, b: &Snap, w: &Who<'_>) -> Result<(), String> {
+    fn created(&self, k: &str, n: &Card, after: &Snap, w: &Who<'_>) -> Result<(), String> {
         let Some(section) = section_of(n) else {
             return Err(format!("card {k} created without a section"));
         };
         for (f, v) in &n.fields {
-            if !field_known(f) || !value_ok(self.t, &b.themes, f, v) {
+            if !field_known(f) || !value_ok(self.t, &after.themes, f, v) {
                 return Err(format!("card {k} created with {f} = {v:?}"));
             }
         }
@@ -537,7 +536,7 @@ impl Rules<'_> {
         Ok(())
     }
 
-    fn edited(&self, k: &str, o: &Card, n: &Card, b: &Snap, w: &Who<'_>) -> Result<(), String> {
+    fn edited(&self, k: &str, o: &Card, n: &Card, after: &Snap, w: &Who<'_>) -> Result<(), String> {
         let names: BTreeSet<&String> = o.fields.keys().chain(n.fields.keys()).collect();
         for f in names {
             if o.fields.get(f) == n.fields.get(f) {
@@ -547,7 +546,7 @@ impl Rules<'_> {
                 return Err(format!("card {k}: field {f} changed"));
             }
             match n.fields.get(f) {
-                Some(v) if !value_ok(self.t, &b.themes, f, v) => {
+                Some(v) if !value_ok(self.t, &after.themes, f, v) => {
                     return Err(format!("card {k}: {f} set to {v:?}"))
                 }
                 None if f == "section" => return Err(format!("card {k}: section removed")),
@@ -2035,7 +2034,6 @@ fn the_checker_sees_forbidden_changes() {
 /// hits this offline: create a card, move it to another section, reconnect — the sync step 2
 /// carries both writes and is refused (and the web client then drops the offline copy).
 #[test]
-#[ignore = "judge bug: a new card's overwritten first section is taken as its section"]
 fn card_created_with_its_section_rewritten() {
     // In one transaction.
     let mut s = Server::new();
@@ -2075,7 +2073,6 @@ fn card_created_with_its_section_rewritten() {
 /// it in one update (or offline) is refused with `invalid-value: thema: must be one of the
 /// board's themes`. (The rules checker above follows the judge: themes before the update.)
 #[test]
-#[ignore = "judge/docs mismatch: thema is checked against the themes before the update"]
 fn thema_added_with_its_theme() {
     let mut s = Server::new();
     let d = &s.participants[4].doc;
@@ -2107,7 +2104,6 @@ fn thema_added_with_its_theme() {
 /// judge accepts it and the card lands in `opdracht`. A fix: judge a new item by the section
 /// value it ends up with (the last live write of `section` in the update), not the first.
 #[test]
-#[ignore = "judge bug: a new card's add rights are judged on its first, overwritten section"]
 fn card_added_into_a_forbidden_section_through_an_overwritten_section() {
     let s = Server::new();
     let mut o = yrs::Options::with_client_id(yrs::ClientID::new(4242));
