@@ -12,27 +12,17 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tafel_protocol::{BoardId, BoardScope, Claims, DocKey, DocName, ErrorCode, Role};
-use yrs::{Any, Map, WriteTxn};
+use yrs::{Map, WriteTxn};
 
 use crate::auth::{now_secs, parse_ttl};
 use crate::board::Board;
-use crate::http::{
+use crate::edge::{
     existing_board, forbidden, parse_board, require_facilitator, AppError, AppState, Auth,
 };
 use crate::store::BoardMeta;
 
-/// A JSON value as a Yjs value (server edits write plain data with it).
-pub fn any(v: Value) -> Any {
-    serde_json::from_value(v).unwrap_or(Any::Null)
-}
-
-pub(crate) async fn board_or_404(state: &AppState, id: &BoardId) -> Result<Arc<Board>, AppError> {
-    state
-        .registry
-        .board(id)
-        .await?
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such board"))
-}
+pub use crate::domain::any;
+pub use crate::edge::{board_or_404, unavailable};
 
 pub async fn templates(State(state): State<AppState>, _auth: Auth) -> Json<Value> {
     Json(json!(state
@@ -156,13 +146,6 @@ async fn seed(state: &AppState, board: &Arc<Board>) -> Result<(), AppError> {
             .ok_or_else(unavailable)?;
     }
     crate::session::mirror(state, board).await
-}
-
-pub(crate) fn unavailable() -> AppError {
-    AppError::new(
-        ErrorCode::StoreUnavailable,
-        "the store is unavailable; try again shortly",
-    )
 }
 
 fn board_json(meta: &BoardMeta) -> Value {

@@ -1,43 +1,29 @@
-//! The HTTP edge: routes, the bearer-token extractor, one `AppError` that turns every failure into
-//! the contract's JSON error body, and the WebSocket upgrade with its checks (401, 403, 404, 503)
-//! made before the upgrade.
+//! The HTTP routes, the probes, and the WebSocket upgrade with its checks (401, 403, 404, 503)
+//! made before the upgrade. Handlers live in `boards` and `session`; what they share (state,
+//! errors, extractors) in `edge`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tafel_protocol::{BoardId, Claims, DocKey, DocName, ErrorCode, Role};
-use tokio::sync::Semaphore;
+use tafel_protocol::{DocKey, DocName, ErrorCode};
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::auth::{now_secs, AuthError, Keys};
-use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::registry::Registry;
-use crate::store::{BoardMeta, Store, StoreError};
+use crate::auth::now_secs;
 use crate::ws::{self, WsSession};
 use crate::{boards, session};
 
-#[derive(Clone)]
-pub struct AppState {
-    pub keys: Arc<Keys>,
-    pub store: Arc<dyn Store>,
-    pub registry: Arc<Registry>,
-    pub metrics: Arc<Metrics>,
-    pub config: Arc<Config>,
-    /// One permit per open WebSocket: the bound on simultaneous connections.
-    pub connections: Arc<Semaphore>,
-}
+pub use crate::edge::{
+    existing_board, forbidden, parse_board, require_facilitator, AppError, AppState, Auth,
+};
 
 /// Read buffer and write threshold of each WebSocket, in bytes.
 const WS_BUFFER: usize = 4 * 1024;
@@ -112,110 +98,6 @@ async fn test_panic(
             "document not available",
         ))
     }
-}
-
-/// The one error type of the HTTP edge.
-#[derive(Debug)]
-pub struct AppError {
-    code: ErrorCode,
-    message: String,
-}
-
-impl AppError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({"error": self.code.as_str(), "message": self.message});
-        (status, Json(body)).into_response()
-    }
-}
-
-impl From<StoreError> for AppError {
-    fn from(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "store error at the HTTP edge");
-        AppError::new(
-            ErrorCode::StoreUnavailable,
-            "the store is unavailable; try again shortly",
-        )
-    }
-}
-
-impl From<AuthError> for AppError {
-    fn from(e: AuthError) -> Self {
-        AppError::new(ErrorCode::Unauthorized, e.to_string())
-    }
-}
-
-impl From<JsonRejection> for AppError {
-    fn from(e: JsonRejection) -> Self {
-        AppError::new(ErrorCode::BadRequest, e.body_text())
-    }
-}
-
-/// A verified token from `Authorization: Bearer ...`.
-pub struct Auth(pub Claims);
-
-impl FromRequestParts<AppState> for Auth {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers).ok_or_else(|| {
-            AppError::new(
-                ErrorCode::Unauthorized,
-                "send a token as Authorization: Bearer TOKEN",
-            )
-        })?;
-        Ok(Auth(state.keys.verify(token, now_secs())?))
-    }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
-
-pub(crate) fn forbidden(msg: &str) -> AppError {
-    AppError::new(ErrorCode::Forbidden, msg)
-}
-
-pub(crate) fn parse_board(id: &str) -> Result<BoardId, AppError> {
-    BoardId::parse(id).map_err(|_| AppError::new(ErrorCode::NotFound, "no such board"))
-}
-
-pub(crate) async fn existing_board(state: &AppState, id: &BoardId) -> Result<BoardMeta, AppError> {
-    state
-        .store
-        .get_board(id)
-        .await?
-        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such board"))
-}
-
-pub(crate) fn require_facilitator(
-    claims: &Claims,
-    board: Option<&BoardId>,
-) -> Result<(), AppError> {
-    if claims.role != Role::Facilitator {
-        return Err(forbidden("only a facilitator may do this"));
-    }
-    if let Some(b) = board {
-        if !claims.may_open_board(b) {
-            return Err(forbidden("this token is for another board"));
-        }
-    }
-    Ok(())
 }
 
 async fn index() -> Html<&'static str> {

@@ -7,7 +7,11 @@
 //! - [`registry`]: one live document per `board/doc`, loaded once, unloaded when idle.
 //! - [`doc`]: the document actor — apply, store, then forward; awareness; compaction.
 //! - [`ws`]: one WebSocket connection — reader, writer, bounded queue, keepalive.
-//! - [`http`]: routes, errors, the pre-upgrade checks.
+//! - [`domain`]: the board's domain apart from HTTP: the facilitator's commands as typed
+//!   values and a pure `apply(state, command, now)`.
+//! - [`edge`]: what HTTP handlers share: state, errors, the token extractors.
+//! - [`boards`], [`session`]: thin HTTP handlers for boards and the session.
+//! - [`http`]: routes and the pre-upgrade checks.
 //! - [`metrics`]: Prometheus series.
 //!
 //! The entry point is [`run`]: `main.rs` only parses arguments and calls it.
@@ -17,6 +21,8 @@ pub mod board;
 pub mod boards;
 pub mod config;
 pub mod doc;
+pub mod domain;
+pub mod edge;
 pub mod http;
 pub mod metrics;
 pub mod registry;

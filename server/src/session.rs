@@ -15,15 +15,15 @@ use axum::Json;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tafel_protocol::policy::{PIJLERS, STEPS, TYPES};
+use tafel_protocol::policy::{PIJLERS, TYPES};
 use tafel_protocol::{Claims, DocKey, DocName, ErrorCode, Role};
 use yrs::types::text::TextPrelim;
 use yrs::{GetString, Map, MapPrelim, Out, Text, WriteTxn};
 
 use crate::auth::now_secs;
 use crate::board::{AuthorMode, Board, BoardState, Draft, Participant, Round};
-use crate::boards::{any, board_or_404, unavailable};
-use crate::http::{forbidden, parse_board, AppError, AppState, Auth};
+use crate::domain::{self, any, Applied};
+use crate::edge::{board_or_404, forbidden, parse_board, unavailable, AppError, AppState, Auth};
 
 /// Most unrevealed drafts a board keeps.
 const MAX_DRAFTS: usize = 5000;
@@ -115,62 +115,7 @@ async fn on_canvas(
         .ok_or_else(unavailable)
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum Command {
-    Step {
-        step: String,
-    },
-    Phase {
-        phase: String,
-    },
-    Timer {
-        op: String,
-        #[serde(default)]
-        seconds: Option<u64>,
-    },
-    Lock {
-        scope: String,
-        #[serde(default)]
-        target: Option<String>,
-        locked: bool,
-    },
-    Presentation {
-        on: bool,
-        #[serde(default)]
-        focus: Option<Value>,
-    },
-    AuthorMode {
-        mode: AuthorMode,
-    },
-    PrivateWriting {
-        on: bool,
-    },
-    RevealDrafts,
-    OpenRound {
-        title: String,
-        cards: Vec<String>,
-        budget: u32,
-        #[serde(default)]
-        max_per_card: Option<u32>,
-    },
-    CloseRound {
-        round: String,
-    },
-    RevealRound {
-        round: String,
-    },
-    Hide {
-        card: String,
-    },
-    Restore {
-        card: String,
-    },
-    Merge {
-        card: String,
-        into: String,
-    },
-}
+pub use crate::domain::Command;
 
 /// `POST /api/boards/{id}/control`: one facilitator command.
 pub async fn control(
@@ -195,124 +140,28 @@ async fn run(
     who: &Participant,
     cmd: Command,
 ) -> Result<Value, AppError> {
-    let t = board.template.clone();
-    match cmd {
-        Command::Step { step } => {
-            if !STEPS.contains(&step.as_str()) {
-                return Err(bad(format!("step must be one of {STEPS:?}")));
-            }
-            board
-                .update(|st| {
-                    board.audit(st, who, "step", json!({"step": step}));
-                    st.step = step;
-                })
-                .await?;
-        }
-        Command::Phase { phase } => {
-            if phase.chars().count() > 80 {
-                return Err(bad("a phase name is at most 80 characters"));
-            }
-            board
-                .update(|st| {
-                    board.audit(st, who, "phase", json!({"phase": phase}));
-                    st.phase = phase;
-                })
-                .await?;
-        }
-        Command::Timer { op, seconds } => {
-            let now = now_ms();
-            let result = board
-                .update(|st| -> Result<(), AppError> {
-                    let timer = &mut st.timer;
-                    match op.as_str() {
-                        "start" => {
-                            let duration = match seconds {
-                                Some(s) if (1..=86_400).contains(&s) => s * 1000,
-                                Some(_) => return Err(bad("seconds must be 1 to 86400")),
-                                None if timer.status == "paused" => timer.remaining_ms.unwrap_or(0),
-                                None => return Err(bad("start needs seconds")),
-                            };
-                            if seconds.is_some() {
-                                timer.duration_ms = duration;
-                            }
-                            timer.status = "running".into();
-                            timer.ends_at = Some(now + duration);
-                            timer.remaining_ms = None;
-                        }
-                        "pause" => {
-                            let left = timer.ends_at.map_or(0, |e| e.saturating_sub(now));
-                            timer.status = "paused".into();
-                            timer.remaining_ms = Some(left);
-                            timer.ends_at = None;
-                        }
-                        "reset" => {
-                            timer.status = "stopped".into();
-                            timer.ends_at = None;
-                            timer.remaining_ms = None;
-                        }
-                        _ => return Err(bad("op must be start, pause or reset")),
-                    }
-                    board.audit(st, who, "timer", json!({"op": op, "seconds": seconds}));
-                    Ok(())
-                })
-                .await?;
-            result?;
-        }
-        Command::Lock {
-            scope,
-            target,
-            locked,
-        } => {
-            let result = board.update(|st| -> Result<(), AppError> {
-                match (scope.as_str(), &target) {
-                    ("board", _) => st.board_locked = locked,
-                    ("doc", Some(d)) if DocName::parse(d).is_ok() => {
-                        if locked {
-                            st.locked_docs.insert(d.clone());
-                        } else {
-                            st.locked_docs.remove(d);
-                        }
-                    }
-                    ("section", Some(s)) if t.section(s).is_some() => {
-                        if locked {
-                            st.locked_sections.insert(s.clone());
-                        } else {
-                            st.locked_sections.remove(s);
-                        }
-                    }
-                    _ => return Err(bad("scope is board, doc (target: a document) or section (target: a section id)")),
-                }
-                board.audit(st, who, if locked { "lock" } else { "unlock" }, json!({"scope": scope, "target": target}));
-                Ok(())
-            }).await?;
-            result?;
-        }
-        Command::Presentation { on, focus } => {
-            board
-                .update(|st| {
-                    st.presentation = on;
-                    st.focus = focus.clone().unwrap_or(Value::Null);
-                    board.audit(st, who, "presentation", json!({"on": on, "focus": focus}));
-                })
-                .await?;
-        }
-        Command::AuthorMode { mode } => {
-            board
-                .update(|st| {
-                    st.author_mode = mode;
-                    board.audit(st, who, "author-mode", json!({"mode": mode}));
-                })
-                .await?;
+    let now = now_ms();
+    let applied = board
+        .update(|st| domain::apply(st, &board.template, who, &cmd, now))
+        .await??;
+    match applied {
+        Applied::Done => return Ok(json!({"ok": true})),
+        Applied::AuthorMode(mode) => {
             rewrite_authors(state, board, mode).await?;
+            return Ok(json!({"ok": true}));
         }
-        Command::PrivateWriting { on } => {
-            board
-                .update(|st| {
-                    st.private_writing = on;
-                    board.audit(st, who, "private-writing", json!({"on": on}));
-                })
-                .await?;
-        }
+        Applied::WithDocuments => {}
+    }
+    match cmd {
+        // Decided by `domain::apply` above.
+        Command::Step { .. }
+        | Command::Phase { .. }
+        | Command::Timer { .. }
+        | Command::Lock { .. }
+        | Command::Presentation { .. }
+        | Command::AuthorMode { .. }
+        | Command::PrivateWriting { .. }
+        | Command::CloseRound { .. } => {}
         Command::RevealDrafts => return reveal_drafts(state, board, who).await,
         Command::OpenRound {
             title,
@@ -362,24 +211,6 @@ async fn run(
                 })
                 .await?;
             return Ok(json!({"ok": true, "round": id}));
-        }
-        Command::CloseRound { round } => {
-            let found = board
-                .update(|st| {
-                    let ok = st
-                        .rounds
-                        .get_mut(&round)
-                        .map(|r| r.status = "closed".into())
-                        .is_some();
-                    if ok {
-                        board.audit(st, who, "round-close", json!({"round": round}));
-                    }
-                    ok
-                })
-                .await?;
-            if !found {
-                return Err(AppError::new(ErrorCode::NotFound, "no such round"));
-            }
         }
         Command::RevealRound { round } => return reveal_round(state, board, who, &round).await,
         Command::Hide { card } => moderate(state, board, who, "hide", &card, None).await?,
