@@ -202,6 +202,19 @@ export function createActions(app: BoardApp) {
       }
     },
     copied: (ok) => app.notify(ok ? t('notice.copied') : t('notice.failed', { reason: 'clipboard' })),
+    refreshHidden: async () => {
+      const items = await call(s.api.hidden(board))
+      if (items) {
+        s.hidden = items
+        app.render()
+      }
+    },
+    restoreHidden: async (doc, id) => {
+      await control(doc === 'gap' ? { action: 'restore', row: id } : { action: 'restore', card: id })
+      const items = await call(s.api.hidden(board))
+      if (items) s.hidden = items
+      app.render()
+    },
     open: async () => {
       const entries = await call(s.api.audit(board))
       if (entries) {
