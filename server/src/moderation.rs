@@ -195,6 +195,14 @@ pub async fn hide(
     if into == Some(t.id.as_str()) {
         return Err(bad(format!("a {} cannot be merged into itself", t.what())));
     }
+    let key = t.key();
+    if board.lock().hidden.contains_key(&key) {
+        // Someone put a new item under the id of a hidden one: keep the held one.
+        return Err(bad(format!(
+            "a hidden {} has this id; restore it first",
+            t.what()
+        )));
+    }
     let Some(first) = read(state, board, t).await? else {
         return Err(not_found(t));
     };
@@ -207,7 +215,6 @@ pub async fn hide(
             return Err(not_found(&target));
         }
     }
-    let key = t.key();
     let hidden_at = now_ms();
     let merged_into = into.map(str::to_owned);
     let held = HiddenItem {
@@ -290,10 +297,12 @@ pub async fn restore(
             return Err(not_found(t));
         };
         let (_, mode) = board.policy();
-        let author = st
-            .authors
-            .get(&key)
-            .map(|a| Participant::author_text(a.role, &a.display, mode));
+        // Records from before they named their document are bare canvas card ids.
+        let record = st.authors.get(&key).or_else(|| match t.doc {
+            DocName::Canvas => st.authors.get(&t.id),
+            _ => None,
+        });
+        let author = record.map(|a| Participant::author_text(a.role, &a.display, mode));
         HiddenItem {
             author: author.unwrap_or(held.author.clone()),
             merged_into: None,

@@ -182,7 +182,10 @@ async fn a_hidden_card_leaves_every_replica_and_comes_back_on_restore() {
     );
     let back = emp.items("cards")["geheim"].clone();
     for field in ["owner", "author", "votes", "section", "type", "createdAt"] {
-        assert_eq!(back[field], before_votes[field], "{field} after restore: {back}");
+        assert_eq!(
+            back[field], before_votes[field],
+            "{field} after restore: {back}"
+        );
     }
     assert!(back.get("hidden").is_none() && back.get("mergedInto").is_none());
     assert_eq!(count(&emp.state_bytes(), "GEHEIM-kaart"), 1);

@@ -436,7 +436,10 @@ async fn moderation_and_audit() {
     assert!(
         tafel_tests::eventually(T, || o.items("cards")["m2"]["text"] == "idee\ndubbel idee").await
     );
-    assert!(o.items("cards").get("m1").is_none(), "a merged card leaves the document");
+    assert!(
+        o.items("cards").get("m1").is_none(),
+        "a merged card leaves the document"
+    );
     assert_eq!(
         control(&t, &board, json!({"action": "hide", "card": "nope"}))
             .await
