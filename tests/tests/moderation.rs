@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tafel_protocol::Role;
 use tafel_tests::api::{call, control, create_board, token};
 use tafel_tests::client::YClient;
-use tafel_tests::procs::Tafel;
+use tafel_tests::procs::{Redis, Tafel};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -52,7 +52,17 @@ async fn hidden_list(t: &Tafel, board: &str, tok: &str) -> (u16, Value) {
 /// author and votes, and it is still its creator's to edit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hidden_card_leaves_every_replica_and_comes_back_on_restore() {
-    let mut t = Tafel::start_embedded();
+    hidden_card(Tafel::start_embedded()).await;
+}
+
+/// The same on the Redis store (the held copy is in the board record there too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_card_leaves_every_replica_on_redis() {
+    let redis = Redis::start();
+    hidden_card(Tafel::start_redis(&redis)).await;
+}
+
+async fn hidden_card(mut t: Tafel) {
     let board = create_board(&t).await;
     let fac = token(Role::Facilitator, &board, "fac-1");
     let emp_tok = token(Role::Employer, &board, "e1");
@@ -363,4 +373,80 @@ async fn a_hidden_gap_row_leaves_every_replica_and_comes_back() {
     for field in ["owner", "author", "partijen", "priority", "createdAt"] {
         assert_eq!(back[field], before[field], "{field} after restore: {back}");
     }
+}
+
+/// Edits that reach a hidden card are lost, as the docs say: an offline participant's edit to a
+/// card hidden meanwhile is accepted on reconnect (no refusal loop), lands in deleted content,
+/// reaches no replica, and is not in what `restore` brings back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_that_reaches_a_hidden_card_is_lost() {
+    use yrs::updates::decoder::Decode;
+    use yrs::{GetString, Map, Text, Transact, Update};
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let w1_tok = token(Role::Employee, &board, "w1");
+    let w1 = connect(&t, &board, "canvas", &w1_tok).await;
+    w1.add_card("weg", "themas", "voor", json!({}));
+    assert!(tafel_tests::eventually(T, || w1.items("cards")["weg"]["owner"].is_string()).await);
+    // The same person's offline copy, edited while the card is hidden.
+    let offline = yrs::Doc::new();
+    offline
+        .transact_mut()
+        .apply_update(Update::decode_v1(&w1.state_bytes()).unwrap())
+        .unwrap();
+    drop(w1);
+    {
+        let cards = offline.get_or_insert_map("cards");
+        let mut txn = offline.transact_mut();
+        let Some(yrs::Out::YMap(card)) = cards.get(&txn, "weg") else {
+            panic!("no card in the offline copy")
+        };
+        let Some(yrs::Out::YText(text)) = card.get(&txn, "text") else {
+            panic!("no text")
+        };
+        let at = text.len(&txn);
+        text.insert(&mut txn, at, " OFFLINE-BIJGESCHREVEN");
+        assert!(text.get_string(&txn).ends_with("BIJGESCHREVEN"));
+    }
+    assert_eq!(
+        control(&t, &board, json!({"action": "hide", "card": "weg"}))
+            .await
+            .0,
+        200
+    );
+    let offline_client = offline.client_id();
+    let back_online = YClient::connect_with_doc(&t.ws_url(&board, "canvas", &w1_tok), offline)
+        .await
+        .unwrap();
+    assert!(back_online.wait(T, |s| s.synced).await);
+    let emp = connect(&t, &board, "canvas", &token(Role::Employer, &board, "e1")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        back_online.seen().denied.is_empty(),
+        "accepted: {:?}",
+        back_online.seen().denied
+    );
+    // The server has the edit (its clock for that client moved) but no replica shows its text.
+    let server_side = yrs::Doc::new();
+    server_side
+        .transact_mut()
+        .apply_update(Update::decode_v1(&emp.state_bytes()).unwrap())
+        .unwrap();
+    assert!(
+        yrs::ReadTxn::state_vector(&server_side.transact()).get(&offline_client) > 0,
+        "the offline edit reached the server"
+    );
+    assert_eq!(count(&emp.state_bytes(), "OFFLINE-BIJGESCHREVEN"), 0);
+    let fac = token(Role::Facilitator, &board, "fac-1");
+    assert_eq!(
+        hidden_list(&t, &board, &fac).await.1[0]["texts"]["text"],
+        "voor"
+    );
+    assert_eq!(
+        control(&t, &board, json!({"action": "restore", "card": "weg"}))
+            .await
+            .0,
+        200
+    );
+    assert!(tafel_tests::eventually(T, || emp.items("cards")["weg"]["text"] == "voor").await);
 }
