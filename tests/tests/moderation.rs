@@ -87,7 +87,7 @@ async fn hidden_card(mut t: Tafel) {
     )
     .await;
     assert_eq!(s, 200, "{r}");
-    let round = r["round"].as_str().unwrap().to_owned();
+    let round = r["round"].as_str().expect("a round id").to_owned();
     for _ in 0..2 {
         let (s, b) = call(
             &t,
@@ -128,7 +128,7 @@ async fn hidden_card(mut t: Tafel) {
     // Held for the facilitator only.
     let (s, list) = hidden_list(&t, &board, &fac).await;
     assert_eq!(s, 200);
-    let held = &list.as_array().unwrap()[0];
+    let held = &list.as_array().expect("a list")[0];
     assert_eq!(held["doc"], "canvas");
     assert_eq!(held["id"], "geheim");
     assert_eq!(held["texts"]["text"], secret);
@@ -235,7 +235,7 @@ async fn hidden_card(mut t: Tafel) {
     .await;
     let actions: Vec<&str> = log
         .as_array()
-        .unwrap()
+        .expect("the audit log")
         .iter()
         .filter_map(|e| e["action"].as_str())
         .collect();
