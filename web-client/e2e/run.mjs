@@ -1216,6 +1216,34 @@ test('k. merge: the facilitator merges card A into card B; every page shows B wi
   await poll(async () => (await tid(fac, `hidden-${a}`).count()) === 0, { message: 'card A leaves the hidden list once restored' })
 })
 
+test('p. hide a gap row: the facilitator\'s hide-row takes it off the employer\'s page, hidden-list holds it, hidden-restore brings it back', async (s) => {
+  const board = await createBoard('Rij verbergen')
+  const invE = await invite(board, 'employer')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  await tid(employer, 'tab-gap').click()
+  await tid(employer, 'add-row').click()
+  const row = employer.locator('[data-testid^="row-"][class~="gap-row"]').first()
+  await row.waitFor()
+  const id = (await row.getAttribute('data-testid')).slice('row-'.length)
+  await tid(row, 'row-onderwerp').fill('Ploegendienst na je 60e')
+  await tid(row, 'row-onderwerp').press('Tab')
+  await tid(fac, 'tab-gap').click()
+  await poll(async () => (await tid(fac, `row-${id}`).count()) === 1, { message: 'the facilitator sees the row' })
+  assert.equal(await tid(employer, `hide-row-${id}`).count(), 0, 'no hide-row for the employer')
+  await tid(fac, `hide-row-${id}`).click()
+  for (const [who, page] of [['facilitator', fac], ['employer', employer]]) {
+    await poll(async () => (await tid(page, `row-${id}`).count()) === 0, { message: `${who}: the row gone once hidden` })
+  }
+  const held = tid(fac, `hidden-${id}`)
+  await poll(async () => (await held.count()) === 1 && (await held.getAttribute('data-doc')) === 'gap', { message: 'the row in the facilitator\'s hidden-list' })
+  assert.ok((await held.textContent()).includes('Ploegendienst'), 'the hidden entry shows the row\'s subject')
+  await tid(fac, `hidden-restore-${id}`).click()
+  await poll(async () => (await tid(employer, `row-${id}`).count()) === 1, { message: 'employer: the row back after restore' })
+  await poll(async () => (await tid(tid(employer, `row-${id}`), 'row-onderwerp').inputValue()) === 'Ploegendienst na je 60e', { message: 'employer: the row\'s subject back' })
+  await poll(async () => (await tid(fac, `hidden-${id}`).count()) === 0, { message: 'the row leaves the hidden list once restored' })
+})
+
 test('l. ready check: participants toggle ready-toggle and the facilitator\'s ready-count follows ("N van M klaar")', async (s) => {
   const board = await createBoard('Klaar')
   const [invE, invU, invM] = [await invite(board, 'employer'), await invite(board, 'union'), await invite(board, 'employee')]

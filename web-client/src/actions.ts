@@ -142,6 +142,7 @@ export function createActions(app: BoardApp) {
     },
     setPartijen: (id, partijen) => ym.setPartijen(app.doc('gap'), id, partijen),
     removeRow: (id) => ym.removeRow(app.doc('gap'), id),
+    hideRow: (id) => void control({ action: 'hide', row: id }),
     focus: (id) => s.presence.setEditing(id),
     blur: (id) => s.presence.clearEditing(id),
   }

@@ -222,7 +222,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     })
     for (const tab of tabs) setHidden(panels[tab], tab !== state.tab)
     canvas.update(vm.canvasModel(snap, local, template, r))
-    gap.update(vm.gapModel(snap, r))
+    gap.update(vm.gapModel(snap, r, role === 'facilitator'))
     if (parties.length) party.update(vm.partyModel(snap, local, template, r))
     staalkaart.update(vm.staalkaartModel(snap, template, r))
     panel?.update({

@@ -117,7 +117,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
   }
 }
 
-export function gapModel(snap: Snapshot, rights: Rights): GapModel {
+export function gapModel(snap: Snapshot, rights: Rights, facilitator = false): GapModel {
   const locks = snap.session.locks
   return {
     canAdd: rights.addRow(),
@@ -129,6 +129,7 @@ export function gapModel(snap: Snapshot, rights: Rights): GapModel {
       first: i === 0,
       last: i === snap.rows.length - 1,
       editingBy: editingBy(snap.people, row.id),
+      canHide: facilitator,
     })),
   }
 }
