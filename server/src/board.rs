@@ -104,6 +104,37 @@ pub struct BoardState {
     /// `doc/item` (see `author_key`) or a draft id → who created it.
     pub authors: BTreeMap<String, Author>,
     pub audit: Vec<AuditEntry>,
+    /// Moderated items, out of every document: `canvas/ID` or `gap/ID` (see `author_key`) →
+    /// the item as it was when it was hidden or merged. Only the facilitator and the server
+    /// read it; `restore` writes it back under the same id.
+    #[serde(default)]
+    pub hidden: BTreeMap<String, HiddenItem>,
+}
+
+/// A hidden (or merged) card or row, held on the server instead of in its document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct HiddenItem {
+    /// Its plain fields (`section`, `pijlers`, `thema`, `type`, `stap`, `createdAt`, …), as JSON.
+    #[serde(default)]
+    pub fields: BTreeMap<String, serde_json::Value>,
+    /// Its text fields (`text`; a row's `onderwerp`, `huidig`, …) as plain strings.
+    #[serde(default)]
+    pub texts: BTreeMap<String, String>,
+    /// The server's `owner` tag, written back on restore so the item stays its creator's.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The `author` it showed (rewritten on restore from the author record when there is one).
+    #[serde(default)]
+    pub author: Option<String>,
+    /// The vote total it carried, kept up to date by reveals while it is hidden.
+    #[serde(default)]
+    pub votes: Option<f64>,
+    /// After `merge`: the item its text was appended to.
+    #[serde(default)]
+    pub merged_into: Option<String>,
+    /// When it was hidden (ms since the epoch).
+    #[serde(default)]
+    pub hidden_at: u64,
 }
 
 impl Default for BoardState {
@@ -127,6 +158,7 @@ impl Default for BoardState {
             pseudonyms: BTreeMap::new(),
             authors: BTreeMap::new(),
             audit: Vec::new(),
+            hidden: BTreeMap::new(),
         }
     }
 }

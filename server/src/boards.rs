@@ -295,8 +295,8 @@ pub struct ExportQuery {
     format: Option<String>,
 }
 
-/// Every document the role may read, hidden items left out for everyone but the facilitator,
-/// plus the public session state; the facilitator also gets the audit log.
+/// Every document the role may read, plus the public session state; the facilitator also gets
+/// the audit log and the hidden items (held on the server, in no document).
 pub async fn export(
     State(state): State<AppState>,
     Auth(claims): Auth,
@@ -346,6 +346,8 @@ pub async fn export(
     let mut out = json!({"board": board_json(&meta), "session": session, "documents": docs});
     if claims.role == Role::Facilitator {
         out["audit"] = audit;
+        // Hidden and merged items are in no document; the facilitator's export holds them.
+        out["hidden"] = crate::moderation::listing(&board);
     }
     Ok(Json(out))
 }

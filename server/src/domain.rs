@@ -66,13 +66,22 @@ pub enum Command {
         round: String,
     },
     Hide {
-        card: String,
+        #[serde(default)]
+        card: Option<String>,
+        #[serde(default)]
+        row: Option<String>,
     },
     Restore {
-        card: String,
+        #[serde(default)]
+        card: Option<String>,
+        #[serde(default)]
+        row: Option<String>,
     },
     Merge {
-        card: String,
+        #[serde(default)]
+        card: Option<String>,
+        #[serde(default)]
+        row: Option<String>,
         into: String,
     },
 }

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/boards/{id}/export", get(boards::export))
         .route("/api/boards/{id}/control", post(session::control))
         .route("/api/boards/{id}/audit", get(session::audit))
+        .route("/api/boards/{id}/hidden", get(crate::moderation::hidden))
         .route(
             "/api/boards/{id}/drafts",
             get(session::drafts).post(session::add_draft),

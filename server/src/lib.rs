@@ -25,6 +25,7 @@ pub mod domain;
 pub mod edge;
 pub mod http;
 pub mod metrics;
+pub mod moderation;
 pub mod registry;
 pub mod session;
 pub mod store;

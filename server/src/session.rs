@@ -18,12 +18,13 @@ use serde_json::{json, Value};
 use tafel_protocol::policy::{PIJLERS, TYPES};
 use tafel_protocol::{Claims, DocKey, DocName, ErrorCode, Role};
 use yrs::types::text::TextPrelim;
-use yrs::{GetString, Map, MapPrelim, Out, Text, WriteTxn};
+use yrs::{Map, MapPrelim, Out, WriteTxn};
 
 use crate::auth::now_secs;
 use crate::board::{AuthorMode, Board, BoardState, Draft, Participant, Round};
 use crate::domain::{self, any, Applied};
 use crate::edge::{board_or_404, forbidden, parse_board, unavailable, AppError, AppState, Auth};
+use crate::moderation::{self, Target};
 
 /// Most unrevealed drafts a board keeps.
 const MAX_DRAFTS: usize = 5000;
@@ -213,74 +214,18 @@ async fn run(
             return Ok(json!({"ok": true, "round": id}));
         }
         Command::RevealRound { round } => return reveal_round(state, board, who, &round).await,
-        Command::Hide { card } => moderate(state, board, who, "hide", &card, None).await?,
-        Command::Restore { card } => moderate(state, board, who, "restore", &card, None).await?,
-        Command::Merge { card, into } => {
-            moderate(state, board, who, "merge", &card, Some(&into)).await?
+        Command::Hide { card, row } => {
+            moderation::hide(state, board, who, &Target::from_fields(card, row)?, None).await?
+        }
+        Command::Restore { card, row } => {
+            moderation::restore(state, board, who, &Target::from_fields(card, row)?).await?
+        }
+        Command::Merge { card, row, into } => {
+            let t = Target::from_fields(card, row)?;
+            moderation::hide(state, board, who, &t, Some(&into)).await?
         }
     }
     Ok(json!({"ok": true}))
-}
-
-/// Hide, restore or merge a canvas card; audited.
-async fn moderate(
-    state: &AppState,
-    board: &Arc<Board>,
-    who: &Participant,
-    action: &'static str,
-    card: &str,
-    into: Option<&str>,
-) -> Result<(), AppError> {
-    if into == Some(card) {
-        return Err(bad("a card cannot be merged into itself"));
-    }
-    let (c, i) = (card.to_owned(), into.map(str::to_owned));
-    let found = on_canvas(
-        state,
-        board,
-        Box::new(move |txn| {
-            let cards = txn.get_or_insert_map("cards");
-            let Some(Out::YMap(item)) = cards.get(txn, &c) else {
-                return Value::Bool(false);
-            };
-            match action {
-                "hide" => {
-                    item.insert(txn, "hidden", true);
-                }
-                "restore" => {
-                    item.insert(txn, "hidden", false);
-                    item.remove(txn, "mergedInto");
-                }
-                _ => {
-                    let Some(target_id) = i else {
-                        return Value::Bool(false);
-                    };
-                    let Some(Out::YMap(target)) = cards.get(txn, &target_id) else {
-                        return Value::Bool(false);
-                    };
-                    let text = match item.get(txn, "text") {
-                        Some(Out::YText(t)) => t.get_string(txn),
-                        _ => String::new(),
-                    };
-                    if let Some(Out::YText(t)) = target.get(txn, "text") {
-                        let at = t.len(txn);
-                        t.insert(txn, at, &format!("\n{text}"));
-                    }
-                    item.insert(txn, "hidden", true);
-                    item.insert(txn, "mergedInto", target_id.as_str());
-                }
-            }
-            Value::Bool(true)
-        }),
-    )
-    .await?;
-    if found != Value::Bool(true) {
-        return Err(AppError::new(ErrorCode::NotFound, "no such card"));
-    }
-    board
-        .update(|st| board.audit(st, who, action, json!({"card": card, "into": into})))
-        .await?;
-    Ok(())
 }
 
 /// Rewrites the `author` of every card and row whose creator the server knows.
@@ -436,6 +381,7 @@ async fn reveal_round(
             }
             r.status = "revealed".into();
             r.totals = Some(totals.clone());
+            crate::moderation::held_votes(st, &totals);
             board.audit(
                 st,
                 who,

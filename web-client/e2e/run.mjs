@@ -1108,10 +1108,11 @@ test('i. accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on t
   await sleep(300)
   await check(employer, 'gap board')
 
-  // The facilitator's board page with the panel (merge controls on the cards, a hidden card marked
-  // merged, the ready count): an invite with its QR code and the audit log open.
+  // The facilitator's board page with the panel (merge controls on the cards, a merged card in
+  // the hidden list, the ready count): an invite with its QR code and the audit log open.
   await control(board, { action: 'merge', card: mine[2], into: mine[1] })
-  await poll(async () => (await tid(fac, `card-${mine[2]}`).getAttribute('data-merged-into')) === mine[1], { message: 'the merged card marked on the facilitator\'s page' })
+  await poll(async () => (await tid(fac, `hidden-${mine[2]}`).getAttribute('data-merged-into')) === mine[1], { message: 'the merged card in the facilitator\'s hidden list' })
+  assert.equal(await tid(fac, `card-${mine[2]}`).count(), 0, 'a merged card is not on the facilitator\'s canvas either')
   await poll(async () => /1/.test(await tid(fac, 'ready-count').textContent()), { message: 'ready-count counting the employer' })
   await tid(fac, 'invite-role').selectOption('employee')
   await tid(fac, 'invite-create').click()
@@ -1157,7 +1158,7 @@ test('j. keyboard: Tab reaches add-card-themas with a visible focus outline, Ent
   assert.equal(await cardText(page, id), 'Met het toetsenbord', 'typing goes into the new card')
 })
 
-test('k. merge: the facilitator merges card A into card B; every page shows B with A\'s text and A hidden (marked merged for the facilitator)', async (s) => {
+test('k. merge: the facilitator merges card A into card B; every page shows B with A\'s text and A gone (in the facilitator\'s hidden list, restorable)', async (s) => {
   const board = await createBoard('Samenvoegen')
   const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
   const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
@@ -1184,23 +1185,63 @@ test('k. merge: the facilitator merges card A into card B; every page shows B wi
   for (const [who, page] of [['facilitator', fac], ['employer', employer], ['employee', employee]]) {
     await waitCardText(page, b, merged, `${who}: card B to hold B's and A's text`)
   }
-  for (const [who, page] of [['employer', employer], ['employee', employee]]) {
+  // Card A leaves every document: gone from every page, the facilitator's canvas included.
+  for (const [who, page] of [['facilitator', fac], ['employer', employer], ['employee', employee]]) {
     await poll(async () => (await tid(page, `card-${a}`).count()) === 0, { message: `${who}: card A gone once merged` })
   }
-  const cardA = tid(fac, `card-${a}`)
-  await poll(async () => (await cardA.getAttribute('data-hidden')) === 'true' && (await cardA.getAttribute('data-merged-into')) === b,
-    { message: 'facilitator: card A data-hidden="true" and data-merged-into=B' })
-  const status = await tid(cardA, 'card-status').textContent()
-  assert.match(status, /Samengevoegd|Merged/, `facilitator: card A says it was merged (${status})`)
-  assert.ok(status.includes('Roosterinspraak'), `the status names card B by its text (${status})`)
-  assert.equal(await tid(fac, `merge-${a}`).count(), 0, 'a merged card offers no merge any more')
+  // The facilitator finds it in the hidden list (from the server), marked merged into B.
+  const heldA = tid(fac, `hidden-${a}`)
+  await poll(async () => (await heldA.count()) === 1 && (await heldA.getAttribute('data-merged-into')) === b,
+    { message: 'facilitator: card A in hidden-list with data-merged-into=B' })
+  const status = await heldA.textContent()
+  assert.ok(status.includes(A.slice(0, 20)), `the hidden entry shows A's text (${status})`)
+  assert.match(status, /samengevoegd|merged/, `the hidden entry says it was merged (${status})`)
+  assert.ok(status.includes('Roosterinspraak'), `the hidden entry names card B by its text (${status})`)
+  assert.equal(await tid(employer, 'hidden-list').count(), 0, 'no hidden list for the employer')
 
-  const cards = (await exportBoard(board)).documents.canvas.cards
-  assert.equal(cards[a].hidden, true)
-  assert.equal(cards[a].mergedInto, b)
+  const exported = await exportBoard(board)
+  const cards = exported.documents.canvas.cards
+  assert.equal(cards[a], undefined, 'card A is in no document')
   assert.ok(merged(cards[b].text), `the server holds B with A's text: ${JSON.stringify(cards[b].text)}`)
+  const held = exported.hidden.find((h) => h.id === a)
+  assert.ok(held && held.mergedInto === b && held.texts.text === A, `the facilitator's export holds A: ${JSON.stringify(exported.hidden)}`)
   const audit = await apiOk('GET', `/api/boards/${board}/audit`, FT)
   assert.ok(audit.some((e) => e.action === 'merge' && e.detail?.card === a && e.detail?.into === b), 'the merge is in the audit log')
+
+  // Restore from the hidden list: A is back on every page under the same id, with its text.
+  await tid(fac, `hidden-restore-${a}`).click()
+  for (const [who, page] of [['facilitator', fac], ['employer', employer], ['employee', employee]]) {
+    await waitCardText(page, a, A, `${who}: card A back after restore`)
+  }
+  await poll(async () => (await tid(fac, `hidden-${a}`).count()) === 0, { message: 'card A leaves the hidden list once restored' })
+})
+
+test('p. hide a gap row: the facilitator\'s hide-row takes it off the employer\'s page, hidden-list holds it, hidden-restore brings it back', async (s) => {
+  const board = await createBoard('Rij verbergen')
+  const invE = await invite(board, 'employer')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  await tid(employer, 'tab-gap').click()
+  await tid(employer, 'add-row').click()
+  const row = employer.locator('[data-testid^="row-"][class~="gap-row"]').first()
+  await row.waitFor()
+  const id = (await row.getAttribute('data-testid')).slice('row-'.length)
+  await tid(row, 'row-onderwerp').fill('Ploegendienst na je 60e')
+  await tid(row, 'row-onderwerp').press('Tab')
+  await tid(fac, 'tab-gap').click()
+  await poll(async () => (await tid(fac, `row-${id}`).count()) === 1, { message: 'the facilitator sees the row' })
+  assert.equal(await tid(employer, `hide-row-${id}`).count(), 0, 'no hide-row for the employer')
+  await tid(fac, `hide-row-${id}`).click()
+  for (const [who, page] of [['facilitator', fac], ['employer', employer]]) {
+    await poll(async () => (await tid(page, `row-${id}`).count()) === 0, { message: `${who}: the row gone once hidden` })
+  }
+  const held = tid(fac, `hidden-${id}`)
+  await poll(async () => (await held.count()) === 1 && (await held.getAttribute('data-doc')) === 'gap', { message: 'the row in the facilitator\'s hidden-list' })
+  assert.ok((await held.textContent()).includes('Ploegendienst'), 'the hidden entry shows the row\'s subject')
+  await tid(fac, `hidden-restore-${id}`).click()
+  await poll(async () => (await tid(employer, `row-${id}`).count()) === 1, { message: 'employer: the row back after restore' })
+  await poll(async () => (await tid(tid(employer, `row-${id}`), 'row-onderwerp').inputValue()) === 'Ploegendienst na je 60e', { message: 'employer: the row\'s subject back' })
+  await poll(async () => (await tid(fac, `hidden-${id}`).count()) === 0, { message: 'the row leaves the hidden list once restored' })
 })
 
 test('l. ready check: participants toggle ready-toggle and the facilitator\'s ready-count follows ("N van M klaar")', async (s) => {

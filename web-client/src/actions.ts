@@ -142,6 +142,7 @@ export function createActions(app: BoardApp) {
     },
     setPartijen: (id, partijen) => ym.setPartijen(app.doc('gap'), id, partijen),
     removeRow: (id) => ym.removeRow(app.doc('gap'), id),
+    hideRow: (id) => void control({ action: 'hide', row: id }),
     focus: (id) => s.presence.setEditing(id),
     blur: (id) => s.presence.clearEditing(id),
   }
@@ -202,6 +203,19 @@ export function createActions(app: BoardApp) {
       }
     },
     copied: (ok) => app.notify(ok ? t('notice.copied') : t('notice.failed', { reason: 'clipboard' })),
+    refreshHidden: async () => {
+      const items = await call(s.api.hidden(board))
+      if (items) {
+        s.hidden = items
+        app.render()
+      }
+    },
+    restoreHidden: async (doc, id) => {
+      await control(doc === 'gap' ? { action: 'restore', row: id } : { action: 'restore', card: id })
+      const items = await call(s.api.hidden(board))
+      if (items) s.hidden = items
+      app.render()
+    },
     open: async () => {
       const entries = await call(s.api.audit(board))
       if (entries) {

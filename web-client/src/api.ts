@@ -2,7 +2,7 @@
 // `ApiError` with the server's code and message (`{"error","message"}`).
 
 import type {
-  AuditEntry, Ballot, BoardSummary, Draft, Role, Template, TemplateSummary,
+  AuditEntry, Ballot, BoardSummary, Draft, HiddenItem, Role, Template, TemplateSummary,
 } from './types'
 
 export class ApiError extends Error {
@@ -81,6 +81,11 @@ export class Api {
 
   audit(board: string): Promise<AuditEntry[]> {
     return this.json('GET', `/api/boards/${board}/audit`)
+  }
+
+  /** The hidden and merged cards and rows (facilitator only). */
+  hidden(board: string): Promise<HiddenItem[]> {
+    return this.json('GET', `/api/boards/${board}/hidden`)
   }
 
   async auditCsv(board: string): Promise<Blob> {

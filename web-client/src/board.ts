@@ -2,7 +2,7 @@
 // observes them, reads a fresh snapshot on every change and hands view models to the views; the
 // views' callbacks go to actions.ts, which writes to the Y types (or calls the server). State
 // outside the documents is only what is truly local (tab, filter, notice) or held by the server
-// over HTTP (ballot, drafts, audit, invite).
+// over HTTP (ballot, drafts, audit, invite, the facilitator's hidden items).
 
 import type * as Y from 'yjs'
 import { Api } from './api'
@@ -23,7 +23,7 @@ import { createUnsavedPanel } from './views/unsaved'
 import { h, setAttr, setHidden } from './views/dom'
 import { lang, onLangChange, setLang } from './i18n'
 import { mine, myColor } from './session'
-import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, Party, Role, Tab, Template, UnsavedGroup } from './types'
+import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, HiddenItem, Party, Role, Tab, Template, UnsavedGroup } from './types'
 import { PARTIES } from './types'
 
 export interface BoardState {
@@ -42,6 +42,8 @@ export interface BoardState {
   parties: Party[]
   invite: { url: string } | null
   audit: AuditEntry[] | null
+  /** The facilitator's hidden cards and rows, from the server (they are in no document). */
+  hidden: HiddenItem[] | null
   /** Server clock minus this clock (ms), estimated from live session changes. */
   offset: number
   /** A card just added here, to focus once it is drawn. */
@@ -81,7 +83,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     conns: new Map<DocName, DocConnection>(),
     tab: 'canvas', filter: 'all', notice: '', ballot: null, drafts: [],
     party: parties[0] ?? 'employer', parties,
-    invite: null, audit: null, offset: 0, focusCard: null, unsaved: [],
+    invite: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [],
   } as Omit<BoardState, 'presence'> as BoardState
 
   const observe = (conn: DocConnection): void => {
@@ -166,8 +168,18 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   let lastPrivate: boolean | null = null
   /** Step and phase last seen in a synced `control`: a new one ends this user's "ready". */
   let lastStage: string | null = null
+  /** The canvas cards and gap rows last drawn: when the set changes (a hide, merge or restore
+   * by any facilitator), the facilitator's hidden list is fetched again. */
+  let lastItems: string | null = null
   function render(): void {
     const snap = app.snapshot()
+    if (role === 'facilitator') {
+      const items = [...snap.cards.map((c) => c.id), '|', ...snap.rows.map((r) => r.id)].sort().join(' ')
+      if (items !== lastItems) {
+        lastItems = items
+        actions.facilitator.refreshHidden()
+      }
+    }
     const r = app.rights(snap)
     const local: vm.Local = {
       role, filter: state.filter, ballot: state.ballot, drafts: state.drafts, party: state.party, parties,
@@ -210,7 +222,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     })
     for (const tab of tabs) setHidden(panels[tab], tab !== state.tab)
     canvas.update(vm.canvasModel(snap, local, template, r))
-    gap.update(vm.gapModel(snap, r))
+    gap.update(vm.gapModel(snap, r, role === 'facilitator'))
     if (parties.length) party.update(vm.partyModel(snap, local, template, r))
     staalkaart.update(vm.staalkaartModel(snap, template, r))
     panel?.update({
@@ -221,6 +233,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       round: vm.currentRound(snap.rounds),
       invite: state.invite,
       audit: state.audit,
+      hidden: state.hidden ? vm.hiddenModel(state.hidden, snap, template) : null,
       focus: vm.focusKey(s.presentation.focus),
       ready: vm.readyCount(snap.people),
     })

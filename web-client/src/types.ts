@@ -140,6 +140,21 @@ export interface Card {
   mergedInto?: string
 }
 
+/** A hidden or merged card or row: in no document, held on the server for the facilitator
+ * (`GET /api/boards/{id}/hidden`). */
+export interface HiddenItem {
+  doc: 'canvas' | 'gap'
+  id: string
+  /** Plain fields as they were (`section`, `pijlers`, …). */
+  fields: Record<string, unknown>
+  /** Text fields as strings (`text`; a row's `onderwerp`, `huidig`, …). */
+  texts: Record<string, string>
+  author?: string | null
+  votes?: number | null
+  mergedInto?: string | null
+  hiddenAt: number
+}
+
 export interface Row {
   id: string
   onderwerp: SharedText | null

@@ -8,11 +8,12 @@ import type { GapModel } from './views/gap'
 import type { PartyModel } from './views/party'
 import type { StaalkaartModel } from './views/staalkaart'
 import type { UnsavedModel } from './views/unsaved'
+import type { HiddenEntry } from './views/hidden'
 import type { Rights } from './permissions'
 import { t, type Key } from './i18n'
 import { explain, parseRefusal } from './refusal'
 import type {
-  Ballot, Card, Draft, Focus, Named, Party, Person, Role, Round, Row, Session, Template, UnsavedGroup, UnsavedText,
+  Ballot, Card, Draft, Focus, HiddenItem, Named, Party, Person, Role, Round, Row, Session, Template, UnsavedGroup, UnsavedText,
 } from './types'
 
 export interface Snapshot {
@@ -116,7 +117,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
   }
 }
 
-export function gapModel(snap: Snapshot, rights: Rights): GapModel {
+export function gapModel(snap: Snapshot, rights: Rights, facilitator = false): GapModel {
   const locks = snap.session.locks
   return {
     canAdd: rights.addRow(),
@@ -128,6 +129,7 @@ export function gapModel(snap: Snapshot, rights: Rights): GapModel {
       first: i === 0,
       last: i === snap.rows.length - 1,
       editingBy: editingBy(snap.people, row.id),
+      canHide: facilitator,
     })),
   }
 }
@@ -164,6 +166,29 @@ export function staalkaartModel(snap: Snapshot, template: Template, rights: Righ
 }
 
 /** The ready check: how many of the participants online (employer, union, employee) are ready. */
+/** The facilitator's hidden list: each held card or row labelled by its text start, where it
+ * was, and the card it was merged into (by that card's text when it is on the canvas). */
+export function hiddenModel(items: HiddenItem[], snap: Snapshot, template: Template): HiddenEntry[] {
+  const titles = new Map(template.sections.map((s) => [s.id, s.title]))
+  const live = new Map(snap.cards.map((c) => [c.id, c]))
+  return items.map((item) => {
+    const first = item.doc === 'gap'
+      ? ['onderwerp', 'huidig', 'gewenst', 'gap', 'oplossingen'].map((f) => item.texts[f] ?? '').find((s) => s.trim()) ?? ''
+      : item.texts.text ?? ''
+    const section = typeof item.fields.section === 'string' ? item.fields.section : ''
+    const into = item.mergedInto ?? null
+    const target = into ? live.get(into) : undefined
+    return {
+      doc: item.doc,
+      id: item.id,
+      label: textStart(first),
+      place: item.doc === 'gap' ? t('tab.gap') : titles.get(section) ?? section,
+      merged: into ? (target ? textStart(target.plain) : into) : null,
+      mergedInto: into,
+    }
+  })
+}
+
 export function readyCount(people: Person[]): { ready: number; total: number } {
   const participants = people.filter((p) => p.role === 'employer' || p.role === 'union' || p.role === 'employee')
   return { ready: participants.filter((p) => p.ready).length, total: participants.length }

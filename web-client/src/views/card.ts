@@ -1,7 +1,9 @@
 // One card: its live text (a textarea bound to the shared text), tag chips (type, pijlers,
 // thema), author, who is editing it, vote controls and totals, and the actions the user may take
-// (labels, remove, hide/restore, merge into another card, copy to the canvas). A hidden card (the
-// facilitator alone sees it) says so in words, and which card it was merged into. Drawn from a CardModel; acts through
+// (labels, remove, hide, merge into another card, copy to the canvas). Hidden and merged cards
+// leave the document (the facilitator restores them from the panel's hidden list); a card an
+// older server only marked `hidden` says so in words to the facilitator, and which card it was
+// merged into, until the server moves it out. Drawn from a CardModel; acts through
 // CardActions. Used on the canvas and in the party workspaces.
 
 import { h, setAttr, setHidden, setOptions, setPresent, setText } from './dom'

@@ -1,11 +1,12 @@
 // The facilitator's panel (in the DOM only for the facilitator): step, phase, timer, locks,
 // presentation mode and its focus, author mode, private writing and the reveal, the ready check
 // (how many participants online say they are ready), dot-voting rounds (open, close, reveal),
-// invites and the audit log. Controls show the session as the server last wrote it.
+// invites, the hidden cards and rows (with restore) and the audit log. Controls show the session as the server last wrote it.
 
 import { h, setAttr, setHidden, setOptions, setText } from './dom'
 import { createInvites, type InvitesActions } from './invites'
 import { createAudit, type AuditActions } from './audit'
+import { createHidden, type HiddenActions, type HiddenEntry } from './hidden'
 import { t } from '../i18n'
 import type { AuditEntry, Round, Section, Session } from '../types'
 import { STEPS } from '../types'
@@ -18,13 +19,15 @@ export interface FacilitatorModel {
   round: Round | null
   invite: { url: string } | null
   audit: AuditEntry[] | null
+  /** Hidden and merged cards and rows as the server holds them (null: not loaded yet). */
+  hidden: HiddenEntry[] | null
   /** The focus value the presentation select shows (`doc` or `doc:section`). */
   focus: string
   /** The ready check: participants online, and how many of them are ready. */
   ready: { ready: number; total: number }
 }
 
-export interface FacilitatorActions extends InvitesActions, AuditActions {
+export interface FacilitatorActions extends InvitesActions, AuditActions, HiddenActions {
   step(step: string): void
   phase(phase: string): void
   timer(op: 'start' | 'pause' | 'reset', seconds?: number): void
@@ -99,6 +102,7 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
 
   const invites = createInvites(actions)
   const audit = createAudit(actions)
+  const hidden = createHidden(actions)
 
   // Ready check
   const readyCount = h('p', { testid: 'ready-count', class: 'ready-count', role: 'status' })
@@ -120,7 +124,7 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
       presentation.el, field(focusLabel, focus)),
     h('section', { class: 'panel-block' }, titles.voting, field(budgetLabel, budget),
       h('div', { class: 'inline' }, open, closeRound, revealRound), roundStatus),
-    invites.el, audit.el)
+    hidden.el, invites.el, audit.el)
   heading.id = 'fac-heading'
   let last: FacilitatorModel | null = null
 
@@ -187,6 +191,7 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
     setAttr(revealRound, 'aria-disabled', r && r.status !== 'revealed' ? null : 'true')
     setHidden(roundStatus, false)
     invites.update(m.invite)
+    hidden.update(m.hidden)
     audit.update(m.audit)
   }
   return { el, update }

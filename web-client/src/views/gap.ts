@@ -13,6 +13,8 @@ export interface RowModel {
   first: boolean
   last: boolean
   editingBy: string[]
+  /** The facilitator may hide the row (it leaves the document; restore from the panel). */
+  canHide: boolean
 }
 
 export interface GapModel {
@@ -26,6 +28,7 @@ export interface GapActions {
   move(id: string, dir: -1 | 1): void
   setPartijen(id: string, partijen: string[]): void
   removeRow(id: string): void
+  hideRow(id: string): void
   focus(id: string): void
   blur(id: string): void
 }
@@ -57,11 +60,12 @@ function rowElement(first: RowModel, actions: GapActions) {
   const up = h('button', { type: 'button', testid: 'row-up', class: 'btn btn-small', onclick: () => actions.move(id, -1) })
   const down = h('button', { type: 'button', testid: 'row-down', class: 'btn btn-small', onclick: () => actions.move(id, 1) })
   const remove = h('button', { type: 'button', testid: 'remove-row', class: 'btn btn-small btn-quiet', onclick: () => actions.removeRow(id) })
+  const hide = h('button', { type: 'button', testid: `hide-row-${id}`, class: 'btn btn-small btn-quiet', onclick: () => actions.hideRow(id) })
   const priority = h('span', { class: 'priority' })
   const editing = h('span', { class: 'card-editing' })
   const author = h('span', { class: 'card-author' })
   const el = h('article', { testid: `row-${id}`, class: 'gap-row' },
-    h('div', { class: 'row-head' }, priority, editing, author, h('span', { class: 'spacer' }), up, down, remove),
+    h('div', { class: 'row-head' }, priority, editing, author, h('span', { class: 'spacer' }), up, down, hide, remove),
     h('div', { class: 'gap-fields' }, ...fields.map((f) => f.box),
       h('div', { class: 'gap-field gap-partijen' }, partijenLabel, partijen)))
 
@@ -94,6 +98,9 @@ function rowElement(first: RowModel, actions: GapActions) {
     setText(remove, '×')
     setAttr(remove, 'aria-label', t('gap.remove'))
     setPresent(remove, m.canRemove)
+    setText(hide, t('card.hide'))
+    setAttr(hide, 'aria-label', t('gap.hide'))
+    setPresent(hide, m.canHide)
   }
   update(first)
   return {
