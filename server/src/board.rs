@@ -104,6 +104,15 @@ pub struct BoardState {
     /// `doc/item` (see `author_key`) or a draft id → who created it.
     pub authors: BTreeMap<String, Author>,
     pub audit: Vec<AuditEntry>,
+    /// Invite id → the invite (role, expiry, seats, how many joined, revoked).
+    #[serde(default)]
+    pub invites: BTreeMap<String, crate::people::Invite>,
+    /// Participant `sub` → what the facilitator's list shows (role, display, how they came in).
+    #[serde(default)]
+    pub participants: BTreeMap<String, crate::people::Member>,
+    /// The `sub`s the facilitator removed: refused on every endpoint from then on.
+    #[serde(default)]
+    pub removed: BTreeSet<String>,
 }
 
 impl Default for BoardState {
@@ -127,6 +136,9 @@ impl Default for BoardState {
             pseudonyms: BTreeMap::new(),
             authors: BTreeMap::new(),
             audit: Vec::new(),
+            invites: BTreeMap::new(),
+            participants: BTreeMap::new(),
+            removed: BTreeSet::new(),
         }
     }
 }
@@ -221,6 +233,9 @@ impl Participant {
     }
 }
 
+/// The close reason sent with 4403 when the facilitator removes a participant.
+pub const REMOVED_REASON: &str = "removed by the facilitator";
+
 pub struct Board {
     pub meta: BoardMeta,
     pub template: Arc<Template>,
@@ -256,6 +271,11 @@ impl Board {
 
     pub fn id(&self) -> &BoardId {
         &self.meta.id
+    }
+
+    /// Whether the facilitator removed this participant (their token is refused everywhere).
+    pub fn is_removed(&self, sub: &str) -> bool {
+        self.lock().removed.contains(sub)
     }
 
     pub fn lock(&self) -> MutexGuard<'_, BoardState> {

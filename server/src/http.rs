@@ -26,7 +26,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::store::{BoardMeta, Store, StoreError};
 use crate::ws::{self, WsSession};
-use crate::{boards, session};
+use crate::{boards, people, session};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -49,8 +49,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/templates/{id}", get(boards::template))
         .route("/api/boards", get(boards::list).post(boards::create))
         .route("/api/boards/{id}", get(boards::get).delete(boards::delete))
-        .route("/api/boards/{id}/invites", post(boards::invite))
-        .route("/api/boards/{id}/join", post(boards::join))
+        .route(
+            "/api/boards/{id}/invites",
+            get(people::invites).post(people::invite),
+        )
+        .route(
+            "/api/boards/{id}/invites/{invite}",
+            delete(people::revoke),
+        )
+        .route("/api/boards/{id}/participants", get(people::participants))
+        .route(
+            "/api/boards/{id}/participants/{participant}",
+            delete(people::remove),
+        )
+        .route("/api/boards/{id}/join", post(people::join))
         .route("/api/boards/{id}/export", get(boards::export))
         .route("/api/boards/{id}/control", post(session::control))
         .route("/api/boards/{id}/audit", get(session::audit))
@@ -158,10 +170,36 @@ impl From<JsonRejection> for AppError {
     }
 }
 
-/// A verified token from `Authorization: Bearer ...`.
+/// A verified personal token from `Authorization: Bearer ...`: never an invite token (403
+/// `invite-token`), and never one of a participant the facilitator removed (403 `removed`).
+/// What every endpoint but joining, the board summary and the template list takes.
 pub struct Auth(pub Claims);
 
 impl FromRequestParts<AppState> for Auth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let AnyToken(claims) = AnyToken::from_request_parts(parts, state).await?;
+        if claims.is_invite() {
+            return Err(invite_only());
+        }
+        Ok(Auth(claims))
+    }
+}
+
+/// The refusal of an invite token outside joining.
+pub(crate) fn invite_only() -> AppError {
+    AppError::new(
+        ErrorCode::InviteToken,
+        "an invite link only lets you join: POST /api/boards/{id}/join answers your own token",
+    )
+}
+
+/// Any verified token, invite tokens included (the board summary and the template list); a
+/// removed participant's token is still refused.
+pub struct AnyToken(pub Claims);
+
+impl FromRequestParts<AppState> for AnyToken {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
@@ -171,11 +209,23 @@ impl FromRequestParts<AppState> for Auth {
                 "send a token as Authorization: Bearer TOKEN",
             )
         })?;
-        Ok(Auth(state.keys.verify(token, now_secs())?))
+        let claims = state.keys.verify(token, now_secs())?;
+        refuse_if_removed(state, &claims).await?;
+        Ok(AnyToken(claims))
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// 403 `removed` for a board token whose participant the facilitator removed.
+async fn refuse_if_removed(state: &AppState, claims: &Claims) -> Result<(), AppError> {
+    if let Ok(tafel_protocol::BoardScope::One(id)) = claims.scope() {
+        if let Some(board) = state.registry.board(&id).await? {
+            crate::people::refuse_removed(&board, claims)?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()
@@ -261,16 +311,21 @@ async fn ws_upgrade(
     if !claims.may_open_board(&board) {
         return Err(forbidden("this token is for another board"));
     }
+    if claims.is_invite() {
+        return Err(invite_only());
+    }
     let access = claims.access(&board, doc);
     if !access.can_read() {
         return Err(forbidden("this role may not open this document"));
     }
     let board_state = crate::boards::board_or_404(&state, &board).await?;
+    people::refuse_removed(&board_state, &claims)?;
     let who = Arc::new(
         board_state
             .participant(&claims.sub, claims.role, &claims.name)
             .await,
     );
+    people::note(&board_state, &who, None).await;
     let upgrade = upgrade.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
     let permit = state.connections.clone().try_acquire_owned().map_err(|_| {
         AppError::new(

@@ -19,6 +19,7 @@ pub mod config;
 pub mod doc;
 pub mod http;
 pub mod metrics;
+pub mod people;
 pub mod registry;
 pub mod session;
 pub mod store;
