@@ -243,7 +243,14 @@ mod tests {
     #[test]
     fn recently_expired_personal_tokens_pass_with_grace_invites_do_not() {
         let keys = Keys::new("s3cret");
-        let t = keys.issue("p1", "Ans", Role::Employee, "b1", Duration::from_secs(60), 1000);
+        let t = keys.issue(
+            "p1",
+            "Ans",
+            Role::Employee,
+            "b1",
+            Duration::from_secs(60),
+            1000,
+        );
         // expired at 1060; a grace of 100 s reaches until 1160
         assert!(keys.verify(&t, 1100).is_err());
         assert_eq!(keys.verify_with_grace(&t, 1100, 100).unwrap().sub, "p1");

@@ -17,8 +17,7 @@ use yrs::{Any, Map, WriteTxn};
 use crate::auth::now_secs;
 use crate::board::Board;
 use crate::http::{
-    existing_board, forbidden, parse_board, require_facilitator, AnyToken, AppError, AppState,
-    Auth,
+    existing_board, forbidden, parse_board, require_facilitator, AnyToken, AppError, AppState, Auth,
 };
 use crate::store::BoardMeta;
 

@@ -207,7 +207,10 @@ struct LiveDoc {
 
 /// The `sub` behind a connection (empty when it is gone).
 fn conn_sub(conns: &HashMap<ConnId, ConnHandle>, id: ConnId) -> String {
-    conns.get(&id).map(|c| c.who.sub.clone()).unwrap_or_default()
+    conns
+        .get(&id)
+        .map(|c| c.who.sub.clone())
+        .unwrap_or_default()
 }
 
 /// Takes the document out of the registry when the actor ends, even by a panic, so the next
@@ -411,11 +414,10 @@ impl LiveDoc {
                 self.compact().await;
                 return Ok(Flow::Stop);
             }
-            DocCmd::RemoveParticipant { owner } => self.core.close_owner(
-                &owner,
-                CloseCode::Removed,
-                crate::board::REMOVED_REASON,
-            ),
+            DocCmd::RemoveParticipant { owner } => {
+                self.core
+                    .close_owner(&owner, CloseCode::Removed, crate::board::REMOVED_REASON)
+            }
             DocCmd::Online { reply } => {
                 let _ = reply.send(self.conns.values().map(|c| c.who.tag.clone()).collect());
                 Vec::new()

@@ -53,10 +53,7 @@ pub fn router(state: AppState) -> Router {
             "/api/boards/{id}/invites",
             get(people::invites).post(people::invite),
         )
-        .route(
-            "/api/boards/{id}/invites/{invite}",
-            delete(people::revoke),
-        )
+        .route("/api/boards/{id}/invites/{invite}", delete(people::revoke))
         .route("/api/boards/{id}/participants", get(people::participants))
         .route(
             "/api/boards/{id}/participants/{participant}",

@@ -180,9 +180,8 @@ pub async fn invite(
     require_facilitator(&claims, Some(&id))?;
     let Json(body) = body?;
     existing_board(&state, &id).await?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
-        bad("role must be facilitator, employer, union, employee or observer")
-    })?;
+    let role = Role::parse(&body.role)
+        .ok_or_else(|| bad("role must be facilitator, employer, union, employee or observer"))?;
     let ttl = parse_ttl(body.ttl.as_deref().unwrap_or("8h")).map_err(bad)?;
     if ttl > MAX_INVITE_TTL {
         return Err(bad("an invite lives at most 30 days (ttl 30d)"));
@@ -276,7 +275,8 @@ pub async fn revoke(
             }
             let out = inv.json(now);
             if fresh {
-                let detail = json!({"invite": invite, "role": out["role"], "joined": out["joined"]});
+                let detail =
+                    json!({"invite": invite, "role": out["role"], "joined": out["joined"]});
                 board.audit(st, &by, "invite-revoke", detail);
             }
             Some(out)
@@ -313,7 +313,12 @@ pub async fn participants(
             })
         })
         .collect();
-    list.sort_by_key(|v| (v["first_seen"].as_u64(), v["id"].as_str().map(str::to_owned)));
+    list.sort_by_key(|v| {
+        (
+            v["first_seen"].as_u64(),
+            v["id"].as_str().map(str::to_owned),
+        )
+    });
     Ok(Json(json!(list)))
 }
 

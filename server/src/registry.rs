@@ -271,9 +271,8 @@ impl Registry {
     /// in are refused by the document itself (it checks the board's removed list).
     pub async fn remove_participant(&self, board: &BoardId, owner: &Owner) {
         for h in self.live_of(board) {
-            let _ = h
-                .tx
-                .send(DocCmd::RemoveParticipant {
+            let _ =
+                h.tx.send(DocCmd::RemoveParticipant {
                     owner: owner.clone(),
                 })
                 .await;
