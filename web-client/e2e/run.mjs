@@ -1314,6 +1314,41 @@ test('p. a round table of three phones on one employee QR code: three people, th
   await waitOnline(pages[2].page)
 })
 
+test('q. who is in: the facilitator makes an invite with seats, shows its "scan to join" QR full screen, lists invites and participants and removes one from the panel', async (s) => {
+  const board = await createBoard('Wie doet mee')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  await tid(fac, 'invite-role').selectOption('employee')
+  await tid(fac, 'invite-seats').fill('2')
+  await tid(fac, 'invite-create').click()
+  const { value: url } = await poll(async () => await tid(fac, 'invite-url').inputValue({ timeout: 200 }), { message: 'invite-url' })
+  assert.ok(claimsOf(tokenOfUrl(url)).inv, 'an invite token')
+  await tid(fac, 'invite-show-qr').click()
+  await tid(fac, 'join-qr').waitFor({ state: 'visible' })
+  assert.match(await tid(fac, 'join-qr-role').textContent(), /Scan om mee te doen als Medewerker/)
+  await poll(async () => ((await tid(fac, 'join-qr-big').getAttribute('src')) ?? '').startsWith('data:image'), { message: 'the big QR code' })
+  const box = await tid(fac, 'join-qr-big').boundingBox()
+  assert.ok(box && box.width >= 300, `the QR code fills the room's screen (box ${JSON.stringify(box)})`)
+  await tid(fac, 'join-qr-close').click()
+  await tid(fac, 'join-qr').waitFor({ state: 'hidden' })
+
+  const { page: phone } = await openBoard(await s.context({}, 'employee'), url.replace(/^https?:\/\/[^/]+/, BASE), 'Mia', { expectPrompt: true })
+  await tid(fac, 'people-load').click()
+  const invItem = tid(fac, 'invite-item').first()
+  await poll(async () => /1\/2/.test(await invItem.textContent({ timeout: 200 })), { message: 'the invite to show 1/2 joined' })
+  const person = fac.locator('[data-testid="participant-item"]', { hasText: 'Medewerker 1' })
+  await poll(async () => /online/.test(await person.textContent({ timeout: 200 })) && !/niet online/.test(await person.textContent()), { message: 'Medewerker 1 online' })
+  assert.ok(!/Mia/.test(await tid(fac, 'participant-list').textContent()), 'the employee shows by pseudonym, not name')
+  fac.once('dialog', (d) => d.accept())
+  await tid(person, 'participant-remove').click()
+  await poll(async () => /verwijderd|removed/i.test(await tid(phone, 'connection-status').textContent({ timeout: 200 })),
+    { timeout: 10000, message: 'the phone to be told it was removed' })
+  await poll(async () => /verwijderd/.test(await person.textContent({ timeout: 200 })), { message: 'the list to show the removal' })
+  // Reopening the link on the removed phone explains it instead of joining again.
+  const again = await phone.context().newPage()
+  await again.goto(url.replace(/^https?:\/\/[^/]+/, BASE))
+  await poll(async () => /verwijderd/i.test(await again.locator('[role="alert"]').textContent({ timeout: 200 })), { message: 'the removed message on reopening' })
+})
+
 // ---------------------------------------------------------------------------------------------
 // The runner
 
