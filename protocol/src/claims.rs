@@ -23,6 +23,11 @@ pub struct Claims {
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<u64>,
+    /// Set on invite tokens only: the invite's id. An invite token invites a role, not a
+    /// person: it opens only joining (which answers a personal token with a fresh `sub`), the
+    /// board summary and the template list. Tokens without it are personal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inv: Option<String>,
 }
 
 /// Which boards a token opens.
@@ -47,6 +52,11 @@ pub enum ClaimsError {
 }
 
 impl Claims {
+    /// Whether this is an invite token (see `inv`).
+    pub fn is_invite(&self) -> bool {
+        self.inv.is_some()
+    }
+
     /// Checks what the signature cannot: times against `now` (seconds since the epoch) and the
     /// board scope. Returns the scope the token grants.
     pub fn check(&self, now: u64) -> Result<BoardScope, ClaimsError> {
@@ -108,6 +118,7 @@ mod tests {
             exp: 1000,
             iat: None,
             nbf: None,
+            inv: None,
         }
     }
 
@@ -139,6 +150,18 @@ mod tests {
         let b2 = BoardId::parse("b2").unwrap();
         assert_eq!(c.access(&b1, DocName::Canvas), Access::Write);
         assert_eq!(c.access(&b2, DocName::Canvas), Access::None);
+    }
+
+    #[test]
+    fn invite_claim_is_optional_and_omitted_when_absent() {
+        let json = r#"{"sub":"a","name":"b","role":"employee","board":"x","exp":5}"#;
+        let c: Claims = serde_json::from_str(json).unwrap();
+        assert!(!c.is_invite());
+        assert!(!serde_json::to_string(&c).unwrap().contains("inv"));
+        let json = r#"{"sub":"a","name":"b","role":"employee","board":"x","exp":5,"inv":"i1"}"#;
+        let c: Claims = serde_json::from_str(json).unwrap();
+        assert_eq!(c.inv.as_deref(), Some("i1"));
+        assert!(c.is_invite());
     }
 
     #[test]

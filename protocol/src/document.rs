@@ -282,6 +282,27 @@ impl DocCore {
         out
     }
 
+    /// Removes every connection of one participant (the facilitator removed them): their
+    /// presence goes for everyone, and each connection is closed with `code`.
+    pub fn close_owner(&mut self, owner: &Owner, code: CloseCode, reason: &str) -> Vec<Effect> {
+        let conns: Vec<ConnId> = self
+            .members
+            .iter()
+            .filter(|(_, m)| &m.info.owner == owner)
+            .map(|(c, _)| *c)
+            .collect();
+        let mut out = Vec::new();
+        for conn in conns {
+            out.extend(self.leave(conn));
+            out.push(Effect::Close {
+                conn,
+                code,
+                reason: reason.to_owned(),
+            });
+        }
+        out
+    }
+
     /// Sync step 1 from a connection: sync step 2 with what it lacks.
     pub fn sync_step1(&mut self, conn: ConnId, sv: &StateVector) -> Vec<Effect> {
         let frame = if sv.is_empty() {
@@ -1079,5 +1100,31 @@ mod tests {
             depth += 1;
         }
         assert!(depth <= Limits::default().max_depth as usize, "{depth}");
+    }
+
+    #[test]
+    fn close_owner_closes_only_that_participants_connections() {
+        let mut c = core(DocName::Canvas);
+        c.join(1, member(Role::Employee, "a", true));
+        c.join(2, member(Role::Employee, "b", true));
+        c.join(3, member(Role::Employee, "a", true));
+        let effects = c.close_owner(
+            &Owner::Participant("a".into()),
+            CloseCode::Removed,
+            "removed",
+        );
+        let mut closed: Vec<ConnId> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Close { conn, code, .. } if *code == CloseCode::Removed => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        closed.sort();
+        assert_eq!(closed, vec![1, 3]);
+        assert_eq!(c.members().collect::<Vec<_>>(), vec![2]);
+        assert!(c
+            .close_owner(&Owner::Participant("a".into()), CloseCode::Removed, "x")
+            .is_empty());
     }
 }

@@ -15,6 +15,14 @@ pub enum ErrorCode {
     /// Too many connections; try again shortly.
     Overloaded,
     Internal,
+    /// 403: an invite token used for anything but joining (and the summary, template list).
+    InviteToken,
+    /// 403: the facilitator removed this participant from the board.
+    Removed,
+    /// 403: the invite was revoked by the facilitator.
+    InviteRevoked,
+    /// 403: every seat of the invite is taken.
+    InviteFull,
 }
 
 impl ErrorCode {
@@ -28,6 +36,10 @@ impl ErrorCode {
             ErrorCode::StoreUnavailable => "store-unavailable",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Internal => "internal",
+            ErrorCode::InviteToken => "invite-token",
+            ErrorCode::Removed => "removed",
+            ErrorCode::InviteRevoked => "invite-revoked",
+            ErrorCode::InviteFull => "invite-full",
         }
     }
 
@@ -35,7 +47,12 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden | ErrorCode::PermissionDenied => 403,
+            ErrorCode::Forbidden
+            | ErrorCode::PermissionDenied
+            | ErrorCode::InviteToken
+            | ErrorCode::Removed
+            | ErrorCode::InviteRevoked
+            | ErrorCode::InviteFull => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::BadRequest => 400,
             ErrorCode::StoreUnavailable | ErrorCode::Overloaded => 503,
@@ -69,6 +86,9 @@ pub enum CloseCode {
     InternalError,
     /// 4401: the connection's token expired.
     TokenExpired,
+    /// 4403: the facilitator removed this participant from the board; final (the npm client
+    /// does not reconnect after a 44xx close, and the token is refused from then on).
+    Removed,
     /// 4508: the client did not read its messages fast enough (outgoing queue full) or did not
     /// answer keepalive pings; reconnecting resyncs it.
     TooSlow,
@@ -89,6 +109,7 @@ impl CloseCode {
             CloseCode::MessageTooBig => 1009,
             CloseCode::InternalError => 1011,
             CloseCode::TokenExpired => 4401,
+            CloseCode::Removed => 4403,
             CloseCode::TooSlow => 4508,
             CloseCode::StoreUnavailable => 4503,
             CloseCode::RateLimited => 4529,

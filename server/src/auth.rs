@@ -87,6 +87,13 @@ impl Keys {
 
     /// Verifies the signature and decodes the claims, then checks them against `now`.
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
+        let claims = self.decode(token)?;
+        claims.check(now)?;
+        Ok(claims)
+    }
+
+    /// Verifies the signature and decodes the claims, checking no times.
+    fn decode(&self, token: &str) -> Result<Claims, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }
@@ -113,8 +120,30 @@ impl Keys {
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data = decode::<Claims>(token, key, &validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
-        data.claims.check(now)?;
         Ok(data.claims)
+    }
+
+    /// As `verify`, but a personal token that expired less than `grace` seconds ago is
+    /// accepted too (joining again with the token kept on the device renews it). Invite tokens
+    /// get no grace: an expired invite lets nobody in.
+    pub fn verify_with_grace(
+        &self,
+        token: &str,
+        now: u64,
+        grace: u64,
+    ) -> Result<Claims, AuthError> {
+        let claims = self.decode(token)?;
+        match claims.check(now) {
+            Err(ClaimsError::Expired)
+                if !claims.is_invite() && claims.exp.saturating_add(grace) > now =>
+            {
+                // Everything but the expiry must hold as it did while the token was valid.
+                claims.check(claims.exp.saturating_sub(1))?;
+                Ok(claims)
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(claims),
+        }
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
@@ -137,9 +166,10 @@ impl Keys {
             name: name.to_owned(),
             role,
             board: board.to_owned(),
-            exp: now + ttl.as_secs(),
+            exp: now.saturating_add(ttl.as_secs()),
             iat: Some(now),
             nbf: None,
+            inv: None,
         })
     }
 }
@@ -154,13 +184,16 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("{s:?} is not a duration; use e.g. 8h, 30m, 45s or 2d"))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let per_unit: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return Err(format!("{s:?}: unknown unit {unit:?}; use s, m, h or d")),
     };
+    let secs = n
+        .checked_mul(per_unit)
+        .ok_or_else(|| format!("{s:?} is too long a duration"))?;
     if secs == 0 {
         return Err("a token lifetime must be longer than zero".into());
     }
@@ -205,6 +238,46 @@ mod tests {
             Keys::new("a").verify("", 1),
             Err(AuthError::Missing)
         ));
+    }
+
+    #[test]
+    fn recently_expired_personal_tokens_pass_with_grace_invites_do_not() {
+        let keys = Keys::new("s3cret");
+        let t = keys.issue(
+            "p1",
+            "Ans",
+            Role::Employee,
+            "b1",
+            Duration::from_secs(60),
+            1000,
+        );
+        // expired at 1060; a grace of 100 s reaches until 1160
+        assert!(keys.verify(&t, 1100).is_err());
+        assert_eq!(keys.verify_with_grace(&t, 1100, 100).unwrap().sub, "p1");
+        assert!(matches!(
+            keys.verify_with_grace(&t, 1161, 100),
+            Err(AuthError::Claims(ClaimsError::Expired))
+        ));
+        let mut c = keys.verify(&t, 1000).unwrap();
+        c.inv = Some("i1".into());
+        let inv = keys.sign(&c);
+        assert!(keys.verify_with_grace(&inv, 1059, 100).is_ok());
+        assert!(matches!(
+            keys.verify_with_grace(&inv, 1100, 100),
+            Err(AuthError::Claims(ClaimsError::Expired))
+        ));
+        // a bad signature stays bad with any grace
+        assert!(matches!(
+            Keys::new("other").verify_with_grace(&t, 1100, 100),
+            Err(AuthError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn ttl_overflow_is_an_error_not_a_wrap() {
+        assert!(parse_ttl("99999999999999999999s").is_err());
+        assert!(parse_ttl("999999999999999999d").is_err());
+        assert_eq!(parse_ttl("36500d"), Ok(Duration::from_secs(36500 * 86400)));
     }
 
     #[test]

@@ -104,6 +104,15 @@ pub struct BoardState {
     /// `doc/item` (see `author_key`) or a draft id → who created it.
     pub authors: BTreeMap<String, Author>,
     pub audit: Vec<AuditEntry>,
+    /// Invite id → the invite (role, expiry, seats, how many joined, revoked).
+    #[serde(default)]
+    pub invites: BTreeMap<String, crate::people::Invite>,
+    /// Participant `sub` → what the facilitator's list shows (role, display, how they came in).
+    #[serde(default)]
+    pub participants: BTreeMap<String, crate::people::Member>,
+    /// The `sub`s the facilitator removed: refused on every endpoint from then on.
+    #[serde(default)]
+    pub removed: BTreeSet<String>,
     /// Moderated items, out of every document: `canvas/ID` or `gap/ID` (see `author_key`) →
     /// the item as it was when it was hidden or merged. Only the facilitator and the server
     /// read it; `restore` writes it back under the same id.
@@ -159,6 +168,9 @@ impl Default for BoardState {
             authors: BTreeMap::new(),
             audit: Vec::new(),
             hidden: BTreeMap::new(),
+            invites: BTreeMap::new(),
+            participants: BTreeMap::new(),
+            removed: BTreeSet::new(),
         }
     }
 }
@@ -253,6 +265,9 @@ impl Participant {
     }
 }
 
+/// The close reason sent with 4403 when the facilitator removes a participant.
+pub const REMOVED_REASON: &str = "removed by the facilitator";
+
 pub struct Board {
     pub meta: BoardMeta,
     pub template: Arc<Template>,
@@ -288,6 +303,11 @@ impl Board {
 
     pub fn id(&self) -> &BoardId {
         &self.meta.id
+    }
+
+    /// Whether the facilitator removed this participant (their token is refused everywhere).
+    pub fn is_removed(&self, sub: &str) -> bool {
+        self.lock().removed.contains(sub)
     }
 
     pub fn lock(&self) -> MutexGuard<'_, BoardState> {

@@ -5,26 +5,26 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tafel_protocol::{BoardId, BoardScope, Claims, DocKey, DocName, ErrorCode, Role};
+use tafel_protocol::{BoardId, BoardScope, DocKey, DocName, ErrorCode, Role};
 use yrs::{Map, WriteTxn};
 
-use crate::auth::{now_secs, parse_ttl};
+use crate::auth::now_secs;
 use crate::board::Board;
 use crate::edge::{
-    existing_board, forbidden, parse_board, require_facilitator, AppError, AppState, Auth,
+    existing_board, forbidden, parse_board, require_facilitator, AnyToken, AppError, AppState, Auth,
 };
 use crate::store::BoardMeta;
 
 pub use crate::domain::any;
 pub use crate::edge::{board_or_404, unavailable};
 
-pub async fn templates(State(state): State<AppState>, _auth: Auth) -> Json<Value> {
+pub async fn templates(State(state): State<AppState>, _auth: AnyToken) -> Json<Value> {
     Json(json!(state
         .registry
         .templates()
@@ -172,9 +172,11 @@ pub async fn list(
         .collect::<Vec<_>>())))
 }
 
+/// The board's summary. An invite token may read it too (the web client shows the title
+/// before asking for a name); it then says so (`"you": {"invite": true}`) and names no one.
 pub async fn get(
     State(state): State<AppState>,
-    Auth(claims): Auth,
+    AnyToken(claims): AnyToken,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let id = parse_board(&id)?;
@@ -183,10 +185,26 @@ pub async fn get(
     }
     let mut out = board_json(&existing_board(&state, &id).await?);
     let board = board_or_404(&state, &id).await?;
+    if let Some(inv) = &claims.inv {
+        let revoked = board
+            .lock()
+            .invites
+            .get(inv)
+            .is_none_or(|i| i.revoked_at.is_some());
+        if revoked {
+            return Err(AppError::new(
+                ErrorCode::InviteRevoked,
+                "the facilitator revoked this invite; ask for a new link",
+            ));
+        }
+        out["you"] = json!({"role": claims.role, "display": null, "invite": true});
+        return Ok(Json(out));
+    }
     let me = board
         .participant(&claims.sub, claims.role, &claims.name)
         .await;
-    out["you"] = json!({"role": claims.role, "display": me.display});
+    crate::people::note(&board, &me, None).await;
+    out["you"] = json!({"role": claims.role, "display": me.display, "invite": false});
     Ok(Json(out))
 }
 
@@ -204,89 +222,6 @@ pub async fn delete(
     result?;
     tracing::info!(board = %id, "board deleted");
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-pub struct CreateInvite {
-    role: String,
-    #[serde(default)]
-    ttl: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-}
-
-pub async fn invite(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Json<CreateInvite>, JsonRejection>,
-) -> Result<Json<Value>, AppError> {
-    let id = parse_board(&id)?;
-    require_facilitator(&claims, Some(&id))?;
-    let Json(body) = body?;
-    existing_board(&state, &id).await?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
-        AppError::new(
-            ErrorCode::BadRequest,
-            "role must be facilitator, employer, union, employee or observer",
-        )
-    })?;
-    let ttl = parse_ttl(body.ttl.as_deref().unwrap_or("8h"))
-        .map_err(|e| AppError::new(ErrorCode::BadRequest, e))?;
-    let sub = format!("p-{}", Alphanumeric.sample_string(&mut rand::rng(), 16));
-    let name = body.name.unwrap_or_default();
-    let token = state
-        .keys
-        .issue(&sub, &name, role, id.as_str(), ttl, now_secs());
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https")
-        .unwrap_or("http");
-    let url = format!("{scheme}://{host}/?board={id}#token={token}");
-    Ok(Json(
-        json!({"token": token, "url": url, "role": role, "expires_in": ttl.as_secs()}),
-    ))
-}
-
-#[derive(Deserialize)]
-pub struct JoinBody {
-    name: String,
-}
-
-/// A participant picks the name they show under: the answer is the same token (sub, role,
-/// board, expiry) carrying that name. Employees keep showing as their pseudonym to others.
-pub async fn join(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
-    body: Result<Json<JoinBody>, JsonRejection>,
-) -> Result<Json<Value>, AppError> {
-    let id = parse_board(&id)?;
-    if !claims.may_open_board(&id) {
-        return Err(forbidden("this token is for another board"));
-    }
-    let Json(body) = body?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 60 {
-        return Err(AppError::new(
-            ErrorCode::BadRequest,
-            "a name is 1 to 60 characters",
-        ));
-    }
-    let board = board_or_404(&state, &id).await?;
-    let me = board.participant(&claims.sub, claims.role, name).await;
-    let token = state.keys.sign(&Claims {
-        name: name.to_owned(),
-        iat: Some(now_secs()),
-        ..claims
-    });
-    Ok(Json(json!({"token": token, "display": me.display})))
 }
 
 #[derive(Deserialize)]

@@ -193,6 +193,14 @@ pub enum DocCmd {
     Shutdown,
     /// Test hook (`--test-hooks`): the actor panics, as a bug would make it.
     TestPanic,
+    /// The facilitator removed a participant: close their connections with 4403.
+    RemoveParticipant {
+        owner: tafel_protocol::index::Owner,
+    },
+    /// Who is connected: the participant tag of every open connection.
+    Online {
+        reply: oneshot::Sender<Vec<tafel_protocol::index::Owner>>,
+    },
 }
 
 /// What the actor needs from the rest of the server.
@@ -236,6 +244,14 @@ struct LiveDoc {
     reload: bool,
     /// Server edits waiting for their flush, to be answered once stored.
     replies: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
+}
+
+/// The `sub` behind a connection (empty when it is gone).
+fn conn_sub(conns: &HashMap<ConnId, ConnHandle>, id: ConnId) -> String {
+    conns
+        .get(&id)
+        .map(|c| c.who.sub.clone())
+        .unwrap_or_default()
 }
 
 /// Takes the document out of the registry when the actor ends, even by a panic, so the next
@@ -370,10 +386,18 @@ impl LiveDoc {
                     can_write: conn.can_write,
                 };
                 self.conns.insert(id, conn);
+                let owner = info.owner.clone();
                 let mut effects = self.core.join(id, info);
                 if reply.send(Ok(())).is_err() {
                     self.conns.remove(&id);
                     effects = self.core.leave(id);
+                } else if self.ctx.board.is_removed(&conn_sub(&self.conns, id)) {
+                    // Removed while this connection was on its way in.
+                    effects.extend(self.core.close_owner(
+                        &owner,
+                        CloseCode::Removed,
+                        crate::board::REMOVED_REASON,
+                    ));
                 }
                 effects
             }
@@ -432,6 +456,14 @@ impl LiveDoc {
                 self.carry_out(effects);
                 self.compact().await;
                 return Ok(Flow::Stop);
+            }
+            DocCmd::RemoveParticipant { owner } => {
+                self.core
+                    .close_owner(&owner, CloseCode::Removed, crate::board::REMOVED_REASON)
+            }
+            DocCmd::Online { reply } => {
+                let _ = reply.send(self.conns.values().map(|c| c.who.tag.clone()).collect());
+                Vec::new()
             }
             DocCmd::TestPanic => {
                 if self.ctx.config.test_hooks {

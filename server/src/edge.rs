@@ -82,10 +82,36 @@ impl From<JsonRejection> for AppError {
     }
 }
 
-/// A verified token from `Authorization: Bearer ...`.
+/// A verified personal token from `Authorization: Bearer ...`: never an invite token (403
+/// `invite-token`), and never one of a participant the facilitator removed (403 `removed`).
+/// What every endpoint but joining, the board summary and the template list takes.
 pub struct Auth(pub Claims);
 
 impl FromRequestParts<AppState> for Auth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let AnyToken(claims) = AnyToken::from_request_parts(parts, state).await?;
+        if claims.is_invite() {
+            return Err(invite_only());
+        }
+        Ok(Auth(claims))
+    }
+}
+
+/// The refusal of an invite token outside joining.
+pub fn invite_only() -> AppError {
+    AppError::new(
+        ErrorCode::InviteToken,
+        "an invite link only lets you join: POST /api/boards/{id}/join answers your own token",
+    )
+}
+
+/// Any verified token, invite tokens included (the board summary and the template list); a
+/// removed participant's token is still refused.
+pub struct AnyToken(pub Claims);
+
+impl FromRequestParts<AppState> for AnyToken {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
@@ -95,11 +121,23 @@ impl FromRequestParts<AppState> for Auth {
                 "send a token as Authorization: Bearer TOKEN",
             )
         })?;
-        Ok(Auth(state.keys.verify(token, now_secs())?))
+        let claims = state.keys.verify(token, now_secs())?;
+        refuse_if_removed(state, &claims).await?;
+        Ok(AnyToken(claims))
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// 403 `removed` for a board token whose participant the facilitator removed.
+async fn refuse_if_removed(state: &AppState, claims: &Claims) -> Result<(), AppError> {
+    if let Ok(tafel_protocol::BoardScope::One(id)) = claims.scope() {
+        if let Some(board) = state.registry.board(&id).await? {
+            crate::people::refuse_removed(&board, claims)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
         .to_str()

@@ -19,10 +19,11 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::now_secs;
 use crate::ws::{self, WsSession};
-use crate::{boards, session};
+use crate::{boards, people, session};
 
 pub use crate::edge::{
-    existing_board, forbidden, parse_board, require_facilitator, AppError, AppState, Auth,
+    existing_board, forbidden, invite_only, parse_board, require_facilitator, AnyToken, AppError,
+    AppState, Auth,
 };
 
 /// Read buffer and write threshold of each WebSocket, in bytes.
@@ -38,8 +39,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/templates/{id}", get(boards::template))
         .route("/api/boards", get(boards::list).post(boards::create))
         .route("/api/boards/{id}", get(boards::get).delete(boards::delete))
-        .route("/api/boards/{id}/invites", post(boards::invite))
-        .route("/api/boards/{id}/join", post(boards::join))
+        .route(
+            "/api/boards/{id}/invites",
+            get(people::invites).post(people::invite),
+        )
+        .route("/api/boards/{id}/invites/{invite}", delete(people::revoke))
+        .route("/api/boards/{id}/participants", get(people::participants))
+        .route(
+            "/api/boards/{id}/participants/{participant}",
+            delete(people::remove),
+        )
+        .route("/api/boards/{id}/join", post(people::join))
         .route("/api/boards/{id}/export", get(boards::export))
         .route("/api/boards/{id}/control", post(session::control))
         .route("/api/boards/{id}/audit", get(session::audit))
@@ -147,16 +157,21 @@ async fn ws_upgrade(
     if !claims.may_open_board(&board) {
         return Err(forbidden("this token is for another board"));
     }
+    if claims.is_invite() {
+        return Err(invite_only());
+    }
     let access = claims.access(&board, doc);
     if !access.can_read() {
         return Err(forbidden("this role may not open this document"));
     }
     let board_state = crate::boards::board_or_404(&state, &board).await?;
+    people::refuse_removed(&board_state, &claims)?;
     let who = Arc::new(
         board_state
             .participant(&claims.sub, claims.role, &claims.name)
             .await,
     );
+    people::note(&board_state, &who, None).await;
     let upgrade = upgrade.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
     let permit = state.connections.clone().try_acquire_owned().map_err(|_| {
         AppError::new(

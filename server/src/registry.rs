@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tafel_protocol::index::Owner;
 use tafel_protocol::{BoardId, DocKey};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -253,6 +254,43 @@ impl Registry {
             return None;
         }
         answer.await.ok()
+    }
+
+    /// The live documents of one board (none is loaded for this).
+    fn live_of(&self, board: &BoardId) -> Vec<DocHandle> {
+        self.lock()
+            .live
+            .iter()
+            .filter(|(k, _)| &k.board == board)
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+
+    /// Closes a removed participant's connections on every loaded document of the board with
+    /// 4403. Documents that are not loaded have no connections; joins that are on their way
+    /// in are refused by the document itself (it checks the board's removed list).
+    pub async fn remove_participant(&self, board: &BoardId, owner: &Owner) {
+        for h in self.live_of(board) {
+            let _ =
+                h.tx.send(DocCmd::RemoveParticipant {
+                    owner: owner.clone(),
+                })
+                .await;
+        }
+    }
+
+    /// The participant tags of every connection open on this node to the board's documents.
+    pub async fn online(&self, board: &BoardId) -> HashSet<Owner> {
+        let mut out = HashSet::new();
+        for h in self.live_of(board) {
+            let (reply, answer) = oneshot::channel();
+            if h.tx.send(DocCmd::Online { reply }).await.is_ok() {
+                if let Ok(owners) = answer.await {
+                    out.extend(owners);
+                }
+            }
+        }
+        out
     }
 
     /// Starts deleting a board: new joins are refused and its live documents are discarded

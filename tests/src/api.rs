@@ -34,6 +34,7 @@ pub fn claims(role: Role, board: &str, sub: &str, ttl_secs: i64) -> Claims {
         exp: (now() as i64 + ttl_secs).max(0) as u64,
         iat: Some(now()),
         nbf: None,
+        inv: None,
     }
 }
 

@@ -389,13 +389,28 @@ async fn http_api_access_and_errors() {
     assert!(inv["url"]
         .as_str()
         .is_some_and(|u| u.contains(&invite_token)));
-    // The invite token opens the board as a union member: own party yes, employer's no.
+    // An invite token only joins (tests/tests/identity.rs); the personal token it answers
+    // opens the board as a union member: own party yes, employer's no.
     assert_eq!(
         ws_status(&t.ws_url(&board, "party-union", &invite_token)).await,
+        403
+    );
+    let r = http()
+        .post(api(&format!("/api/boards/{board}/join")))
+        .bearer_auth(&invite_token)
+        .json(&json!({"name": "Vera"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 200);
+    let joined: serde_json::Value = r.json().await.expect("json");
+    let personal = joined["token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        ws_status(&t.ws_url(&board, "party-union", &personal)).await,
         101
     );
     assert_eq!(
-        ws_status(&t.ws_url(&board, "party-employer", &invite_token)).await,
+        ws_status(&t.ws_url(&board, "party-employer", &personal)).await,
         403
     );
 }

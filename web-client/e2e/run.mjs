@@ -83,6 +83,8 @@ function mint ({ sub, name, role, board, ttl = 8 * 3600 }) {
   return `${head}.${body}.${sig}`
 }
 
+/** The personal token a page keeps for a board (POST /join's answer; an invite token only joins). */
+const keptToken = (page, board) => page.evaluate((b) => localStorage.getItem(`tafel:token:${b}`), board)
 const claimsOf = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
 const tokenOfUrl = (url) => new URL(url).hash.replace(/^#token=/, '')
 const short = (url) => url.replace(/#token=.*/, '#token=…')
@@ -849,7 +851,7 @@ test('e. dot voting: a budget of 2 stops the third dot, the server counts 2, the
   assert.ok(round, 'round-open opened a round')
   assert.deepEqual([...rounds[round].cards].sort(), [...ids].sort(), 'the round is over all bouwstenen cards')
   assert.equal(rounds[round].budget, 2)
-  const ballot = await apiOk('GET', `/api/boards/${board}/rounds/${round}/ballot`, tokenOfUrl(invE.url))
+  const ballot = await apiOk('GET', `/api/boards/${board}/rounds/${round}/ballot`, await keptToken(employer, board))
   const counted = Object.values(ballot.votes).reduce((a, b) => a + b, 0)
   assert.equal(counted, 2, `the employer's ballot counts 2 dots (${JSON.stringify(ballot.votes)})`)
   assert.deepEqual(ballot.votes, { [ids[0]]: 1, [ids[1]]: 1 })
@@ -1300,11 +1302,92 @@ test('m. round-close: the facilitator closes an open round; votes stop, the roun
     return Object.entries(rounds).find(([, r]) => r.status === 'closed')?.[0]
   }, { message: 'the round to be closed on the server' })
   await poll(async () => (await tid(employer, `vote-${id}`).count()) === 0, { message: 'no vote button once the round is closed' })
-  const refused = await api('POST', `/api/boards/${board}/rounds/${round}/votes`, tokenOfUrl(invE.url), { card: id })
+  const refused = await api('POST', `/api/boards/${board}/rounds/${round}/votes`, await keptToken(employer, board), { card: id })
   assert.equal(refused.status, 403, 'a vote on a closed round is refused')
+  assert.notEqual(refused.json?.error, 'invite-token', 'refused for the round, not for the token')
   await tid(fac, 'round-reveal').click()
   await poll(async () => /(^|\D)1(\D|$)/.test(await tid(tid(employer, `card-${id}`), 'card-votes').textContent({ timeout: 200 })),
     { message: 'the reveal of the closed round shows 1 dot' })
+})
+
+test('p. a round table of three phones on one employee QR code: three people, three pseudonyms; a reopened link is the same person; a removed one is told so', async (s) => {
+  const board = await createBoard('Ronde tafel')
+  const inv = await invite(board, 'employee')
+  assert.ok(claimsOf(tokenOfUrl(inv.url)).inv, 'the invite token carries its invite id (inv)')
+  const phone = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true }
+  const pages = []
+  for (const name of ['Ahmed', 'Bea', 'Cor']) {
+    const ctx = await s.context(phone, `phone-${name}`)
+    const { page } = await openBoard(ctx, inv.url, name, { expectPrompt: true })
+    pages.push({ ctx, page, name })
+  }
+  const tokens = await Promise.all(pages.map(({ page }) => keptToken(page, board)))
+  const subs = tokens.map((tk) => claimsOf(tk).sub)
+  assert.equal(new Set(subs).size, 3, `three people, three subs: ${subs.join(', ')}`)
+  for (const tk of tokens) assert.ok(!claimsOf(tk).inv, 'each phone keeps a personal token, not the invite')
+  const displays = await Promise.all(tokens.map(async (tk) => (await apiOk('GET', `/api/boards/${board}`, tk)).you.display))
+  assert.equal(new Set(displays).size, 3, `three pseudonyms: ${displays.join(', ')}`)
+  for (const d of displays) assert.match(d, /^Medewerker \d+$/)
+  // Each phone sees the two others by their pseudonyms in presence, never a chosen name.
+  for (let i = 0; i < 3; i++) {
+    const others = displays.filter((_, j) => j !== i)
+    const { value: shown } = await poll(async () => {
+      const items = await tid(pages[i].page, 'presence').locator('[data-testid="presence-item"]').allTextContents()
+      return others.every((d) => items.some((t) => t.includes(d))) && items
+    }, { timeout: 10000, message: `presence on phone ${i + 1} to show ${others.join(', ')}` })
+    for (const { name } of pages) assert.ok(!shown.some((t) => t.includes(name)), `the chosen name ${name} is not shown`)
+  }
+
+  // The first phone scans the same code again: no prompt, same person.
+  const { page: again } = await openBoard(pages[0].ctx, inv.url, 'Ahmed', { expectPrompt: false })
+  assert.equal(claimsOf(await keptToken(again, board)).sub, subs[0], 'the kept personal token is reused')
+  await again.close()
+
+  // The facilitator removes the second phone: its page says so (4403, final).
+  const participants = await apiOk('GET', `/api/boards/${board}/participants`, FT)
+  const victim = participants.find((p) => p.display === displays[1])
+  assert.ok(victim, `listed: ${JSON.stringify(participants)}`)
+  await apiOk('DELETE', `/api/boards/${board}/participants/${victim.id}`, FT)
+  await poll(async () => /verwijderd|removed/i.test(await tid(pages[1].page, 'connection-status').textContent({ timeout: 200 })),
+    { timeout: 10000, message: 'the removed phone to be told it was removed' })
+  await sleep(1500)
+  assert.match(await tid(pages[1].page, 'connection-status').textContent(), /verwijderd|removed/i, 'and it stays that way (no reconnect)')
+  await waitOnline(pages[2].page)
+})
+
+test('q. who is in: the facilitator makes an invite with seats, shows its "scan to join" QR full screen, lists invites and participants and removes one from the panel', async (s) => {
+  const board = await createBoard('Wie doet mee')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  await tid(fac, 'invite-role').selectOption('employee')
+  await tid(fac, 'invite-seats').fill('2')
+  await tid(fac, 'invite-create').click()
+  const { value: url } = await poll(async () => await tid(fac, 'invite-url').inputValue({ timeout: 200 }), { message: 'invite-url' })
+  assert.ok(claimsOf(tokenOfUrl(url)).inv, 'an invite token')
+  await tid(fac, 'invite-show-qr').click()
+  await tid(fac, 'join-qr').waitFor({ state: 'visible' })
+  assert.match(await tid(fac, 'join-qr-role').textContent(), /Scan om mee te doen als Medewerker/)
+  await poll(async () => ((await tid(fac, 'join-qr-big').getAttribute('src')) ?? '').startsWith('data:image'), { message: 'the big QR code' })
+  const box = await tid(fac, 'join-qr-big').boundingBox()
+  assert.ok(box && box.width >= 300, `the QR code fills the room's screen (box ${JSON.stringify(box)})`)
+  await tid(fac, 'join-qr-close').click()
+  await tid(fac, 'join-qr').waitFor({ state: 'hidden' })
+
+  const { page: phone } = await openBoard(await s.context({}, 'employee'), url.replace(/^https?:\/\/[^/]+/, BASE), 'Mia', { expectPrompt: true })
+  await tid(fac, 'people-load').click()
+  const invItem = tid(fac, 'invite-item').first()
+  await poll(async () => /1\/2/.test(await invItem.textContent({ timeout: 200 })), { message: 'the invite to show 1/2 joined' })
+  const person = fac.locator('[data-testid="participant-item"]', { hasText: 'Medewerker 1' })
+  await poll(async () => /online/.test(await person.textContent({ timeout: 200 })) && !/niet online/.test(await person.textContent()), { message: 'Medewerker 1 online' })
+  assert.ok(!/Mia/.test(await tid(fac, 'participant-list').textContent()), 'the employee shows by pseudonym, not name')
+  fac.once('dialog', (d) => d.accept())
+  await tid(person, 'participant-remove').click()
+  await poll(async () => /verwijderd|removed/i.test(await tid(phone, 'connection-status').textContent({ timeout: 200 })),
+    { timeout: 10000, message: 'the phone to be told it was removed' })
+  await poll(async () => /verwijderd/.test(await person.textContent({ timeout: 200 })), { message: 'the list to show the removal' })
+  // Reopening the link on the removed phone explains it instead of joining again.
+  const again = await phone.context().newPage()
+  await again.goto(url.replace(/^https?:\/\/[^/]+/, BASE))
+  await poll(async () => /verwijderd/i.test(await again.locator('[role="alert"]').textContent({ timeout: 200 })), { message: 'the removed message on reopening' })
 })
 
 // ---------------------------------------------------------------------------------------------

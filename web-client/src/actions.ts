@@ -25,6 +25,11 @@ export function createActions(app: BoardApp) {
   const board = s.board
 
   /** Runs a server call; a failure becomes the notice. */
+  async function loadPeople(): Promise<void> {
+    const [invites, participants] = await Promise.all([call(s.api.invites(board)), call(s.api.participants(board))])
+    if (invites && participants) s.people = { invites, participants }
+  }
+
   async function call<T>(p: Promise<T>): Promise<T | null> {
     try {
       return await p
@@ -195,12 +200,30 @@ export function createActions(app: BoardApp) {
       if (!round) return app.notify(t('fac.noOpenRound'))
       await control({ action: 'reveal-round', round: round.id })
     },
-    create: async (role) => {
-      const invite = await call(s.api.invite(board, role))
+    create: async (role, seats) => {
+      const invite = await call(s.api.invite(board, role, '8h', seats ?? undefined))
       if (invite) {
-        s.invite = { url: invite.url }
+        s.invite = { url: invite.url, role }
+        if (s.people) await loadPeople()
         app.render()
       }
+    },
+    showQr: (shown) => {
+      s.qrShown = shown
+      app.render()
+    },
+    loadPeople: async () => {
+      await loadPeople()
+      app.render()
+    },
+    revokeInvite: async (id) => {
+      if (await call(s.api.revokeInvite(board, id))) await loadPeople()
+      app.render()
+    },
+    removeParticipant: async (id, display) => {
+      if (!window.confirm(t('fac.participantRemoveConfirm', { name: display }))) return
+      if (await call(s.api.removeParticipant(board, id))) await loadPeople()
+      app.render()
     },
     copied: (ok) => app.notify(ok ? t('notice.copied') : t('notice.failed', { reason: 'clipboard' })),
     refreshHidden: async () => {

@@ -2,7 +2,7 @@
 // `ApiError` with the server's code and message (`{"error","message"}`).
 
 import type {
-  AuditEntry, Ballot, BoardSummary, Draft, HiddenItem, Role, Template, TemplateSummary,
+  AuditEntry, Ballot, BoardSummary, Draft, HiddenItem, InviteInfo, ParticipantInfo, Role, Template, TemplateSummary,
 } from './types'
 
 export class ApiError extends Error {
@@ -71,8 +71,24 @@ export class Api {
     return this.json('POST', `/api/boards/${board}/join`, { name })
   }
 
-  invite(board: string, role: Role, ttl = '8h'): Promise<{ token: string; url: string }> {
-    return this.json('POST', `/api/boards/${board}/invites`, { role, ttl })
+  invite(board: string, role: Role, ttl = '8h', seats?: number): Promise<{ token: string; url: string; id: string }> {
+    return this.json('POST', `/api/boards/${board}/invites`, seats ? { role, ttl, seats } : { role, ttl })
+  }
+
+  invites(board: string): Promise<InviteInfo[]> {
+    return this.json('GET', `/api/boards/${board}/invites`)
+  }
+
+  revokeInvite(board: string, id: string): Promise<InviteInfo> {
+    return this.json('DELETE', `/api/boards/${board}/invites/${encodeURIComponent(id)}`)
+  }
+
+  participants(board: string): Promise<ParticipantInfo[]> {
+    return this.json('GET', `/api/boards/${board}/participants`)
+  }
+
+  removeParticipant(board: string, id: string): Promise<{ ok: boolean }> {
+    return this.json('DELETE', `/api/boards/${board}/participants/${encodeURIComponent(id)}`)
   }
 
   control<T = { ok: boolean }>(board: string, command: Record<string, unknown>): Promise<T> {

@@ -23,7 +23,7 @@ import { createUnsavedPanel } from './views/unsaved'
 import { h, setAttr, setHidden } from './views/dom'
 import { lang, onLangChange, setLang } from './i18n'
 import { mine, myColor } from './session'
-import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, HiddenItem, Party, Role, Tab, Template, UnsavedGroup } from './types'
+import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, HiddenItem, InviteInfo, ParticipantInfo, Party, Role, Tab, Template, UnsavedGroup } from './types'
 import { PARTIES } from './types'
 
 export interface BoardState {
@@ -40,7 +40,11 @@ export interface BoardState {
   drafts: Draft[]
   party: Party
   parties: Party[]
-  invite: { url: string } | null
+  invite: { url: string; role: Role } | null
+  /** The "scan to join" QR code is shown full screen (for the room's screen). */
+  qrShown: boolean
+  /** Invites and participants, once the facilitator loaded them. */
+  people: { invites: InviteInfo[]; participants: ParticipantInfo[] } | null
   audit: AuditEntry[] | null
   /** The facilitator's hidden cards and rows, from the server (they are in no document). */
   hidden: HiddenItem[] | null
@@ -83,7 +87,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     conns: new Map<DocName, DocConnection>(),
     tab: 'canvas', filter: 'all', notice: '', ballot: null, drafts: [],
     party: parties[0] ?? 'employer', parties,
-    invite: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [],
+    invite: null, qrShown: false, people: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [],
   } as Omit<BoardState, 'presence'> as BoardState
 
   const observe = (conn: DocConnection): void => {
@@ -232,6 +236,8 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       phases: template.phases,
       round: vm.currentRound(snap.rounds),
       invite: state.invite,
+      qrShown: state.qrShown,
+      people: state.people,
       audit: state.audit,
       hidden: state.hidden ? vm.hiddenModel(state.hidden, snap, template) : null,
       focus: vm.focusKey(s.presentation.focus),

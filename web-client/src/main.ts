@@ -1,13 +1,16 @@
 // Entry point and routing: `/#token=T` (a facilitator's all-boards token) shows the board list;
 // `/?board=B#token=T` (an invite) asks for a name on first visit, joins, keeps the new token and
-// opens the board; `/?board=B` opens it with the kept token. See TESTIDS.md for the contract.
+// opens the board; `/?board=B` opens it with the kept token. An invite token (claim `inv`) only
+// joins: every join through it is a new person with a personal token of their own, which this
+// device keeps per board (`tafel:token:{board}`) and reuses — renewing it through POST /join when
+// it expired recently — instead of joining again when the link is reopened. See TESTIDS.md.
 
 import './style.css'
 import { Api, ApiError } from './api'
 import { openBoard } from './board'
 import {
   decodeToken, facilitatorToken, forgetToken, isExpired, keepFacilitatorToken, keepToken, keptToken,
-  saveName, savedName, takeFragmentToken,
+  saveName, savedName, takeFragmentToken, usable,
 } from './session'
 import { h } from './views/dom'
 import { createBoardList } from './views/boardlist'
@@ -45,6 +48,9 @@ function message(text: string): void {
 
 function problem(e: unknown): string {
   if (e instanceof ApiError && e.status === 401) return t('app.tokenExpired')
+  if (e instanceof ApiError && e.code === 'removed') return t('app.removed')
+  if (e instanceof ApiError && e.code === 'invite-revoked') return t('app.inviteRevoked')
+  if (e instanceof ApiError && e.code === 'invite-full') return t('app.inviteFull')
   return t('app.error', { msg: e instanceof Error ? e.message : String(e) })
 }
 
@@ -66,6 +72,19 @@ async function showBoardList(token: string): Promise<void> {
 }
 
 async function showBoard(board: string, token: string, fromList: boolean): Promise<void> {
+  let claims = decodeToken(token)
+  // A kept personal token that expired recently: renew it (same person) before anything else.
+  if (claims && !claims.inv && isExpired(claims) && claims.name) {
+    try {
+      const renewed = await new Api(token).join(board, claims.name)
+      token = renewed.token
+      keepToken(board, token)
+      claims = decodeToken(token)
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) forgetToken(board)
+      throw e
+    }
+  }
   const api = new Api(token)
   let info
   try {
@@ -74,11 +93,11 @@ async function showBoard(board: string, token: string, fromList: boolean): Promi
     if (e instanceof ApiError && e.status === 401) forgetToken(board)
     throw e
   }
-  const claims = decodeToken(token)
-  if (!claims?.name) {
+  if (!claims?.name || claims.inv) {
+    // An invite (or a token without a name): each person who joins gets their own identity.
     simplePage(() => createNamePrompt({
       board: info.title,
-      initial: savedName(),
+      initial: savedName() || claims?.name || '',
       async submit(name) {
         try {
           const joined = await api.join(board, name)
@@ -110,10 +129,13 @@ async function start(): Promise<void> {
     const keptClaims = kept ? decodeToken(kept) : null
     let token: string | null
     if (fresh && freshClaims?.board !== '*') {
-      // An invite link: keep using the token of the same person (named already) if there is one.
-      token = kept && keptClaims && keptClaims.sub === freshClaims?.sub && !isExpired(keptClaims) ? kept : fresh
+      // An invite link reopened on a device that joined through a link of the same role: the
+      // same person comes back with their own kept token (renewed when it expired recently).
+      const samePerson = !!kept && !!keptClaims && usable(keptClaims) && !!keptClaims.name &&
+        keptClaims.board === freshClaims?.board && keptClaims.role === freshClaims?.role
+      token = samePerson ? kept : fresh
     } else {
-      token = kept && keptClaims && !isExpired(keptClaims) ? kept : facilitatorToken()
+      token = kept && keptClaims && usable(keptClaims) ? kept : facilitatorToken()
     }
     if (!token) return message(t('app.noToken'))
     return showBoard(board, token, !!facilitatorToken())
@@ -121,6 +143,11 @@ async function start(): Promise<void> {
 
   if (fresh && freshClaims && freshClaims.board !== '*') {
     // A board token without ?board=: open its board.
+    if (freshClaims.inv) {
+      // An invite is not kept: it only joins. Carry it along in the fragment.
+      location.replace(`${boardUrl(freshClaims.board)}#token=${encodeURIComponent(fresh)}`)
+      return
+    }
     keepToken(freshClaims.board, fresh)
     location.replace(boardUrl(freshClaims.board))
     return

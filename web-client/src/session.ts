@@ -11,6 +11,8 @@ export interface Claims {
   role: Role
   board: string
   exp: number
+  /** Set on invite tokens only (the invite's id): such a token only joins. */
+  inv?: string
 }
 
 const ALL = '*'
@@ -46,6 +48,7 @@ export function decodeToken(token: string): Claims | null {
       role: claims.role,
       board: claims.board,
       exp: Number(claims.exp ?? 0),
+      ...(typeof claims.inv === 'string' ? { inv: claims.inv } : {}),
     }
   } catch {
     return null
@@ -54,6 +57,14 @@ export function decodeToken(token: string): Claims | null {
 
 export function isExpired(claims: Claims): boolean {
   return claims.exp > 0 && claims.exp * 1000 < Date.now()
+}
+
+/** How long after its expiry the server still renews a kept personal token (POST /join). */
+export const REJOIN_GRACE_SECS = 7 * 86400
+
+/** A kept personal token that may still be used, directly or renewed through POST /join. */
+export function usable(claims: Claims): boolean {
+  return !claims.inv && (claims.exp <= 0 || claims.exp + REJOIN_GRACE_SECS > Date.now() / 1000 + 60)
 }
 
 /** Reads `#token=…` from the address and removes it from the address bar. */

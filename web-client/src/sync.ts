@@ -25,7 +25,8 @@ import type { ConnectionState, DocName, UnsavedGroup, UnsavedText } from './type
  * - `offline`: the socket was lost (or the browser is offline); edits stay in the Y.Doc and in
  *   IndexedDB and are sent in the sync on reconnect, which y-websocket retries with backoff;
  * - `closed`: the server ended the connection for good (a 44xx close code such as 4401, token
- *   expired); y-websocket does not retry.
+ *   expired); y-websocket does not retry;
+ * - `removed`: the facilitator removed this participant (close code 4403); final too.
  */
 export type { ConnectionState }
 
@@ -155,8 +156,9 @@ export class DocConnection {
     provider.on('connection-error', () => {
       if (provider === this.provider && this.state === 'connecting') this.setState('offline')
     })
-    provider.on('closed', () => {
-      if (provider === this.provider) this.setState('closed')
+    provider.on('closed', (event) => {
+      // 4403: the facilitator removed this participant; final, like every 44xx close.
+      if (provider === this.provider) this.setState(event?.code === 4403 ? 'removed' : 'closed')
     })
     if (this.browserOffline) this.setState('offline')
   }
@@ -359,7 +361,7 @@ function forgetRemoteClocks(provider: WebsocketProvider): void {
 
 /** The worst state of several documents, for the one status shown. */
 export function combinedState(states: ConnectionState[]): ConnectionState {
-  for (const s of ['closed', 'offline', 'connecting'] as const) {
+  for (const s of ['removed', 'closed', 'offline', 'connecting'] as const) {
     if (states.includes(s)) return s
   }
   return 'connected'

@@ -108,6 +108,28 @@ export interface Draft {
   type?: string | null
 }
 
+/** An invite as the facilitator's list shows it (GET /api/boards/{id}/invites). */
+export interface InviteInfo {
+  id: string
+  role: Role
+  created_at: number
+  expires_at: number
+  expired: boolean
+  seats: number | null
+  joined: number
+  revoked: boolean
+}
+
+/** A participant as the facilitator's list shows it (GET /api/boards/{id}/participants). */
+export interface ParticipantInfo {
+  id: string
+  role: Role
+  display: string
+  online: boolean
+  removed: boolean
+  invite: string | null
+}
+
 export interface AuditEntry {
   at: number
   sub: string
@@ -182,7 +204,7 @@ export interface Person {
   editing: string | null
 }
 
-export type ConnectionState = 'connecting' | 'connected' | 'offline' | 'closed'
+export type ConnectionState = 'connecting' | 'connected' | 'offline' | 'closed' | 'removed'
 
 /** A text a reload after a refused edit did not keep (see unsaved.ts). */
 export interface UnsavedText {

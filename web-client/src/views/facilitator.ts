@@ -1,14 +1,17 @@
 // The facilitator's panel (in the DOM only for the facilitator): step, phase, timer, locks,
 // presentation mode and its focus, author mode, private writing and the reveal, the ready check
 // (how many participants online say they are ready), dot-voting rounds (open, close, reveal),
-// invites, the hidden cards and rows (with restore) and the audit log. Controls show the session as the server last wrote it.
+// invites (with a full-screen "scan to join" QR code), who is in (invites and participants, to
+// revoke and remove), the hidden cards and rows (with restore) and the audit log. Controls show
+// the session as the server last wrote it.
 
 import { h, setAttr, setHidden, setOptions, setText } from './dom'
 import { createInvites, type InvitesActions } from './invites'
 import { createAudit, type AuditActions } from './audit'
 import { createHidden, type HiddenActions, type HiddenEntry } from './hidden'
+import { createPeople, type PeopleActions } from './people'
 import { t } from '../i18n'
-import type { AuditEntry, Round, Section, Session } from '../types'
+import type { AuditEntry, InviteInfo, ParticipantInfo, Role, Round, Section, Session } from '../types'
 import { STEPS } from '../types'
 
 export interface FacilitatorModel {
@@ -17,7 +20,9 @@ export interface FacilitatorModel {
   steps: { id: string; title: string }[]
   phases: string[]
   round: Round | null
-  invite: { url: string } | null
+  invite: { url: string; role: Role } | null
+  qrShown: boolean
+  people: { invites: InviteInfo[]; participants: ParticipantInfo[] } | null
   audit: AuditEntry[] | null
   /** Hidden and merged cards and rows as the server holds them (null: not loaded yet). */
   hidden: HiddenEntry[] | null
@@ -27,7 +32,7 @@ export interface FacilitatorModel {
   ready: { ready: number; total: number }
 }
 
-export interface FacilitatorActions extends InvitesActions, AuditActions, HiddenActions {
+export interface FacilitatorActions extends InvitesActions, PeopleActions, AuditActions, HiddenActions {
   step(step: string): void
   phase(phase: string): void
   timer(op: 'start' | 'pause' | 'reset', seconds?: number): void
@@ -101,6 +106,7 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
   const roundStatus = h('p', { class: 'hint', testid: 'round-status' })
 
   const invites = createInvites(actions)
+  const peopleBlock = createPeople(actions)
   const audit = createAudit(actions)
   const hidden = createHidden(actions)
 
@@ -124,7 +130,7 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
       presentation.el, field(focusLabel, focus)),
     h('section', { class: 'panel-block' }, titles.voting, field(budgetLabel, budget),
       h('div', { class: 'inline' }, open, closeRound, revealRound), roundStatus),
-    hidden.el, invites.el, audit.el)
+    hidden.el, invites.el, peopleBlock.el, audit.el)
   heading.id = 'fac-heading'
   let last: FacilitatorModel | null = null
 
@@ -190,7 +196,8 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
     setAttr(closeRound, 'aria-disabled', r && r.status === 'open' ? null : 'true')
     setAttr(revealRound, 'aria-disabled', r && r.status !== 'revealed' ? null : 'true')
     setHidden(roundStatus, false)
-    invites.update(m.invite)
+    invites.update(m.invite, m.qrShown)
+    peopleBlock.update(m.people)
     hidden.update(m.hidden)
     audit.update(m.audit)
   }
