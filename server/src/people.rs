@@ -355,8 +355,11 @@ pub async fn remove(
                 let detail = json!({"participant": participant, "role": member.role, "display": member.display, "invite": member.invite});
                 board.audit(st, &by, "remove", detail);
             }
+            erase_inputs(st, &sub);
         })
         .await?;
+    // The rounds' public counts (`voters`) no longer include them.
+    crate::session::mirror(&state, &board).await?;
     state
         .registry
         .remove_participant(board.id(), &Owner::Participant(participant.clone().into()))
@@ -364,6 +367,24 @@ pub async fn remove(
     Ok(Json(
         json!({"ok": true, "id": participant, "display": member.display}),
     ))
+}
+
+/// Erases what a removed participant put in that only they could see: their unrevealed drafts
+/// and their ballots (revealed totals stay as they were published).
+fn erase_inputs(st: &mut crate::board::BoardState, sub: &str) {
+    let drafts: Vec<String> = st
+        .drafts
+        .iter()
+        .filter(|d| d.sub == sub)
+        .map(|d| d.id.clone())
+        .collect();
+    st.drafts.retain(|d| d.sub != sub);
+    for id in drafts {
+        st.authors.remove(&id);
+    }
+    for round in st.rounds.values_mut() {
+        round.ballots.remove(sub);
+    }
 }
 
 async fn facilitators_board(

@@ -530,3 +530,131 @@ async fn invites_and_participants_are_facilitator_only() {
         assert!(v.to_string().contains("Medewerker"), "{v}");
     }
 }
+
+/// Removing a participant erases what only they could see: their unrevealed drafts are not
+/// revealed with the others', and their ballot leaves the round (its public `voters` count
+/// drops); the other participant's draft and ballot stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_participants_drafts_and_ballots_are_erased() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let (inv, _) = invite_token(&t, &board, json!({"role": "employee"})).await;
+    let (gone, _) = join_ok(&t, &board, &inv, "Gijs").await;
+    let (stays, _) = join_ok(&t, &board, &inv, "Sara").await;
+    let fac = YClient::connect_synced(&t.ws_url(&board, "canvas", &facilitator())).await;
+    fac.add_card("stem", "bouwstenen", "om op te stemmen", json!({}));
+    assert!(
+        fac.wait(SECS10, |_| fac.items("cards")["stem"]["owner"].is_string())
+            .await
+    );
+    let control = format!("/api/boards/{board}/control");
+    let (s, v) = call(
+        &t,
+        Method::POST,
+        &control,
+        &facilitator(),
+        Some(json!({"action": "private-writing", "on": true})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    for (tok, text) in [
+        (&gone, "WEG-concept-van-gijs"),
+        (&stays, "BLIJFT-concept-van-sara"),
+    ] {
+        let (s, v) = call(
+            &t,
+            Method::POST,
+            &format!("/api/boards/{board}/drafts"),
+            tok,
+            Some(json!({"section": "themas", "text": text})),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, v) = call(
+        &t,
+        Method::POST,
+        &control,
+        &facilitator(),
+        Some(json!({"action": "open-round", "title": "r", "cards": ["stem"], "budget": 3})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let round = v["round"].as_str().expect("round id").to_owned();
+    for tok in [&gone, &stays] {
+        let (s, v) = call(
+            &t,
+            Method::POST,
+            &format!("/api/boards/{board}/rounds/{round}/votes"),
+            tok,
+            Some(json!({"card": "stem"})),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let voters = |exp: Value| exp["documents"]["control"]["rounds"][&round]["voters"].clone();
+    let (_, exp) = get(
+        &t,
+        &format!("/api/boards/{board}/export?format=json"),
+        &facilitator(),
+    )
+    .await;
+    assert_eq!(voters(exp), 2, "both voted");
+
+    let (_, list) = get(
+        &t,
+        &format!("/api/boards/{board}/participants"),
+        &facilitator(),
+    )
+    .await;
+    let pid = list
+        .as_array()
+        .and_then(|l| l.iter().find(|p| p["display"] == "Medewerker 1"))
+        .and_then(|p| p["id"].as_str())
+        .expect("listed")
+        .to_owned();
+    let (s, v) = call(
+        &t,
+        Method::DELETE,
+        &format!("/api/boards/{board}/participants/{pid}"),
+        &facilitator(),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, exp) = get(
+        &t,
+        &format!("/api/boards/{board}/export?format=json"),
+        &facilitator(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        voters(exp),
+        1,
+        "the removed participant's ballot left the round"
+    );
+    let (s, v) = call(
+        &t,
+        Method::POST,
+        &control,
+        &facilitator(),
+        Some(json!({"action": "reveal-drafts"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let check = YClient::connect_synced(&t.ws_url(&board, "canvas", &facilitator())).await;
+    assert!(
+        check
+            .wait(SECS10, |_| check
+                .items("cards")
+                .to_string()
+                .contains("BLIJFT-concept-van-sara"))
+            .await,
+        "the other participant's draft is revealed"
+    );
+    assert!(
+        !check.items("cards").to_string().contains("WEG-concept"),
+        "the removed participant's draft was revealed"
+    );
+}
