@@ -182,6 +182,20 @@ async fn redis_outage_loses_nothing_and_recovers() {
     }
     assert!(ok, "readyz did not recover:\n{}", t.log());
 
+    // A fresh document sees what was stored before the outage, not the refused edit.
+    let fresh = YClient::connect_synced(&url).await;
+    assert!(
+        fresh.wait_text("t", "voor de storing;", SECS10).await,
+        "a fresh client lost the edit made before the outage: {:?}",
+        fresh.text("t")
+    );
+    assert!(
+        !fresh.text("t").contains("tijdens"),
+        "the edit refused during the outage was applied: {:?}",
+        fresh.text("t")
+    );
+    drop(fresh);
+
     // Reconnect a's document (as the npm provider does): its sync step 2 carries the edit.
     let again = YClient::connect_with_doc(&url, a.doc.clone())
         .await
@@ -193,7 +207,23 @@ async fn redis_outage_loses_nothing_and_recovers() {
         "offline edit lost: {}",
         c.text("t")
     );
-    assert!(c.text("t").contains("voor de storing;"));
+    drop((again, c, a, b));
+
+    // Both edits are in Redis, not only in tafel's memory: a new tafel process on the same
+    // Redis serves them to a fresh Y.Doc. A Redis that lost everything fails here.
+    drop(t);
+    let t2 = Tafel::start_redis(&redis);
+    let url2 = t2.ws_url(
+        &board,
+        "party-employer",
+        &token(Role::Employer, &board, "e1"),
+    );
+    let d = YClient::connect_synced(&url2).await;
+    let text = d.text("t");
+    assert!(
+        text.contains("voor de storing;") && text.contains("tijdens de storing;"),
+        "after a restart on the same Redis a fresh client sees {text:?}"
+    );
 }
 
 /// Store before forward, shown deterministically: while Redis hangs, an edit is not forwarded to
