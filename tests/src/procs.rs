@@ -252,8 +252,8 @@ impl Tafel {
     }
 
     /// Starts `tafel serve` on `self.port` (0 on the first start: the kernel picks) and waits for
-    /// the `Tafel listens on http://ADDR` line it prints once it is bound, while checking that the
-    /// child is still alive.
+    /// the `Tafel listens on http://ADDR` line it prints once it is bound (and the sign-in line
+    /// after it), while checking that the child is still alive.
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -281,7 +281,13 @@ impl Tafel {
                 panic!("tafel exited at start ({status}):\n{}", self.log());
             }
             let log = self.log();
-            if let Some(port) = listening_port(log.get(from..).unwrap_or("")) {
+            let this_start = log.get(from..).unwrap_or("");
+            // The sign-in line is printed last, just before serving: once it is there, every
+            // start-up line is (tests read them).
+            if let (Some(port), true) = (
+                listening_port(this_start),
+                this_start.contains("\nFacilitator sign-in"),
+            ) {
                 assert!(
                     self.port == 0 || self.port == port,
                     "tafel bound {port}, asked for {}",

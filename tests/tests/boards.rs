@@ -23,7 +23,6 @@ async fn connect(t: &Tafel, board: &str, doc: &str, tok: &str) -> YClient {
 
 /// Waits until the card exists in `c` with the server's stamp (owner set).
 async fn stamped(c: &YClient, id: &str) -> bool {
-    c.wait(T, |_| true).await;
     tafel_tests::eventually(T, || c.items("cards")[id]["owner"].is_string()).await
 }
 
@@ -526,7 +525,7 @@ async fn join_with_a_name_and_place_a_staalkaart_example() {
     .await;
     assert_eq!(s, 400);
     let named = joined["token"].as_str().unwrap().to_owned();
-    let (_, me) = call(
+    let (status, me) = call(
         &t,
         Method::GET,
         &format!("/api/boards/{board}"),
@@ -534,10 +533,11 @@ async fn join_with_a_name_and_place_a_staalkaart_example() {
         None,
     )
     .await;
+    assert_eq!(status, 200, "{me}");
     assert_eq!(me["you"]["role"], "employee");
     assert_eq!(me["you"]["display"], "Medewerker 1");
     let c = connect(&t, &board, "canvas", &named).await;
-    let (_, tpl) = call(
+    let (status, tpl) = call(
         &t,
         Method::GET,
         "/api/templates/cao-di-organisatie",
@@ -545,6 +545,7 @@ async fn join_with_a_name_and_place_a_staalkaart_example() {
         None,
     )
     .await;
+    assert_eq!(status, 200, "{tpl}");
     let example = &tpl["staalkaart"][0];
     c.add_card("s1", "bouwstenen", example["title"].as_str().unwrap(), json!({"source": example["id"], "type": example["type"], "pijlers": example["pijlers"], "thema": example["thema"]}));
     let o = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
