@@ -332,9 +332,18 @@ impl Tafel {
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.stop_with("-TERM")
+    }
+
+    /// SIGINT (Ctrl-C), then waits for the exit status.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        self.stop_with("-INT")
+    }
+
+    fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let mut c = self.child.take().expect("tafel is running");
         let _ = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
+            .args([signal, &c.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -343,10 +352,53 @@ impl Tafel {
             }
             if Instant::now() > deadline {
                 kill_hard(&mut c);
-                panic!("tafel did not stop within 20 s of SIGTERM:\n{}", self.log());
+                panic!(
+                    "tafel did not stop within 20 s of {signal}:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs `tafel serve` with `env` on the embedded store, expecting it to refuse to start:
+    /// returns its exit status and everything it printed. Panics if it serves instead.
+    pub fn start_refused(env: &[(&str, &str)]) -> (ExitStatus, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(tafel_bin());
+        cmd.arg("serve")
+            .env("TAFEL_LISTEN", "127.0.0.1:0")
+            .env(
+                "TAFEL_STORE",
+                format!("file:{}", dir.path().join("data").display()),
+            )
+            .env("TAFEL_JWT_SECRET", TEST_SECRET)
+            .env_remove("TAFEL_JWT_PUBLIC_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn tafel");
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                kill_hard(&mut child);
+                panic!("tafel started although it should have refused to");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("tafel output");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            listening_port(&text).is_none(),
+            "tafel listened before it exited:\n{text}"
+        );
+        (out.status, text)
     }
 
     /// Starts again on the same port (so clients reconnect to the same URL), store and folder.

@@ -172,7 +172,10 @@ async fn npm_client_in_a_read_only_role() {
     )
     .await;
     let reason = out["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("read-only"), "refused for {reason:?}: {out}");
+    assert!(
+        reason.contains("read-only"),
+        "refused for {reason:?}: {out}"
+    );
     let fresh = YClient::connect_synced(&url).await;
     assert_eq!(fresh.text("t"), "van de facilitator");
     assert_eq!(writer.text("t"), "van de facilitator");
