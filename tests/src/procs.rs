@@ -32,7 +32,14 @@ pub fn tafel_bin() -> PathBuf {
         let bin = PathBuf::from(&p);
         assert!(bin.is_file(), "TAFEL_BIN={p} is not a file");
         static SAID: std::sync::Once = std::sync::Once::new();
-        SAID.call_once(|| eprintln!("tafel-tests: testing TAFEL_BIN={p}, not the workspace build"));
+        // Written to stderr directly: the test harness captures `eprintln!`, not this.
+        SAID.call_once(|| {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "tafel-tests: testing TAFEL_BIN={p}, not the workspace build"
+            );
+        });
         return bin;
     }
     let target = std::env::var("CARGO_TARGET_DIR")
