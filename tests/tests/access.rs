@@ -105,7 +105,8 @@ async fn expiring_token_closes_connection() {
     let c = YClient::connect_synced(&t.ws_url(&board, "canvas", &short)).await;
     assert!(c.closed().is_none());
     assert!(
-        c.wait(Duration::from_secs(15), |s| s.closed.is_some()).await,
+        c.wait(Duration::from_secs(15), |s| s.closed.is_some())
+            .await,
         "not closed on expiry"
     );
     let closed_at = std::time::SystemTime::now();

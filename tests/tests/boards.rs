@@ -32,7 +32,10 @@ async fn stamped(c: &YClient, id: &str) -> bool {
 /// this need no sleep.
 async fn round_trip(fac: &YClient, id: &str) {
     fac.add_card(id, "bouwstenen", "ijkpunt", json!({}));
-    assert!(stamped(fac, id).await, "no stamp on the round-trip card {id}");
+    assert!(
+        stamped(fac, id).await,
+        "no stamp on the round-trip card {id}"
+    );
 }
 
 /// The server's count of refused updates.
