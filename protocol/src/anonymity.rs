@@ -63,6 +63,35 @@ mod tests {
     }
 
     #[test]
+    fn colours_that_could_carry_text_are_dropped() {
+        let with = |c: &str| {
+            let s = json!({"user": {"name": "Jan", "color": c}}).to_string();
+            let v: Value = serde_json::from_str(&scrub_employee_awareness(&s, "M")).unwrap();
+            v["user"].get("color").cloned()
+        };
+        assert_eq!(with("#30bced"), Some(json!("#30bced")));
+        let longest = "a".repeat(32);
+        assert_eq!(with(&longest), Some(json!(longest)), "32 characters pass");
+        assert_eq!(with(&"a".repeat(33)), None, "33 characters do not");
+        assert_eq!(with("Jan de Vries"), None, "spaces: not a colour");
+        assert_eq!(with("jan@x.nl"), None, "not a colour");
+    }
+
+    #[test]
+    fn hand_ready_and_a_short_editing_are_kept() {
+        let s = r#"{"hand":false,"ready":true,"editing":"card-k1","extra":1}"#;
+        let v: Value = serde_json::from_str(&scrub_employee_awareness(s, "M")).unwrap();
+        assert_eq!(v["hand"], false);
+        assert_eq!(v["ready"], true);
+        assert_eq!(v["editing"], "card-k1");
+        assert!(v.get("extra").is_none());
+        let edge = "e".repeat(64);
+        let s = json!({ "editing": edge }).to_string();
+        let v: Value = serde_json::from_str(&scrub_employee_awareness(&s, "M")).unwrap();
+        assert_eq!(v["editing"], json!(edge), "64 characters pass");
+    }
+
+    #[test]
     fn names_cannot_hide_in_long_fields() {
         let s = r#"{"editing":"Jan de Vries schrijft hier een heel lang verhaal over zichzelf en zijn baas","cursor":{"anchor":"Jan de Vries"}}"#;
         let out = scrub_employee_awareness(s, "Medewerker 1");

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use tafel_protocol::wire::encode_update;
 use tafel_protocol::Role;
 use tafel_tests::api;
@@ -13,7 +12,6 @@ use tafel_tests::client::YClient;
 use tafel_tests::eventually;
 use tafel_tests::procs::Tafel;
 use tokio::io::AsyncReadExt;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type RawWs = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
