@@ -179,6 +179,39 @@ mod tests {
         assert_eq!(decode_frame(&[]), Err(WireError::Empty));
     }
 
+    /// A joining client gets the document's state vector, then the awareness states only when
+    /// someone is present; the awareness frame carries each state as given.
+    #[test]
+    fn join_frames_are_sync_step1_then_present_awareness() {
+        let doc = Doc::with_client_id(7);
+        doc.get_or_insert_text("t")
+            .push(&mut doc.transact_mut(), "hallo");
+        let sv = doc.transact().state_vector();
+        let mut awareness = Awareness::new(doc);
+        let alone = encode_join_frames(&awareness);
+        assert_eq!(alone.len(), 1, "nobody present: no awareness frame");
+        assert_eq!(
+            decode_frame(&alone[0]),
+            Ok(Message::Sync(SyncMessage::SyncStep1(sv.clone())))
+        );
+        awareness.set_local_state_raw(r#"{"user":{"name":"A"}}"#);
+        let frames = encode_join_frames(&awareness);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(
+            decode_frame(&frames[0]),
+            Ok(Message::Sync(SyncMessage::SyncStep1(sv)))
+        );
+        let Ok(Message::Awareness(update)) = decode_frame(&frames[1]) else {
+            panic!("second join frame is not awareness: {:?}", frames[1]);
+        };
+        let states: Vec<(u64, String)> = update
+            .clients
+            .iter()
+            .map(|(id, e)| (id.get(), e.json.to_string()))
+            .collect();
+        assert_eq!(states, [(7, r#"{"user":{"name":"A"}}"#.to_owned())]);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(1500))]
 
