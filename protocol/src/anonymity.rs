@@ -87,6 +87,44 @@ mod tests {
     }
 
     #[test]
+    fn only_palette_colours_pass() {
+        let with = |c: &str| {
+            let s = json!({"user": {"name": "Jan", "color": c}}).to_string();
+            let v: Value =
+                serde_json::from_str(&scrub_employee_awareness(&s, "M", &|_| true)).unwrap();
+            v["user"].get("color").cloned()
+        };
+        for c in PALETTE {
+            assert_eq!(with(c), Some(json!(c)));
+        }
+        assert_eq!(with("#30bced"), None, "not in the palette");
+        assert_eq!(with(&"a".repeat(32)), None);
+        assert_eq!(with("Jan de Vries"), None, "spaces: not a colour");
+        assert_eq!(with("jan@x.nl"), None, "not a colour");
+    }
+
+    #[test]
+    fn hand_ready_and_an_existing_item_in_editing_are_kept() {
+        let s = r#"{"hand":false,"ready":true,"editing":"card-k1","extra":1}"#;
+        let is_item = |id: &str| id == "card-k1" || id.starts_with('e');
+        let v: Value = serde_json::from_str(&scrub_employee_awareness(s, "M", &is_item)).unwrap();
+        assert_eq!(v["hand"], false);
+        assert_eq!(v["ready"], true);
+        assert_eq!(v["editing"], "card-k1");
+        assert!(v.get("extra").is_none());
+        let edge = "e".repeat(64);
+        let s = json!({ "editing": edge }).to_string();
+        let v: Value = serde_json::from_str(&scrub_employee_awareness(&s, "M", &is_item)).unwrap();
+        assert_eq!(v["editing"], json!(edge), "64 characters pass");
+        let s = json!({ "editing": "e".repeat(65) }).to_string();
+        let v: Value = serde_json::from_str(&scrub_employee_awareness(&s, "M", &is_item)).unwrap();
+        assert!(v.get("editing").is_none(), "65 characters do not");
+        let s = json!({ "editing": "geen-kaart" }).to_string();
+        let v: Value = serde_json::from_str(&scrub_employee_awareness(&s, "M", &is_item)).unwrap();
+        assert!(v.get("editing").is_none(), "not an item");
+    }
+
+    #[test]
     fn names_cannot_hide_in_long_fields() {
         let s = r#"{"editing":"Jan de Vries schrijft hier een heel lang verhaal over zichzelf en zijn baas","cursor":{"anchor":"Jan de Vries"}}"#;
         let out = scrub_employee_awareness(s, "Medewerker 1", &|_| true);

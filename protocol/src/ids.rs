@@ -139,6 +139,18 @@ mod tests {
         assert!(BoardId::parse(&"a".repeat(64)).is_ok());
     }
 
+    /// The id is kept as given: shown, serialized and read back unchanged (stores key on it).
+    #[test]
+    fn board_ids_keep_their_text() {
+        let id = BoardId::parse("k3v9-Metaal_1").unwrap();
+        assert_eq!(id.as_str(), "k3v9-Metaal_1");
+        assert_eq!(id.to_string(), "k3v9-Metaal_1");
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, "\"k3v9-Metaal_1\"");
+        assert_eq!(serde_json::from_str::<BoardId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<BoardId>("\"a/b\"").is_err());
+    }
+
     #[test]
     fn doc_names_round_trip() {
         for d in DocName::ALL {

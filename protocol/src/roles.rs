@@ -137,4 +137,24 @@ mod tests {
         }
         assert_eq!(Role::parse("admin"), None);
     }
+
+    /// Logs and refusal reasons show roles by their contract names.
+    #[test]
+    fn roles_display_as_their_names() {
+        let shown: Vec<String> = Role::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            ["facilitator", "employer", "union", "employee", "observer"]
+        );
+    }
+
+    /// `None` is neither read nor write; `Read` reads only; `Write` does both.
+    #[test]
+    fn access_levels() {
+        let levels = [Access::None, Access::Read, Access::Write];
+        let reads: Vec<bool> = levels.iter().map(|a| a.can_read()).collect();
+        let writes: Vec<bool> = levels.iter().map(|a| a.can_write()).collect();
+        assert_eq!(reads, [false, true, true]);
+        assert_eq!(writes, [false, false, true]);
+    }
 }

@@ -110,6 +110,24 @@ impl YClient {
         crate::eventually(timeout, || pred(&self.seen())).await
     }
 
+    /// Waits for a `permission-denied` beyond the first `before` ones and asserts that its
+    /// reason mentions `topic` (case-insensitive), so a refusal for the wrong reason (or a
+    /// close instead of a refusal) fails the test.
+    pub async fn assert_refused(&self, before: usize, topic: &str, timeout: Duration) {
+        let came = self.wait(timeout, |s| s.denied.len() > before).await;
+        let seen = self.seen();
+        assert!(
+            came,
+            "no refusal about {topic:?} within {timeout:?} (refusals {:?}, closed {:?})",
+            seen.denied, seen.closed
+        );
+        let reason = &seen.denied[before];
+        assert!(
+            reason.to_lowercase().contains(&topic.to_lowercase()),
+            "refused, but for another reason than {topic:?}: {reason:?}"
+        );
+    }
+
     /// Waits until the text `name` equals or contains `want`.
     pub async fn wait_text(&self, name: &str, want: &str, timeout: Duration) -> bool {
         crate::eventually(timeout, || self.text(name).contains(want)).await

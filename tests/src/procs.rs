@@ -1,5 +1,11 @@
-//! Real processes for tests: `tafel serve` and `redis-server`, each on a free port with its own
-//! temp folder, so tests run in parallel and can kill and restart what they started.
+//! Real processes for tests: `tafel serve` and `redis-server`, each with its own temp folder, so
+//! tests run in parallel and can kill and restart what they started.
+//!
+//! `tafel serve` starts with `--listen 127.0.0.1:0` and the harness reads the address it bound
+//! from its `Tafel listens on http://ADDR` line, so no port is ever picked twice; a restart binds
+//! the same port again (clients reconnect to the same URL). `redis-server` cannot bind port 0 and
+//! report it, so its port is picked by binding and releasing, and a start that finds the port
+//! taken is retried on a new one.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -11,15 +17,30 @@ use tempfile::TempDir;
 /// The secret every test server signs with.
 pub const TEST_SECRET: &str = "tafel-test-secret";
 
+/// A port that was free a moment ago. Only for `redis-server`, which cannot report a port-0 bind;
+/// [`Redis::start`] retries on another port when it lost the race.
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     l.local_addr().expect("local addr").port()
 }
 
-/// The `tafel` binary: `$TAFEL_BIN`, or the workspace's `target/debug/tafel`.
+/// The `tafel` binary: `$TAFEL_BIN`, or `target/debug/tafel` under `$CARGO_TARGET_DIR` or the
+/// workspace. A `TAFEL_BIN` changes what is tested, so it is said out loud (once per test binary)
+/// and must name an existing file.
 pub fn tafel_bin() -> PathBuf {
     if let Ok(p) = std::env::var("TAFEL_BIN") {
-        return PathBuf::from(p);
+        let bin = PathBuf::from(&p);
+        assert!(bin.is_file(), "TAFEL_BIN={p} is not a file");
+        static SAID: std::sync::Once = std::sync::Once::new();
+        // Written to stderr directly: the test harness captures `eprintln!`, not this.
+        SAID.call_once(|| {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "tafel-tests: testing TAFEL_BIN={p}, not the workspace build"
+            );
+        });
+        return bin;
     }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -33,15 +54,15 @@ pub fn tafel_bin() -> PathBuf {
     bin
 }
 
-fn wait_for_port(port: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+/// Whether a Redis answers `PING` with `+PONG` on `port`.
+fn redis_pings(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
 }
 
 fn kill_hard(child: &mut Child) {
@@ -65,7 +86,20 @@ impl Redis {
             dir,
             child: None,
         };
-        r.spawn();
+        // The port was free when picked; another process may take it before redis binds it.
+        for attempt in 1.. {
+            match r.try_spawn() {
+                Ok(()) => break,
+                Err(why) if attempt < 5 => {
+                    eprintln!(
+                        "redis-server on port {} failed ({why}); another port",
+                        r.port
+                    );
+                    r.port = free_port();
+                }
+                Err(why) => panic!("redis-server did not start: {why}"),
+            }
+        }
         r
     }
 
@@ -79,8 +113,20 @@ impl Redis {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("redis.log")).expect("log file");
-        let child = Command::new("redis-server")
+        if let Err(why) = self.try_spawn() {
+            panic!(
+                "redis-server did not start again on port {}: {why}",
+                self.port
+            );
+        }
+    }
+
+    /// Starts redis-server on `self.port`; fails when it exits (e.g. the port is taken) or does
+    /// not answer within 10 s.
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let log_path = self.dir.path().join("redis.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args([
                 "--save",
@@ -96,11 +142,23 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be on the PATH (apt-get install redis-server)");
-        self.child = Some(child);
-        assert!(
-            wait_for_port(self.port, Duration::from_secs(10)),
-            "redis-server did not start"
-        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(format!("exited ({status}): {}", log.trim_end()));
+            }
+            // Ready is "answers PING", which only our own child can do on this port while alive.
+            if redis_pings(self.port) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                kill_hard(&mut child);
+                return Err("no answer to PING within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL, like a crash.
@@ -142,6 +200,7 @@ impl Drop for Redis {
 
 /// A running `tafel serve`.
 pub struct Tafel {
+    /// The port it bound (read from its log); 0 before the first start.
     pub port: u16,
     pub store: String,
     dir: TempDir,
@@ -179,7 +238,7 @@ impl Tafel {
 
     fn start_in(dir: TempDir, store: String, env: &[(&str, &str)]) -> Tafel {
         let mut t = Tafel {
-            port: free_port(),
+            port: 0,
             store,
             dir,
             extra_env: env
@@ -204,12 +263,17 @@ impl Tafel {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// Starts `tafel serve` on `self.port` (0 on the first start: the kernel picks) and waits for
+    /// the `Tafel listens on http://ADDR` line it prints once it is bound (and the sign-in line
+    /// after it), while checking that the child is still alive.
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())
             .expect("log file");
+        // Only lines after this offset belong to this start (a restart appends to the log).
+        let from = log.metadata().map(|m| m.len() as usize).unwrap_or(0);
         let mut cmd = Command::new(tafel_bin());
         cmd.arg("serve")
             .env("TAFEL_LISTEN", format!("127.0.0.1:{}", self.port))
@@ -222,18 +286,36 @@ impl Tafel {
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
-        self.child = Some(cmd.spawn().expect("spawn tafel"));
+        let mut child = cmd.spawn().expect("spawn tafel");
         let deadline = Instant::now() + Duration::from_secs(40);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+            if let Ok(Some(status)) = child.try_wait() {
                 panic!("tafel exited at start ({status}):\n{}", self.log());
+            }
+            let log = self.log();
+            let this_start = log.get(from..).unwrap_or("");
+            // The sign-in line is printed last, just before serving: once it is there, every
+            // start-up line is (tests read them).
+            if let (Some(port), true) = (
+                listening_port(this_start),
+                this_start.contains("\nFacilitator sign-in"),
+            ) {
+                assert!(
+                    self.port == 0 || self.port == port,
+                    "tafel bound {port}, asked for {}",
+                    self.port
+                );
+                self.port = port;
+                self.child = Some(child);
+                return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("tafel did not start listening:\n{}", self.log());
+        kill_hard(&mut child);
+        panic!(
+            "tafel did not report its address within 40 s:\n{}",
+            self.log()
+        );
     }
 
     pub fn http(&self) -> String {
@@ -262,9 +344,18 @@ impl Tafel {
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
+        self.stop_with("-TERM")
+    }
+
+    /// SIGINT (Ctrl-C), then waits for the exit status.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        self.stop_with("-INT")
+    }
+
+    fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let mut c = self.child.take().expect("tafel is running");
         let _ = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
+            .args([signal, &c.id().to_string()])
             .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -273,17 +364,72 @@ impl Tafel {
             }
             if Instant::now() > deadline {
                 kill_hard(&mut c);
-                panic!("tafel did not stop within 20 s of SIGTERM:\n{}", self.log());
+                panic!(
+                    "tafel did not stop within 20 s of {signal}:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Starts again on the same port, store and folder.
+    /// Runs `tafel serve` with `env` on the embedded store, expecting it to refuse to start:
+    /// returns its exit status and everything it printed. Panics if it serves instead.
+    pub fn start_refused(env: &[(&str, &str)]) -> (ExitStatus, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(tafel_bin());
+        cmd.arg("serve")
+            .env("TAFEL_LISTEN", "127.0.0.1:0")
+            .env(
+                "TAFEL_STORE",
+                format!("file:{}", dir.path().join("data").display()),
+            )
+            .env("TAFEL_JWT_SECRET", TEST_SECRET)
+            .env_remove("TAFEL_JWT_PUBLIC_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn tafel");
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                kill_hard(&mut child);
+                panic!("tafel started although it should have refused to");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("tafel output");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            listening_port(&text).is_none(),
+            "tafel listened before it exited:\n{text}"
+        );
+        (out.status, text)
+    }
+
+    /// Starts again on the same port (so clients reconnect to the same URL), store and folder.
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
     }
+}
+
+/// The port in the first `Tafel listens on http://127.0.0.1:PORT` line of `log`.
+pub fn listening_port(log: &str) -> Option<u16> {
+    log.lines().find_map(|l| {
+        l.strip_prefix("Tafel listens on http://")?
+            .rsplit(':')
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 impl Drop for Tafel {

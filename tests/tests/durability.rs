@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tafel_protocol::Role;
-use tafel_tests::api::{create_board, http, token};
+use tafel_tests::api::{create_board, http, token, ws_status};
 use tafel_tests::client::YClient;
 use tafel_tests::procs::{Redis, Tafel};
 
@@ -182,6 +182,20 @@ async fn redis_outage_loses_nothing_and_recovers() {
     }
     assert!(ok, "readyz did not recover:\n{}", t.log());
 
+    // A fresh document sees what was stored before the outage, not the refused edit.
+    let fresh = YClient::connect_synced(&url).await;
+    assert!(
+        fresh.wait_text("t", "voor de storing;", SECS10).await,
+        "a fresh client lost the edit made before the outage: {:?}",
+        fresh.text("t")
+    );
+    assert!(
+        !fresh.text("t").contains("tijdens"),
+        "the edit refused during the outage was applied: {:?}",
+        fresh.text("t")
+    );
+    drop(fresh);
+
     // Reconnect a's document (as the npm provider does): its sync step 2 carries the edit.
     let again = YClient::connect_with_doc(&url, a.doc.clone())
         .await
@@ -193,7 +207,23 @@ async fn redis_outage_loses_nothing_and_recovers() {
         "offline edit lost: {}",
         c.text("t")
     );
-    assert!(c.text("t").contains("voor de storing;"));
+    drop((again, c, a, b));
+
+    // Both edits are in Redis, not only in tafel's memory: a new tafel process on the same
+    // Redis serves them to a fresh Y.Doc. A Redis that lost everything fails here.
+    drop(t);
+    let t2 = Tafel::start_redis(&redis);
+    let url2 = t2.ws_url(
+        &board,
+        "party-employer",
+        &token(Role::Employer, &board, "e1"),
+    );
+    let d = YClient::connect_synced(&url2).await;
+    let text = d.text("t");
+    assert!(
+        text.contains("voor de storing;") && text.contains("tijdens de storing;"),
+        "after a restart on the same Redis a fresh client sees {text:?}"
+    );
 }
 
 /// Store before forward, shown deterministically: while Redis hangs, an edit is not forwarded to
@@ -227,4 +257,42 @@ async fn nothing_is_forwarded_before_it_is_stored() {
     t.restart();
     let c = YClient::connect_synced(&url).await;
     assert!(c.text("t").contains("wacht op opslag"));
+}
+
+/// README: "503 when the store is down" before the upgrade. A new connection to a document that
+/// is loaded in memory is upgraded (101) during a Redis outage today; it is only closed (4503)
+/// once it writes. Ignored until the server and the README agree; run with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "finding: a loaded document still upgrades (101) while the store is down; README says 503"]
+async fn new_connection_during_store_outage_gets_503() {
+    let mut redis = Redis::start();
+    let t = Tafel::start_redis(&redis);
+    let board = create_board(&t).await;
+    let url = t.ws_url(
+        &board,
+        "party-employer",
+        &token(Role::Employer, &board, "e1"),
+    );
+    let _a = YClient::connect_synced(&url).await;
+    redis.kill();
+    let mut ready = 200;
+    for _ in 0..100 {
+        ready = http()
+            .get(format!("{}/readyz", t.http()))
+            .send()
+            .await
+            .expect("readyz")
+            .status()
+            .as_u16();
+        if ready == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 503, "/readyz while Redis is down");
+    assert_eq!(
+        ws_status(&url).await,
+        503,
+        "a new connection while Redis is down"
+    );
 }

@@ -59,7 +59,7 @@ async fn probes_and_metrics() {
     a.push_text("t", "meten is weten");
     assert!(b.wait_text("t", "meten", SECS5).await);
     o.push_text("t", "nee");
-    assert!(o.wait(SECS5, |s| !s.denied.is_empty()).await);
+    o.assert_refused(0, "read-only", SECS5).await;
     let m = metrics(&t).await;
     assert_eq!(metric(&m, "tafel_connections"), 3.0);
     // control (in use), and canvas and gap (seeded at creation, not yet unloaded).
@@ -222,6 +222,11 @@ async fn delete_erases(t: &mut Tafel) -> String {
     assert!(
         live.wait(SECS5, |s| s.closed.is_some()).await,
         "live connection not closed"
+    );
+    assert_eq!(
+        live.closed().map(|c| c.0),
+        Some(1001),
+        "a deleted board's connections close with 1001"
     );
     let r = http()
         .get(format!("{}/api/boards/{board}", t.http()))

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use tafel_protocol::wire::encode_update;
 use tafel_protocol::Role;
 use tafel_tests::api;
@@ -13,7 +12,6 @@ use tafel_tests::client::YClient;
 use tafel_tests::eventually;
 use tafel_tests::procs::Tafel;
 use tokio::io::AsyncReadExt;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type RawWs = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -43,8 +41,12 @@ async fn assert_healthy(t: &Tafel, when: &str) {
 
 /// The value of an un-labelled series in `/metrics`, if present.
 async fn metric(t: &Tafel, name: &str) -> Option<f64> {
+    metric_at(&t.http(), name).await
+}
+
+async fn metric_at(base: &str, name: &str) -> Option<f64> {
     let body = api::http()
-        .get(format!("{}/metrics", t.http()))
+        .get(format!("{base}/metrics"))
         .send()
         .await
         .ok()?
@@ -93,27 +95,6 @@ async fn raw_connect(url: &str) -> RawWs {
         .await
         .expect("raw WebSocket connect")
         .0
-}
-
-/// Reads a raw socket until its close frame (skipping everything else) and returns its code;
-/// (1006) when the stream ends without one.
-async fn read_until_close(ws: &mut RawWs, timeout: Duration) -> Option<(u16, String)> {
-    tokio::time::timeout(timeout, async {
-        while let Some(m) = ws.next().await {
-            match m {
-                Ok(WsMessage::Close(c)) => {
-                    return c.map_or((1005, String::new()), |c| {
-                        (u16::from(c.code), c.reason.to_string())
-                    })
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        (1006, String::new())
-    })
-    .await
-    .ok()
 }
 
 /// The TCP state (as in /proc/net/tcp, e.g. "01" = ESTABLISHED) of the server's side of the
@@ -346,7 +327,8 @@ async fn push_chunks_paced(writer: &YClient, reader: &YClient, n: usize) {
 /// (metric `tafel_slow_clients_closed_total` >= 1, "too slow" in the log) while a writer pushes
 /// 300 updates of ~64 KB (in groups of 8) and a healthy reader receives every one of them; the
 /// server stays
-/// healthy, and when the slow client finally reads it finds the close frame 4508.
+/// healthy, and the slow client, which starts reading as soon as the server has given up on it
+/// (within the 2 s close grace), finds the close frame 4508 at the end of its stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_consumer_is_disconnected_without_hurting_others() {
     let t = Tafel::start_embedded_with(&[("TAFEL_OUTGOING_QUEUE", "16")]);
@@ -354,6 +336,17 @@ async fn slow_consumer_is_disconnected_without_hurting_others() {
     let reader = YClient::connect_synced(&url).await;
     let writer = YClient::connect_synced(&url).await;
     let mut slow = raw_connect(&url).await;
+    let base = t.http();
+    let slow_close = tokio::spawn(async move {
+        let kicked = eventually_async(Duration::from_secs(120), || async {
+            metric_at(&base, "tafel_slow_clients_closed_total")
+                .await
+                .is_some_and(|v| v >= 1.0)
+        })
+        .await;
+        assert!(kicked, "the slow client was never closed as too slow");
+        raw_close_frame(&mut slow, Duration::from_secs(30)).await
+    });
 
     const N: usize = 300;
     let started = Instant::now();
@@ -384,15 +377,34 @@ async fn slow_consumer_is_disconnected_without_hurting_others() {
     assert_healthy(&t, "a slow consumer").await;
     pair_syncs(&reader, &writer, "after slow").await;
 
-    // Once the slow client reads, its connection ends: with the 4508 close frame when the
-    // frame still fit into the socket, or abnormally (1006) when the server had to drop a
-    // socket whose buffers were full. Either way it is not left open.
-    let close = read_until_close(&mut slow, Duration::from_secs(30)).await;
+    let close = slow_close.await.expect("the slow client's reader");
     eprintln!("slow client saw close {close:?}");
-    assert!(
-        matches!(close.as_ref().map(|c| c.0), Some(4508 | 1006)),
-        "close seen by the slow client: {close:?}"
+    assert_eq!(
+        close.as_ref().map(|c| c.0),
+        Some(4508),
+        "close frame at the end of the slow client's stream: {close:?}"
     );
+    assert!(
+        close.is_some_and(|c| c.1.contains("too slow")),
+        "the 4508 close carries the reason"
+    );
+}
+
+/// Polls the async `f` every 20 ms until it is true or `timeout` passes.
+async fn eventually_async<F: std::future::Future<Output = bool>>(
+    timeout: Duration,
+    mut f: impl FnMut() -> F,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The outgoing queue is bounded in bytes, not only in frames: with room for 1,024 frames but
@@ -435,6 +447,13 @@ async fn slow_consumer_socket_is_released_while_it_still_does_not_read() {
     let writer = YClient::connect_synced(&url).await;
     let slow = raw_connect(&url).await;
     let slow_port = local_port(&slow);
+    // The lookup finds the connection while it is open, so "no longer ESTABLISHED" below is
+    // not just "not found".
+    assert_eq!(
+        server_side_tcp_state(t.port, slow_port).as_deref(),
+        Some("01"),
+        "the server side of the slow client's connection is not ESTABLISHED before the test"
+    );
     push_chunks(&writer, 300);
     let closed = slow_clients_closed(&t, 1.0).await;
     assert!(closed >= 1.0, "tafel_slow_clients_closed_total = {closed}");
@@ -472,6 +491,12 @@ async fn keepalive_closes_silent_peers_only() {
         .unwrap_or(0.0);
     let started = Instant::now();
     let mut silent = raw_connect(&url).await;
+    let silent_port = local_port(&silent);
+    assert_eq!(
+        server_side_tcp_state(t.port, silent_port).as_deref(),
+        Some("01"),
+        "the server side of the silent client's connection is not ESTABLISHED at the start"
+    );
 
     let noticed = eventually(Duration::from_secs(8), || t.log().contains("keepalive")).await;
     let took = started.elapsed();
@@ -485,7 +510,6 @@ async fn keepalive_closes_silent_peers_only() {
         took <= Duration::from_secs(7),
         "closing the silent client took {took:?}"
     );
-    let silent_port = local_port(&silent);
     assert!(
         eventually(T, || server_side_tcp_state(t.port, silent_port)
             .is_none_or(|s| s != "01"))
@@ -503,6 +527,11 @@ async fn keepalive_closes_silent_peers_only() {
         .await
         .unwrap_or(0.0);
     eprintln!("tafel_slow_clients_closed_total before {before}, after {after}");
+    assert_eq!(
+        after,
+        before + 1.0,
+        "tafel_slow_clients_closed_total must count exactly the one silent client"
+    );
 
     // The answering clients survive well past three ping intervals.
     tokio::time::sleep(Duration::from_secs(5).saturating_sub(started.elapsed())).await;

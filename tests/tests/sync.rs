@@ -16,8 +16,20 @@ async fn node_scenario(
     scenario: &str,
     extra: &[&str],
 ) -> serde_json::Value {
-    let tok = token(Role::Employer, board, "emp-1");
-    let tok2 = token(Role::Employer, board, "emp-2");
+    node_scenario_as(t, board, doc, Role::Employer, scenario, extra).await
+}
+
+/// Runs a yws.mjs scenario whose clients hold tokens of `role`.
+async fn node_scenario_as(
+    t: &Tafel,
+    board: &str,
+    doc: &str,
+    role: Role,
+    scenario: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let tok = token(role, board, "npm-1");
+    let tok2 = token(role, board, "npm-2");
     let base = t.ws_base(board);
     let mut args = vec![
         "--base", &base, "--doc", doc, "--token", &tok, "--token2", &tok2,
@@ -123,6 +135,51 @@ async fn rust_and_npm_clients_interoperate() {
         &["--text", "van node en van rust"],
     )
     .await;
+}
+
+/// The npm y-websocket client in a read-only role (an observer on the canvas): it syncs and reads
+/// what a writer wrote (its always-sent empty sync step 2 is not refused), its own edit is
+/// answered with `permission-denied` and a read-only reason, and that edit reaches no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_client_in_a_read_only_role() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let url = t.ws_url(&board, "canvas", &token(Role::Facilitator, &board, "f"));
+    let writer = YClient::connect_synced(&url).await;
+    writer.push_text("t", "van de facilitator");
+    let out = node_scenario_as(
+        &t,
+        &board,
+        "canvas",
+        Role::Observer,
+        "read",
+        &["--text", "van de facilitator"],
+    )
+    .await;
+    assert!(
+        out["text"]
+            .as_str()
+            .is_some_and(|s| s.contains("van de facilitator")),
+        "{out}"
+    );
+    let out = node_scenario_as(
+        &t,
+        &board,
+        "canvas",
+        Role::Observer,
+        "denied",
+        &["--text", "stiekem van de waarnemer"],
+    )
+    .await;
+    let reason = out["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("read-only"),
+        "refused for {reason:?}: {out}"
+    );
+    let fresh = YClient::connect_synced(&url).await;
+    assert_eq!(fresh.text("t"), "van de facilitator");
+    assert_eq!(writer.text("t"), "van de facilitator");
+    assert!(writer.seen().denied.is_empty());
 }
 
 /// Concurrent first connections to a document that is not loaded yet share one load: every

@@ -17,6 +17,26 @@ async fn connect(t: &Tafel, board: &str, doc: &str, tok: &str) -> YClient {
     YClient::connect_synced(&t.ws_url(board, doc, tok)).await
 }
 
+/// Asserts that `needle` is in none of the board's six documents, read whole (as the
+/// facilitator, who may open them all).
+async fn in_no_document(t: &Tafel, board: &str, needle: &str) {
+    for doc in [
+        "canvas",
+        "gap",
+        "control",
+        "party-employer",
+        "party-union",
+        "party-employee",
+    ] {
+        let c = connect(t, board, doc, &token(Role::Facilitator, board, "f-check")).await;
+        let bytes = c.state_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle:?} is in the {doc} document"
+        );
+    }
+}
+
 async fn session(t: &Tafel, board: &str) -> Value {
     let c = connect(t, board, "control", &token(Role::Observer, board, "o")).await;
     c.map_json("session")
@@ -107,10 +127,7 @@ async fn control_writes() {
     )
     .await;
     f.set_map("session", "step", 6);
-    assert!(
-        f.wait(T, |s| !s.denied.is_empty()).await,
-        "facilitator wrote session directly"
-    );
+    f.assert_refused(0, "commands", T).await;
     let f = connect(
         &t,
         &board,
@@ -119,10 +136,7 @@ async fn control_writes() {
     )
     .await;
     f.set_map("rounds", "nep", 1);
-    assert!(
-        f.wait(T, |s| !s.denied.is_empty()).await,
-        "facilitator wrote rounds directly"
-    );
+    f.assert_refused(0, "commands", T).await;
     let f = connect(
         &t,
         &board,
@@ -136,7 +150,7 @@ async fn control_writes() {
     assert!(f.seen().denied.is_empty());
     let e = connect(&t, &board, "control", &token(Role::Employer, &board, "e")).await;
     e.set_map("notities", "agenda", 2);
-    assert!(e.wait(T, |s| !s.denied.is_empty()).await);
+    e.assert_refused(0, "read-only", T).await;
 }
 
 /// Private writing: during the phase a participant's drafts are visible only to that
@@ -176,14 +190,16 @@ async fn private_writing_and_reveal() {
     )
     .await;
     assert_eq!(s, 200);
-    let (_, mine) = call(&t, Method::GET, &path, &w_tok, None).await;
+    let (status, mine) = call(&t, Method::GET, &path, &w_tok, None).await;
+    assert_eq!(status, 200, "{mine}");
     assert_eq!(mine.as_array().unwrap().len(), 1);
-    let (_, theirs) = call(&t, Method::GET, &path, &e_tok, None).await;
+    let (status, theirs) = call(&t, Method::GET, &path, &e_tok, None).await;
+    assert_eq!(status, 200, "{theirs}");
     assert!(
         !theirs.to_string().contains("geheime zorg"),
         "another's draft leaked: {theirs}"
     );
-    let (_, fac_view) = call(
+    let (status, fac_view) = call(
         &t,
         Method::GET,
         &path,
@@ -191,12 +207,15 @@ async fn private_writing_and_reveal() {
         None,
     )
     .await;
+    assert_eq!(status, 200, "{fac_view}");
     assert!(!fac_view.to_string().contains("geheime zorg"));
+    in_no_document(&t, &board, "geheime zorg").await;
+    in_no_document(&t, &board, "werkgeversidee").await;
     let canvas = connect(&t, &board, "canvas", &e_tok).await;
     assert!(!canvas.items("cards").to_string().contains("geheime"));
     // Direct canvas cards are refused during private writing.
     canvas.add_card("direct", "bouwstenen", "voor iedereen", json!({}));
-    assert!(canvas.wait(T, |s| !s.denied.is_empty()).await);
+    canvas.assert_refused(0, "private writing", T).await;
     // Reveal.
     let (s, v) = control(&t, &board, json!({"action": "reveal-drafts"})).await;
     assert_eq!((s, v["published"].as_u64()), (200, Some(2)), "{v}");
@@ -212,7 +231,8 @@ async fn private_writing_and_reveal() {
     assert_eq!(card["type"], "preventief");
     assert!(!cards.to_string().contains("Wim"));
     assert_eq!(session(&t, &board).await["privateWriting"], false);
-    let (_, left) = call(&t, Method::GET, &path, &w_tok, None).await;
+    let (status, left) = call(&t, Method::GET, &path, &w_tok, None).await;
+    assert_eq!(status, 200, "{left}");
     assert_eq!(left, json!([]));
     // The author edits the revealed card (themas: own only); another employee may not.
     let w = connect(&t, &board, "canvas", &w_tok).await;
@@ -230,16 +250,16 @@ async fn private_writing_and_reveal() {
     )
     .await;
     other.append_item_text("cards", id, "text", "?");
-    assert!(other.wait(T, |s| !s.denied.is_empty()).await);
-    let audit = call(
+    other.assert_refused(0, "your own", T).await;
+    let (status, audit) = call(
         &t,
         Method::GET,
         &format!("/api/boards/{board}/audit"),
         &token(Role::Facilitator, &board, "f"),
         None,
     )
-    .await
-    .1;
+    .await;
+    assert_eq!(status, 200, "{audit}");
     assert!(audit.to_string().contains("reveal-drafts"));
 }
 
@@ -273,9 +293,9 @@ async fn dot_voting_is_secret_and_budgeted() {
     .await;
     assert_eq!(s, 400, "rounds only over existing cards");
     let votes = format!("/api/boards/{board}/rounds/{round}/votes");
-    let e = token(Role::Employer, &board, "e1");
-    let u = token(Role::Union, &board, "u1");
-    let w = token(Role::Employee, &board, "w1");
+    let e = token(Role::Employer, &board, "stemmer-werkgever");
+    let u = token(Role::Union, &board, "stemmer-vakbond");
+    let w = token(Role::Employee, &board, "stemmer-medewerker");
     assert_eq!(
         call(&t, Method::POST, &votes, &e, Some(json!({"card": "a"})))
             .await
@@ -346,10 +366,12 @@ async fn dot_voting_is_secret_and_budgeted() {
         200
     );
     let ballot = format!("/api/boards/{board}/rounds/{round}/ballot");
-    let (_, mine) = call(&t, Method::GET, &ballot, &e, None).await;
+    let (status, mine) = call(&t, Method::GET, &ballot, &e, None).await;
+    assert_eq!(status, 200, "{mine}");
     assert_eq!(mine["votes"], json!({"a": 1, "b": 0, "c": 1}));
     assert_eq!(mine["left"], 0);
-    let (_, union_view) = call(&t, Method::GET, &ballot, &u, None).await;
+    let (status, union_view) = call(&t, Method::GET, &ballot, &u, None).await;
+    assert_eq!(status, 200, "{union_view}");
     assert_eq!(
         union_view["votes"],
         json!({"a": 1}),
@@ -359,9 +381,12 @@ async fn dot_voting_is_secret_and_budgeted() {
     let ctl = connect(&t, &board, "control", &u).await;
     let rounds = ctl.map_json("rounds");
     assert!(rounds[&round]["totals"].is_null(), "{rounds}");
-    assert!(!rounds.to_string().contains("e1") && !rounds.to_string().contains("ballots"));
+    assert!(!rounds.to_string().contains("stemmer") && !rounds.to_string().contains("ballots"));
     let canvas = connect(&t, &board, "canvas", &u).await;
     assert!(canvas.items("cards")["a"].get("votes").is_none());
+    for voter in ["stemmer-werkgever", "stemmer-vakbond", "stemmer-medewerker"] {
+        in_no_document(&t, &board, voter).await;
+    }
     let (s, v) = control(
         &t,
         &board,
@@ -380,6 +405,15 @@ async fn dot_voting_is_secret_and_budgeted() {
             .0,
         403,
         "closed after the reveal"
+    );
+    let (s, body) = call(&t, Method::DELETE, &format!("{votes}/a"), &e, None).await;
+    assert_eq!(s, 403, "taking a dot back after the reveal: {body}");
+    let (s, body) = call(&t, Method::GET, &ballot, &e, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        body["votes"],
+        json!({"a": 1, "b": 0, "c": 1}),
+        "the ballot is unchanged after refused calls"
     );
 }
 
@@ -403,15 +437,15 @@ async fn moderation_and_audit() {
     );
     // A hidden card leaves the document (tests/moderation.rs reads the bytes).
     assert!(tafel_tests::eventually(T, || o.items("cards").get("m1").is_none()).await);
-    let export = call(
+    let (status, export) = call(
         &t,
         Method::GET,
         &format!("/api/boards/{board}/export"),
         &token(Role::Employer, &board, "e1"),
         None,
     )
-    .await
-    .1;
+    .await;
+    assert_eq!(status, 200, "{export}");
     assert!(
         !export.to_string().contains("dubbel idee"),
         "hidden card in a participant's export"
@@ -458,7 +492,7 @@ async fn moderation_and_audit() {
     assert_eq!(s, 403);
     let e2 = connect(&t, &board, "canvas", &token(Role::Employer, &board, "e1")).await;
     e2.set_item_field("cards", "m2", "hidden", json!(true));
-    assert!(e2.wait(T, |s| !s.denied.is_empty()).await);
+    e2.assert_refused(0, "hidden", T).await;
     control(
         &t,
         &board,
@@ -536,13 +570,8 @@ async fn session_state_survives_restart() {
     drop(f);
     let e = connect(&t, &board, "canvas", &token(Role::Employer, &board, "e1")).await;
     e.add_card("x", "bouwstenen", "slot geldt nog", json!({}));
-    assert!(e.wait(T, |s| !s.denied.is_empty()).await);
-    assert!(
-        e.seen().denied[0].contains("locked"),
-        "{:?}",
-        e.seen().denied
-    );
-    let (_, drafts) = call(
+    e.assert_refused(0, "locked", T).await;
+    let (status, drafts) = call(
         &t,
         Method::GET,
         &format!("/api/boards/{board}/drafts"),
@@ -550,5 +579,6 @@ async fn session_state_survives_restart() {
         None,
     )
     .await;
+    assert_eq!(status, 200, "{drafts}");
     assert_eq!(drafts.as_array().map(Vec::len), Some(1));
 }

@@ -7,8 +7,13 @@
 //
 //   node web-client/e2e/run.mjs              # every test
 //   node web-client/e2e/run.mjs voting lock  # only tests whose name contains one of the words
+//   node web-client/e2e/run.mjs --screenshots screenshots  # also refresh docs/screenshots
 //
-// Environment: TAFEL_BIN (the server binary; default $CARGO_TARGET_DIR/debug/tafel, else
+// Test h's screenshots go to web-client/e2e/screenshots/ (full pages of a failed test to the temp
+// folder), neither tracked; only `--screenshots` copies canvas.png and gap.png to docs/screenshots/, the
+// README's pictures.
+//
+// Environment: TAFEL_BIN (the server binary, printed at start when set; default $CARGO_TARGET_DIR/debug/tafel, else
 // ../../target/debug/tafel from this file),
 // CHROMIUM (default /usr/bin/chromium), E2E_HEADED=1 (show the browser), E2E_KEEP=1 (keep the
 // temp store and server log).
@@ -16,7 +21,6 @@
 import { spawn } from 'node:child_process'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
@@ -34,7 +38,9 @@ const TAFEL_BIN = process.env.TAFEL_BIN ||
     : path.resolve(here, '../../target/debug/tafel'))
 const WEB_DIR = path.resolve(here, '../dist')
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium'
-const SCREENSHOTS = path.join(repo, 'docs', 'screenshots')
+const SCREENSHOTS = path.join(here, 'screenshots')
+const DOC_SCREENSHOTS = path.join(repo, 'docs', 'screenshots')
+const REFRESH_DOCS = process.argv.includes('--screenshots')
 const SECRET = 'e2e-secret'
 const TEMPLATE = 'cao-di-organisatie'
 
@@ -89,17 +95,6 @@ const claimsOf = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64u
 const tokenOfUrl = (url) => new URL(url).hash.replace(/^#token=/, '')
 const short = (url) => url.replace(/#token=.*/, '#token=…')
 
-async function freePort () {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address()
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
 // ---------------------------------------------------------------------------------------------
 // The server
 
@@ -116,20 +111,22 @@ async function startServer () {
     throw new Error(`the server binary ${TAFEL_BIN} is missing: build it (cargo build -p tafel-server) or set TAFEL_BIN`)
   }
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tafel-e2e-'))
-  const port = await freePort()
-  BASE = `http://127.0.0.1:${port}`
-  const log = fs.openSync(path.join(tmp, 'server.log'), 'a')
-  server = spawn(TAFEL_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--store', `file:${path.join(tmp, 'store')}`, '--web-dir', WEB_DIR], {
+  // Port 0: the kernel picks, and the server says what it bound ("Tafel listens on http://…").
+  const logFile = path.join(tmp, 'server.log')
+  const log = fs.openSync(logFile, 'a')
+  server = spawn(TAFEL_BIN, ['serve', '--listen', '127.0.0.1:0', '--store', `file:${path.join(tmp, 'store')}`, '--web-dir', WEB_DIR], {
     env: { ...process.env, TAFEL_JWT_SECRET: SECRET, TAFEL_LOG: process.env.TAFEL_LOG || 'info' },
     stdio: ['ignore', log, log]
   })
   let exited = null
   server.once('exit', (code, signal) => { exited = { code, signal } })
-  await poll(async () => {
-    if (exited) throw new Error(`tafel serve exited (${JSON.stringify(exited)}); log: ${path.join(tmp, 'server.log')}`)
-    const r = await fetch(`${BASE}/healthz`).catch(() => null)
-    return r && r.ok
-  }, { timeout: 15000, interval: 100, message: `${BASE}/healthz` })
+  const { value: bound } = await poll(async () => {
+    if (exited) throw new Error(`tafel serve exited (${JSON.stringify(exited)}); log: ${logFile}`)
+    return fs.readFileSync(logFile, 'utf8').match(/^Tafel listens on (http:\/\/127\.0\.0\.1:\d+)$/m)?.[1]
+  }, { timeout: 15000, interval: 50, message: `the "Tafel listens on" line in ${logFile}` })
+  BASE = bound
+  const health = await fetch(`${BASE}/healthz`)
+  if (!health.ok) throw new Error(`${BASE}/healthz answered ${health.status}`)
   const index = await fetch(`${BASE}/`).then((r) => r.text())
   if (!index.includes('<')) throw new Error('the server does not serve the web client at /')
 }
@@ -156,6 +153,14 @@ async function apiOk (method, p, token, body) {
   const r = await api(method, p, token, body)
   if (r.status >= 300) throw new Error(`${method} ${p} → ${r.status} ${r.text}`)
   return r.json
+}
+
+/** The server's count of refused updates (`tafel_refused_updates_total` on /metrics). */
+async function refusedUpdates () {
+  const text = await fetch(`${BASE}/metrics`).then((r) => r.text())
+  const line = text.split('\n').find((l) => l.startsWith('tafel_refused_updates_total '))
+  assert.ok(line, 'tafel_refused_updates_total on /metrics')
+  return Number(line.split(' ')[1])
 }
 
 const createBoard = async (title) => (await apiOk('POST', '/api/boards', FT, { title, template: TEMPLATE })).id
@@ -557,9 +562,11 @@ test('d. a section lock makes bouwstenen read-only for the employer and the unlo
     .then(() => true, () => false)
   s.note(readonly ? 'locked card-text is readonly' : 'locked card-text is NOT readonly; checking the server refusal path')
 
-  // Force an edit past the UI: the server must refuse it and the facilitator must never see it.
-  // One input event (as a paste would be), so the whole text is one refused update.
+  // Force an edit past the UI: the server must refuse it (its refusal counter grows and the
+  // employer is told "Niet toegestaan: …") and the facilitator must never see it. One input
+  // event (as a paste would be), so the whole text is one refused update.
   const FORCED = ' GEFORCEERD'
+  const refusedBefore = await refusedUpdates()
   await area.evaluate((el, text) => {
     el.readOnly = false
     el.disabled = false
@@ -567,10 +574,10 @@ test('d. a section lock makes bouwstenen read-only for the employer and the unlo
     el.value += text
     el.dispatchEvent(new Event('input', { bubbles: true }))
   }, FORCED)
-  if (!readonly) {
-    await poll(async () => NOT_ALLOWED.test(await tid(employer, 'notice').textContent({ timeout: 200 })),
-      { message: 'notice "Niet toegestaan: …" after an edit of a locked section' })
-  }
+  await poll(async () => (await refusedUpdates()) > refusedBefore,
+    { message: `tafel_refused_updates_total to grow past ${refusedBefore} (the server refused the forced edit)` })
+  await poll(async () => NOT_ALLOWED.test(await tid(employer, 'notice').textContent({ timeout: 200 })),
+    { message: 'notice "Niet toegestaan: …" after the forced edit of a locked section' })
   await never(async () => (await cardText(fac, id))?.includes('GEFORCEERD'), { duration: 2000, message: 'the forced edit reached the facilitator' })
   const notice = (await tid(employer, 'notice').count()) ? (await tid(employer, 'notice').textContent()).trim() : ''
   s.note(`after the forced edit: employer's card "${await cardText(employer, id)}", notice "${notice}"`)
@@ -975,7 +982,7 @@ test('o. presentation mode: an observer (room screen) follows the facilitator\'s
   await poll(async () => (await tid(employer, 'add-card-themas').count()) === 1, { message: 'writing is back after presentation mode' })
 })
 
-test('h. screenshots: docs/screenshots/canvas.png (tagged cards) and gap.png (filled rows)', async (s) => {
+test('h. screenshots: canvas.png (tagged cards) and gap.png (filled rows), to docs/screenshots with --screenshots', async (s) => {
   const board = await createBoard('Cao Zorg & Welzijn — DI-werkgroep')
   const [invE, invM] = [await invite(board, 'employer'), await invite(board, 'employee')]
   const { page: fac } = await openBoard(await s.context({ viewport: { width: 1280, height: 800 } }, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
@@ -1049,7 +1056,14 @@ test('h. screenshots: docs/screenshots/canvas.png (tagged cards) and gap.png (fi
   await sleep(500)
   await fac.screenshot({ path: path.join(SCREENSHOTS, 'gap.png') })
   if (process.env.E2E_DEBUG) await fac.screenshot({ path: path.join(tmp, 'gap-full.png'), fullPage: true })
-  for (const f of ['canvas.png', 'gap.png']) assert.ok(fs.statSync(path.join(SCREENSHOTS, f)).size > 10000, `${f} written`)
+  for (const f of ['canvas.png', 'gap.png']) {
+    assert.ok(fs.statSync(path.join(SCREENSHOTS, f)).size > 10000, `${f} written`)
+    if (REFRESH_DOCS) {
+      fs.mkdirSync(DOC_SCREENSHOTS, { recursive: true })
+      fs.copyFileSync(path.join(SCREENSHOTS, f), path.join(DOC_SCREENSHOTS, f))
+      s.note(`refreshed docs/screenshots/${f}`)
+    }
+  }
 })
 
 test('i. accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, the gap board and the facilitator\'s page with its panel', async (s) => {
@@ -1393,9 +1407,16 @@ test('q. who is in: the facilitator makes an invite with seats, shows its "scan 
 // ---------------------------------------------------------------------------------------------
 // The runner
 
+const selected = (filters) => tests.filter((t) => !filters.length || filters.some((f) => t.name.toLowerCase().includes(f)))
+
 async function main () {
-  const filters = process.argv.slice(2).map((f) => f.toLowerCase())
-  const selected = tests.filter((t) => !filters.length || filters.some((f) => t.name.toLowerCase().includes(f)))
+  const filters = process.argv.slice(2).filter((a) => a !== '--screenshots').map((f) => f.toLowerCase())
+  if (process.env.TAFEL_BIN) console.log(`e2e: testing TAFEL_BIN=${TAFEL_BIN}, not the workspace build`)
+  if (REFRESH_DOCS && !selected(filters).some((t) => t.name.startsWith('h.'))) {
+    console.error('e2e: --screenshots needs test h (the screenshots test) among the selected tests')
+    process.exit(2)
+  }
+  const chosen = selected(filters)
   try {
     await startServer()
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: !process.env.E2E_HEADED, args: LAUNCH_ARGS })
@@ -1404,9 +1425,9 @@ async function main () {
     stopServer()
     process.exit(2)
   }
-  console.log(`e2e: tafel at ${BASE}, Chromium ${browser.version()}, ${selected.length} tests\n`)
+  console.log(`e2e: tafel at ${BASE}, Chromium ${browser.version()}, ${chosen.length} tests\n`)
   const results = []
-  for (const t of selected) {
+  for (const t of chosen) {
     const s = new Session(t.name)
     s.notes = []
     s.note = (n) => s.notes.push(n)
