@@ -144,13 +144,14 @@ async fn rust_and_npm_clients_interoperate() {
 async fn npm_client_in_a_read_only_role() {
     let t = Tafel::start_embedded();
     let board = create_board(&t).await;
-    let url = t.ws_url(&board, "canvas", &token(Role::Facilitator, &board, "f"));
+    let url = t.ws_url(&board, "control", &token(Role::Facilitator, &board, "f"));
+    // `control` takes free-form roots from the facilitator (canvas takes only cards).
     let writer = YClient::connect_synced(&url).await;
     writer.push_text("t", "van de facilitator");
     let out = node_scenario_as(
         &t,
         &board,
-        "canvas",
+        "control",
         Role::Observer,
         "read",
         &["--text", "van de facilitator"],
@@ -165,7 +166,7 @@ async fn npm_client_in_a_read_only_role() {
     let out = node_scenario_as(
         &t,
         &board,
-        "canvas",
+        "control",
         Role::Observer,
         "denied",
         &["--text", "stiekem van de waarnemer"],
