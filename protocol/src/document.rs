@@ -449,15 +449,7 @@ impl DocCore {
             let deleted: IdSet = txn.delete_set().clone();
             (value, txn.encode_update_v1(), deleted)
         };
-        let schema = judge::schema(self.name, self.limits.max_depth);
-        let resolved = structs::decode(&update)
-            .map_err(|e| e.to_string())
-            .and_then(|w| {
-                self.index
-                    .resolve(&w, &schema, None)
-                    .map_err(|e| e.to_string())
-            });
-        match resolved {
+        match judge::resolve_trusted(self.name, &update, &self.index, &self.limits) {
             Ok(r) if r.is_empty() && deleted.is_empty() => return (value, Vec::new()),
             Ok(r) => self.index.apply(r, Some(&Owner::Server), &deleted),
             // Still stored and sent: the document already holds it.

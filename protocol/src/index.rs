@@ -335,11 +335,6 @@ impl Index {
         }
     }
 
-    /// How many clock ranges and nodes the index holds (for metrics and tests).
-    pub fn size(&self) -> (usize, usize) {
-        (self.recs.values().map(|r| r.len()).sum(), self.nodes.len())
-    }
-
     fn rec(&self, id: Id) -> Option<(u32, &Rec)> {
         let (start, rec) = self.recs.get(&id.client)?.range(..=id.clock).next_back()?;
         (id.clock < start + rec.len).then_some((*start, rec))
@@ -506,7 +501,7 @@ impl Index {
                 }
                 Dep::Ready(node, key) => {
                     if let (Some(n), Content::Type(kind)) = (node, &s.content) {
-                        let parent = out_node(&out, self, n);
+                        let parent = out.node(self, n);
                         let parent_item = parent.item;
                         let parent_zone = parent.zone.clone();
                         let zone = schema.child_zone(&parent_zone, key.as_deref(), *kind);
@@ -542,7 +537,7 @@ impl Index {
             };
             if let Some(n) = node {
                 let node_ref = *n;
-                let base = out_node(&out, self, node_ref);
+                let base = out.node(self, node_ref);
                 if let Zone::Root(name) = &base.zone {
                     let want = if key.is_some() {
                         Shape::Map
@@ -684,22 +679,6 @@ impl Index {
         }
         self.deleted.merge_with(deleted.clone());
     }
-
-    /// Records ranges the document holds but whose owner is unknown (documents stored before
-    /// the index existed): resolved like any update, owned by nobody.
-    pub fn adopt(&mut self, update: &Decoded, schema: &Schema, deleted: &IdSet) -> bool {
-        match self.resolve(update, schema, None) {
-            Ok(r) => {
-                self.apply(r, None, deleted);
-                true
-            }
-            Err(_) => false,
-        }
-    }
-}
-
-fn out_node<'a>(out: &'a Resolved, index: &'a Index, n: NodeRef) -> &'a Node {
-    out.node(index, n)
 }
 
 #[cfg(test)]

@@ -307,6 +307,7 @@ pub fn judge(ctx: &Context<'_>, writer: &Writer<'_>, bytes: &[u8]) -> Result<Acc
         ctx,
         writer,
         resolved: &resolved,
+        schema,
         items: Vec::new(),
     };
     j.structure()?;
@@ -354,6 +355,8 @@ struct Judging<'a, 'b> {
     ctx: &'a Context<'b>,
     writer: &'a Writer<'b>,
     resolved: &'a Resolved,
+    /// The document kind's roots (computed once per update).
+    schema: Schema,
     items: Vec<ItemOp>,
 }
 
@@ -513,12 +516,12 @@ impl Judging<'_, '_> {
     }
 
     fn is_items_root(&self, r: &str) -> bool {
-        schema(self.ctx.doc, self.ctx.limits.max_depth).items_root == Some(r)
+        self.schema.items_root == Some(r)
     }
 
     /// Who may write directly under a root other than the items root.
     fn root_rights(&self, r: &str) -> Result<(), Rejection> {
-        let s = schema(self.ctx.doc, self.ctx.limits.max_depth);
+        let s = self.schema;
         if self.ctx.doc == DocName::Control && s.not_free.contains(&r) {
             return refuse(
                 Code::ControlManaged,
@@ -570,7 +573,7 @@ impl Judging<'_, '_> {
             return Ok(());
         }
         self.root_rights(r)?;
-        let s = schema(self.ctx.doc, self.ctx.limits.max_depth);
+        let s = self.schema;
         if s.map_roots.contains(&r.as_ref()) {
             // Plain entries only (meta, themes).
             if !matches!(content, Content::Any(_) | Content::Deleted) {
@@ -611,7 +614,7 @@ impl Judging<'_, '_> {
                 );
             }
         }
-        let Some(root) = schema(self.ctx.doc, self.ctx.limits.max_depth).items_root else {
+        let Some(root) = self.schema.items_root else {
             return Ok(());
         };
         // Themes as they are after the update: the facilitator may add one and use it at once.
