@@ -12,17 +12,17 @@ use rand::distr::{Alphanumeric, SampleString};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tafel_protocol::{BoardId, BoardScope, DocKey, DocName, ErrorCode, Role};
-use yrs::{Map, WriteTxn};
 
 use crate::auth::now_secs;
 use crate::board::Board;
+use crate::domain::edits;
+use crate::edge::unavailable;
 use crate::edge::{
-    existing_board, forbidden, parse_board, require_facilitator, AnyToken, AppError, AppState, Auth,
+    board_or_404, existing_board, forbidden, parse_board, require_facilitator, AnyToken, AppError,
+    AppState, Auth, FacilitatorOf, ForBoard,
 };
+use crate::ops;
 use crate::store::BoardMeta;
-
-pub use crate::domain::any;
-pub use crate::edge::{board_or_404, unavailable};
 
 pub async fn templates(State(state): State<AppState>, _auth: AnyToken) -> Json<Value> {
     Json(json!(state
@@ -116,36 +116,17 @@ async fn seed(state: &AppState, board: &Arc<Board>) -> Result<(), AppError> {
         })
         .collect();
     let canvas_meta = meta.clone();
-    let canvas = Box::new(move |txn: &mut yrs::TransactionMut| {
-        let m = txn.get_or_insert_map("meta");
-        for (k, v) in canvas_meta.as_object().into_iter().flatten() {
-            m.insert(txn, k.as_str(), any(v.clone()));
-        }
-        let th = txn.get_or_insert_map("themes");
-        for (id, v) in themes {
-            th.insert(txn, id, any(v));
-        }
+    ops::edit(state, board, DocName::Canvas, move |txn| {
+        edits::seed(txn, &canvas_meta, &themes);
         Value::Null
-    });
-    let gap = Box::new(move |txn: &mut yrs::TransactionMut| {
-        let m = txn.get_or_insert_map("meta");
-        for (k, v) in meta.as_object().into_iter().flatten() {
-            m.insert(txn, k.as_str(), any(v.clone()));
-        }
+    })
+    .await?;
+    ops::edit(state, board, DocName::Gap, move |txn| {
+        edits::seed(txn, &meta, &[]);
         Value::Null
-    });
-    let id = board.id().clone();
-    for (doc, edit) in [
-        (DocName::Canvas, canvas as crate::doc::ServerEdit),
-        (DocName::Gap, gap),
-    ] {
-        state
-            .registry
-            .server_edit(&DocKey::new(id.clone(), doc), board, edit)
-            .await
-            .ok_or_else(unavailable)?;
-    }
-    crate::session::mirror(state, board).await
+    })
+    .await?;
+    ops::mirror(state, board).await
 }
 
 fn board_json(meta: &BoardMeta) -> Value {
@@ -203,19 +184,17 @@ pub async fn get(
     let me = board
         .participant(&claims.sub, claims.role, &claims.name)
         .await;
-    crate::people::note(&board, &me, None).await;
+    ops::note(&board, &me, None).await;
     out["you"] = json!({"role": claims.role, "display": me.display, "invite": false});
     Ok(Json(out))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
+    FacilitatorOf(at): FacilitatorOf,
 ) -> Result<StatusCode, AppError> {
-    let id = parse_board(&id)?;
-    require_facilitator(&claims, Some(&id))?;
-    existing_board(&state, &id).await?;
+    let id = at.board.id().clone();
+    drop(at);
     state.registry.begin_delete(&id).await;
     let result = state.store.delete_board(&id).await;
     state.registry.end_delete(&id);
@@ -234,19 +213,15 @@ pub struct ExportQuery {
 /// the audit log and the hidden items (held on the server, in no document).
 pub async fn export(
     State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
+    at: ForBoard,
     Query(q): Query<ExportQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let id = parse_board(&id)?;
-    if !claims.may_open_board(&id) {
-        return Err(forbidden("this token is for another board"));
-    }
     if q.format.as_deref().is_some_and(|f| f != "json") {
         return Err(AppError::new(ErrorCode::BadRequest, "format must be json"));
     }
-    let meta = existing_board(&state, &id).await?;
-    let board = board_or_404(&state, &id).await?;
+    let ForBoard { claims, board } = at;
+    let id = board.id().clone();
+    let meta = board.meta.clone();
     let mut docs = serde_json::Map::new();
     for name in DocName::ALL {
         if claims.access(&id, name).can_read() {
@@ -282,7 +257,7 @@ pub async fn export(
     if claims.role == Role::Facilitator {
         out["audit"] = audit;
         // Hidden and merged items are in no document; the facilitator's export holds them.
-        out["hidden"] = crate::moderation::listing(&board);
+        out["hidden"] = board.lock().hidden_json();
     }
     Ok(Json(out))
 }

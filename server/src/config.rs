@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Most updates one document actor stores and forwards as one batch; each connection's
+/// outgoing queue holds at least two batches.
+pub const MAX_BATCH: usize = 64;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tafel",
@@ -145,7 +149,7 @@ impl From<&ServeArgs> for Config {
             jwt_secret: a.jwt_secret.clone().filter(|s| !s.is_empty()),
             jwt_public_key: a.jwt_public_key.clone().filter(|s| !s.is_empty()),
             max_message_bytes: a.max_message_bytes,
-            outgoing_queue: a.outgoing_queue.max(2 * crate::doc::MAX_BATCH),
+            outgoing_queue: a.outgoing_queue.max(2 * MAX_BATCH),
             outgoing_queue_bytes: a.outgoing_queue_bytes.max(64 * 1024),
             idle_evict: Duration::from_secs(a.idle_evict_secs),
             ping_interval: Duration::from_secs(a.ping_secs.max(1)),

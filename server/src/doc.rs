@@ -26,10 +26,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use yrs::sync::AwarenessUpdate;
 use yrs::{Map, Out, StateVector, TransactionMut, WriteTxn};
 
-use crate::board::{Board, Participant};
+use crate::board::Board;
 use crate::config::Config;
+use crate::domain::state::Participant;
 use crate::metrics::Metrics;
-use crate::registry::Registry;
 use crate::store::{Store, StoreError};
 
 pub use tafel_protocol::document::ConnId;
@@ -37,10 +37,10 @@ pub use tafel_protocol::document::ConnId;
 /// A server-side edit: runs inside one transaction of the document.
 pub type ServerEdit = Box<dyn FnOnce(&mut TransactionMut) -> serde_json::Value + Send>;
 
-/// Most commands handled between two store writes. One flush may queue this many frames on a
-/// connection at once, so a connection's queue is never smaller than twice this
-/// (see `Config::outgoing_queue`).
-pub const MAX_BATCH: usize = 64;
+// Most commands handled between two store writes (`config::MAX_BATCH`): one flush may queue
+// this many frames on a connection at once, so a connection's queue is never smaller than
+// twice this (see `Config::outgoing_queue`).
+use crate::config::MAX_BATCH;
 
 /// Why a connection is being closed.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,9 +210,13 @@ pub struct DocContext {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
-    pub registry: Arc<Registry>,
+    /// Takes the document out of the registry (called once the actor ends, also by a panic).
+    pub forget: ForgetFn,
     pub board: Arc<Board>,
 }
+
+/// How an ending actor takes its document out of the registry: `(key, generation)`.
+pub type ForgetFn = Arc<dyn Fn(&DocKey, u64) + Send + Sync>;
 
 /// An accepted update not yet stored, and who is sent it once it is.
 struct Pending {
@@ -257,7 +261,7 @@ fn conn_sub(conns: &HashMap<ConnId, ConnHandle>, id: ConnId) -> String {
 /// Takes the document out of the registry when the actor ends, even by a panic, so the next
 /// join loads it afresh (connections notice the actor is gone and close with 1011).
 struct Forget {
-    registry: Arc<Registry>,
+    forget: ForgetFn,
     key: DocKey,
     generation: u64,
 }
@@ -267,14 +271,14 @@ impl Drop for Forget {
         if std::thread::panicking() {
             tracing::error!(doc = %self.key, "document actor panicked; its connections close with 1011 and it reloads on the next join");
         }
-        self.registry.forget(&self.key, self.generation);
+        (self.forget)(&self.key, self.generation);
     }
 }
 
 /// Runs a document until it is evicted, fails or is shut down.
 pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
     let _forget = Forget {
-        registry: ctx.registry.clone(),
+        forget: ctx.forget.clone(),
         key: ctx.key.clone(),
         generation: ctx.generation,
     };
@@ -283,7 +287,7 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         Err(e) => {
             tracing::error!(doc = %ctx.key, error = %e, "cannot load document");
             ctx.metrics.store_errors.inc();
-            ctx.registry.forget(&ctx.key, ctx.generation);
+            (ctx.forget)(&ctx.key, ctx.generation);
             drain(&mut rx, || JoinError::Store(e.clone())).await;
             return;
         }
@@ -318,7 +322,7 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
     };
     let final_join_error = live.serve(&mut rx).await;
     live.ctx.metrics.documents_loaded.dec();
-    live.ctx.registry.forget(&live.ctx.key, live.ctx.generation);
+    (live.ctx.forget)(&live.ctx.key, live.ctx.generation);
     drain(&mut rx, final_join_error).await;
 }
 
@@ -396,7 +400,7 @@ impl LiveDoc {
                     effects.extend(self.core.close_owner(
                         &owner,
                         CloseCode::Removed,
-                        crate::board::REMOVED_REASON,
+                        crate::domain::state::REMOVED_REASON,
                     ));
                 }
                 effects
@@ -457,10 +461,11 @@ impl LiveDoc {
                 self.compact().await;
                 return Ok(Flow::Stop);
             }
-            DocCmd::RemoveParticipant { owner } => {
-                self.core
-                    .close_owner(&owner, CloseCode::Removed, crate::board::REMOVED_REASON)
-            }
+            DocCmd::RemoveParticipant { owner } => self.core.close_owner(
+                &owner,
+                CloseCode::Removed,
+                crate::domain::state::REMOVED_REASON,
+            ),
             DocCmd::Online { reply } => {
                 let _ = reply.send(self.conns.values().map(|c| c.who.tag.clone()).collect());
                 Vec::new()

@@ -1,8 +1,9 @@
 //! What every HTTP handler shares, apart from the routes: the application state, the one
 //! `AppError` that turns every failure into the contract's JSON error body, the extractors for
 //! "a verified token" (`Auth`), "a token for the board in the path" (`ForBoard`) and "the
-//! facilitator of the board in the path" (`FacilitatorOf`), and small lookups. Handlers
-//! (`boards`, `session`) import this, never each other's routes, and `http` only wires them.
+//! facilitator of the board in the path" (`FacilitatorOf`), and small lookups. The handler
+//! modules (`boards`, `session`, `moderation`, `people`) import this and `ops`, never each
+//! other, and `http` only wires them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use tokio::sync::Semaphore;
 use crate::auth::{now_secs, AuthError, Keys};
 use crate::board::Board;
 use crate::config::Config;
+use crate::domain::state::Participant;
+use crate::domain::Refusal;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::store::{BoardMeta, Store, StoreError};
@@ -73,6 +76,12 @@ impl From<StoreError> for AppError {
 impl From<AuthError> for AppError {
     fn from(e: AuthError) -> Self {
         AppError::new(ErrorCode::Unauthorized, e.to_string())
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> Self {
+        AppError::new(r.code, r.message)
     }
 }
 
@@ -131,8 +140,19 @@ impl FromRequestParts<AppState> for AnyToken {
 async fn refuse_if_removed(state: &AppState, claims: &Claims) -> Result<(), AppError> {
     if let Ok(tafel_protocol::BoardScope::One(id)) = claims.scope() {
         if let Some(board) = state.registry.board(&id).await? {
-            crate::people::refuse_removed(&board, claims)?;
+            refuse_removed(&board, claims)?;
         }
+    }
+    Ok(())
+}
+
+/// Refuses a personal token whose participant the facilitator removed from `board`.
+pub fn refuse_removed(board: &Board, claims: &Claims) -> Result<(), AppError> {
+    if board.is_removed(&claims.sub) {
+        return Err(AppError::new(
+            ErrorCode::Removed,
+            "the facilitator removed you from this board",
+        ));
     }
     Ok(())
 }
@@ -174,10 +194,20 @@ pub fn require_facilitator(claims: &Claims, board: Option<&BoardId>) -> Result<(
     Ok(())
 }
 
-/// A verified token that may open the board named by the path's `{id}`.
+/// A verified personal token that may open the live board named by the path's `{id}`: 404 for
+/// a malformed or unknown board, 403 for a token of another board (checked before any lookup).
 pub struct ForBoard {
     pub claims: Claims,
-    pub board: BoardId,
+    pub board: Arc<Board>,
+}
+
+impl ForBoard {
+    /// The caller as the board shows them (an employee's pseudonym is made on first sight).
+    pub async fn who(&self) -> Participant {
+        self.board
+            .participant(&self.claims.sub, self.claims.role, &self.claims.name)
+            .await
+    }
 }
 
 impl FromRequestParts<AppState> for ForBoard {
@@ -191,10 +221,11 @@ impl FromRequestParts<AppState> for ForBoard {
         let id = params
             .get("id")
             .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such board"))?;
-        let board = parse_board(id)?;
-        if !claims.may_open_board(&board) {
+        let id = parse_board(id)?;
+        if !claims.may_open_board(&id) {
             return Err(forbidden("this token is for another board"));
         }
+        let board = board_or_404(state, &id).await?;
         Ok(ForBoard { claims, board })
     }
 }

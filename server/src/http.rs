@@ -1,6 +1,6 @@
 //! The HTTP routes, the probes, and the WebSocket upgrade with its checks (401, 403, 404, 503)
-//! made before the upgrade. Handlers live in `boards` and `session`; what they share (state,
-//! errors, extractors) in `edge`.
+//! made before the upgrade. Handlers live in `boards`, `session`, `moderation` and `people`;
+//! what they share (state, errors, extractors) in `edge`, how they carry changes out in `ops`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +22,8 @@ use crate::ws::{self, WsSession};
 use crate::{boards, people, session};
 
 pub use crate::edge::{
-    existing_board, forbidden, invite_only, parse_board, require_facilitator, AnyToken, AppError,
-    AppState, Auth,
+    board_or_404, existing_board, forbidden, invite_only, parse_board, refuse_removed,
+    require_facilitator, AnyToken, AppError, AppState, Auth,
 };
 
 /// Read buffer and write threshold of each WebSocket, in bytes.
@@ -99,7 +99,7 @@ async fn test_panic(
     require_facilitator(&claims, Some(&id))?;
     let doc = tafel_protocol::DocName::parse(&doc)
         .map_err(|e| AppError::new(ErrorCode::BadRequest, e.to_string()))?;
-    let board = crate::boards::board_or_404(&state, &id).await?;
+    let board = board_or_404(&state, &id).await?;
     let key = tafel_protocol::DocKey::new(id, doc);
     if state.registry.test_panic(&key, &board).await {
         Ok(StatusCode::ACCEPTED)
@@ -164,14 +164,14 @@ async fn ws_upgrade(
     if !access.can_read() {
         return Err(forbidden("this role may not open this document"));
     }
-    let board_state = crate::boards::board_or_404(&state, &board).await?;
-    people::refuse_removed(&board_state, &claims)?;
+    let board_state = board_or_404(&state, &board).await?;
+    refuse_removed(&board_state, &claims)?;
     let who = Arc::new(
         board_state
             .participant(&claims.sub, claims.role, &claims.name)
             .await,
     );
-    people::note(&board_state, &who, None).await;
+    crate::ops::note(&board_state, &who, None).await;
     let upgrade = upgrade.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
     let permit = state.connections.clone().try_acquire_owned().map_err(|_| {
         AppError::new(

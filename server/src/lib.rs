@@ -26,6 +26,7 @@ pub mod edge;
 pub mod http;
 pub mod metrics;
 pub mod moderation;
+pub mod ops;
 pub mod people;
 pub mod registry;
 pub mod session;

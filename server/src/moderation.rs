@@ -8,22 +8,18 @@
 //! Edits that reach a hidden item after it left the document (an offline participant's, or one
 //! made concurrently with the hide) land in deleted content: they are lost.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
-use tafel_protocol::{DocKey, DocName, ErrorCode, Role};
-use yrs::types::text::TextPrelim;
-use yrs::{GetString, Map, MapPrelim, MapRef, Out, Text, TransactionMut, WriteTxn};
+use tafel_protocol::DocName;
 
-use crate::board::{author_key, Board, HiddenItem, Participant};
-use crate::domain::any;
-use crate::edge::{board_or_404, forbidden, parse_board, unavailable, AppError, AppState, Auth};
-
-/// Server-only fields that are kept apart from the plain fields of a held item.
-const APART: &[&str] = &["owner", "author", "votes", "hidden", "mergedInto"];
+use crate::board::Board;
+use crate::domain::edits::{self, items_root};
+use crate::domain::state::{author_key, HiddenItem, Participant};
+use crate::domain::Refusal;
+use crate::edge::{AppError, AppState, FacilitatorOf};
+use crate::ops::{self, now_ms};
 
 /// What a moderation command acts on: a canvas card or a gap row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +30,7 @@ pub struct Target {
 
 impl Target {
     /// From a command's `card` or `row` field (exactly one).
-    pub fn from_fields(card: Option<String>, row: Option<String>) -> Result<Target, AppError> {
+    pub fn from_fields(card: Option<String>, row: Option<String>) -> Result<Target, Refusal> {
         match (card, row) {
             (Some(id), None) => Ok(Target {
                 doc: DocName::Canvas,
@@ -44,12 +40,12 @@ impl Target {
                 doc: DocName::Gap,
                 id,
             }),
-            _ => Err(bad("name either a card or a row")),
+            _ => Err(Refusal::bad("name either a card or a row")),
         }
     }
 
     fn root(&self) -> &'static str {
-        root_of(self.doc)
+        items_root(self.doc)
     }
 
     fn key(&self) -> String {
@@ -69,97 +65,12 @@ impl Target {
     }
 }
 
-fn root_of(doc: DocName) -> &'static str {
-    match doc {
-        DocName::Gap => "rows",
-        _ => "cards",
-    }
-}
-
 fn bad(msg: impl Into<String>) -> AppError {
-    AppError::new(ErrorCode::BadRequest, msg)
+    Refusal::bad(msg).into()
 }
 
 fn not_found(t: &Target) -> AppError {
-    AppError::new(ErrorCode::NotFound, format!("no such {}", t.what()))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Reads a live item into the held form (nothing changes).
-fn capture<T: yrs::ReadTxn>(txn: &T, item: &MapRef) -> HiddenItem {
-    let mut held = HiddenItem::default();
-    for (key, value) in item.iter(txn) {
-        match value {
-            Out::Any(a) => {
-                let v = serde_json::to_value(&a).unwrap_or(Value::Null);
-                match key {
-                    "owner" => held.owner = v.as_str().map(str::to_owned),
-                    "author" => held.author = v.as_str().map(str::to_owned),
-                    "votes" => held.votes = v.as_f64(),
-                    "mergedInto" => held.merged_into = v.as_str().map(str::to_owned),
-                    k if APART.contains(&k) => {}
-                    k => {
-                        held.fields.insert(k.to_owned(), v);
-                    }
-                }
-            }
-            Out::YText(t) => {
-                held.texts.insert(key.to_owned(), t.get_string(txn));
-            }
-            // The schema allows nothing else in an item.
-            _ => {}
-        }
-    }
-    held
-}
-
-fn live_item(txn: &mut TransactionMut, root: &str, id: &str) -> Option<MapRef> {
-    match txn.get_or_insert_map(root).get(txn, id) {
-        Some(Out::YMap(m)) => Some(m),
-        _ => None,
-    }
-}
-
-/// Writes a held item back into `root` under `id`, as one new map.
-fn recreate(txn: &mut TransactionMut, root: &str, id: &str, held: &HiddenItem) {
-    let mut fields: Vec<(String, yrs::In)> = held
-        .fields
-        .iter()
-        .map(|(k, v)| (k.clone(), yrs::In::Any(any(v.clone()))))
-        .collect();
-    if let Some(o) = &held.owner {
-        fields.push(("owner".into(), yrs::In::Any(o.as_str().into())));
-    }
-    if let Some(a) = &held.author {
-        fields.push(("author".into(), yrs::In::Any(a.as_str().into())));
-    }
-    if let Some(v) = held.votes {
-        fields.push(("votes".into(), yrs::In::Any(v.into())));
-    }
-    let items = txn.get_or_insert_map(root);
-    let item = items.insert(txn, id, MapPrelim::from_iter(fields));
-    for (field, text) in &held.texts {
-        item.insert(txn, field.as_str(), TextPrelim::new(text.as_str()));
-    }
-}
-
-async fn edit(
-    state: &AppState,
-    board: &Arc<Board>,
-    doc: DocName,
-    f: crate::doc::ServerEdit,
-) -> Result<Value, AppError> {
-    state
-        .registry
-        .server_edit(&DocKey::new(board.id().clone(), doc), board, f)
-        .await
-        .ok_or_else(unavailable)
+    Refusal::not_found(format!("no such {}", t.what())).into()
 }
 
 /// Reads the item as it is now; `None` when it is not in its document.
@@ -169,17 +80,11 @@ async fn read(
     t: &Target,
 ) -> Result<Option<HiddenItem>, AppError> {
     let (root, id) = (t.root(), t.id.clone());
-    let v = edit(
-        state,
-        board,
-        t.doc,
-        Box::new(move |txn| match live_item(txn, root, &id) {
-            Some(item) => serde_json::to_value(capture(txn, &item)).unwrap_or(Value::Null),
-            None => Value::Null,
-        }),
-    )
+    let v = ops::edit(state, board, t.doc, move |txn| {
+        json!(edits::read_item(txn, root, &id))
+    })
     .await?;
-    Ok(serde_json::from_value(v).ok())
+    Ok(serde_json::from_value(v).ok().flatten())
 }
 
 /// Hides an item, or merges it into `into` (its texts appended to the target's, on a new
@@ -226,37 +131,9 @@ pub async fn hide(
         .update(|st| st.hidden.insert(key.clone(), held))
         .await?;
     let (root, id, target) = (t.root(), t.id.clone(), merged_into.clone());
-    let taken = edit(
-        state,
-        board,
-        t.doc,
-        Box::new(move |txn| {
-            let Some(item) = live_item(txn, root, &id) else {
-                return Value::Null;
-            };
-            let held = capture(txn, &item);
-            if let Some(target_id) = &target {
-                if let Some(target) = live_item(txn, root, target_id) {
-                    for (field, text) in &held.texts {
-                        if text.is_empty() {
-                            continue;
-                        }
-                        match target.get(txn, field) {
-                            Some(Out::YText(tt)) => {
-                                let at = tt.len(txn);
-                                tt.insert(txn, at, &format!("\n{text}"));
-                            }
-                            _ => {
-                                target.insert(txn, field.as_str(), TextPrelim::new(text.as_str()));
-                            }
-                        }
-                    }
-                }
-            }
-            txn.get_or_insert_map(root).remove(txn, &id);
-            serde_json::to_value(held).unwrap_or(Value::Null)
-        }),
-    )
+    let taken = ops::edit(state, board, t.doc, move |txn| {
+        json!(edits::take(txn, root, &id, target.as_deref()))
+    })
     .await?;
     let action = if into.is_some() { "merge" } else { "hide" };
     let mut detail = t.detail();
@@ -310,18 +187,9 @@ pub async fn restore(
         }
     };
     let (root, id) = (t.root(), t.id.clone());
-    let written = edit(
-        state,
-        board,
-        t.doc,
-        Box::new(move |txn| {
-            if live_item(txn, root, &id).is_some() {
-                return Value::Bool(false);
-            }
-            recreate(txn, root, &id, &held);
-            Value::Bool(true)
-        }),
-    )
+    let written = ops::edit(state, board, t.doc, move |txn| {
+        Value::Bool(edits::recreate(txn, root, &id, &held))
+    })
     .await?;
     if written != Value::Bool(true) {
         return Err(bad(format!(
@@ -338,110 +206,38 @@ pub async fn restore(
     Ok(())
 }
 
-/// Vote totals revealed for cards that are hidden go onto their held copies.
-pub fn held_votes(st: &mut crate::board::BoardState, totals: &BTreeMap<String, u32>) {
-    for (card, n) in totals {
-        if let Some(h) = st.hidden.get_mut(&author_key(DocName::Canvas, card)) {
-            h.votes = Some(*n as f64);
-        }
-    }
-}
-
-/// The held items as the facilitator sees them, oldest first.
-pub fn listing(board: &Board) -> Value {
-    let st = board.lock();
-    let mut items: Vec<(&String, &HiddenItem)> = st.hidden.iter().collect();
-    items.sort_by_key(|(k, h)| (h.hidden_at, (*k).clone()));
-    json!(items
-        .into_iter()
-        .map(|(key, h)| {
-            let (doc, id) = key.split_once('/').unwrap_or(("canvas", key.as_str()));
-            json!({
-                "doc": doc,
-                "id": id,
-                "fields": h.fields,
-                "texts": h.texts,
-                "owner": h.owner,
-                "author": h.author,
-                "votes": h.votes,
-                "mergedInto": h.merged_into,
-                "hiddenAt": h.hidden_at,
-            })
-        })
-        .collect::<Vec<_>>())
-}
-
 /// Items that an older Tafel hid by marking them `hidden: true` in the document are moved out
 /// of it into the held state, as a hide would.
 pub async fn sweep_marked(state: &AppState, board: &Arc<Board>) -> Result<(), AppError> {
     for doc in [DocName::Canvas, DocName::Gap] {
-        let root = root_of(doc);
-        let taken = edit(
-            state,
-            board,
-            doc,
-            Box::new(move |txn| {
-                let items = txn.get_or_insert_map(root);
-                let marked: Vec<(String, MapRef)> = items
-                    .iter(txn)
-                    .filter_map(|(id, v)| match v {
-                        Out::YMap(m)
-                            if matches!(
-                                m.get(txn, "hidden"),
-                                Some(Out::Any(yrs::Any::Bool(true)))
-                            ) =>
-                        {
-                            Some((id.to_owned(), m))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                let mut out = serde_json::Map::new();
-                for (id, item) in marked {
-                    let held = capture(txn, &item);
-                    out.insert(id, serde_json::to_value(held).unwrap_or(Value::Null));
-                }
-                for id in out.keys() {
-                    items.remove(txn, id);
-                }
-                Value::Object(out)
-            }),
-        )
+        let root = items_root(doc);
+        let taken = ops::edit(state, board, doc, move |txn| {
+            json!(edits::take_marked(txn, root))
+        })
         .await?;
-        if let Value::Object(taken) = taken {
-            if taken.is_empty() {
-                continue;
-            }
-            let at = now_ms();
-            board
-                .update(|st| {
-                    for (id, v) in taken {
-                        if let Ok(h) = serde_json::from_value::<HiddenItem>(v) {
-                            st.hidden
-                                .insert(author_key(doc, &id), HiddenItem { hidden_at: at, ..h });
-                        }
-                    }
-                })
-                .await?;
+        let taken: Vec<(String, HiddenItem)> = serde_json::from_value(taken).unwrap_or_default();
+        if taken.is_empty() {
+            continue;
         }
+        let at = now_ms();
+        board
+            .update(|st| {
+                for (id, h) in taken {
+                    st.hidden
+                        .insert(author_key(doc, &id), HiddenItem { hidden_at: at, ..h });
+                }
+            })
+            .await?;
     }
     Ok(())
 }
 
 /// `GET /api/boards/{id}/hidden`: the hidden and merged cards and rows, facilitator only.
 pub async fn hidden(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    FacilitatorOf(at): FacilitatorOf,
 ) -> Result<Json<Value>, AppError> {
-    let id = parse_board(&id)?;
-    if !claims.may_open_board(&id) {
-        return Err(forbidden("this token is for another board"));
-    }
-    if claims.role != Role::Facilitator {
-        return Err(forbidden("only the facilitator sees hidden items"));
-    }
-    let board = board_or_404(&state, &id).await?;
-    sweep_marked(&state, &board).await?;
-    Ok(Json(listing(&board)))
+    sweep_marked(&state, &at.board).await?;
+    let listing = at.board.lock().hidden_json();
+    Ok(Json(listing))
 }

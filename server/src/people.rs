@@ -17,15 +17,17 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use rand::distr::{Alphanumeric, SampleString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tafel_protocol::index::Owner;
 use tafel_protocol::{BoardId, Claims, ErrorCode, Role};
 
 use crate::auth::{now_secs, parse_ttl};
-use crate::board::{AuditEntry, Board, Participant};
-use crate::edge::board_or_404;
-use crate::edge::{existing_board, parse_board, require_facilitator, AppError, AppState, Auth};
+use crate::board::Board;
+use crate::domain::commands::erase_inputs;
+use crate::domain::state::{AuditEntry, Invite, Participant};
+use crate::edge::{board_or_404, parse_board, refuse_removed, AppError, AppState, FacilitatorOf};
+use crate::ops;
 
 /// The longest an invite may live.
 pub const MAX_INVITE_TTL: Duration = Duration::from_secs(30 * 86400);
@@ -35,52 +37,6 @@ pub const REJOIN_GRACE_SECS: u64 = 7 * 86400;
 pub const MAX_SEATS: u32 = 10_000;
 /// A renewed personal token lives this long when its own lifetime is unknown.
 const DEFAULT_LIFETIME: u64 = 8 * 3600;
-
-/// An invite link: it invites a role, not a person.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Invite {
-    pub id: String,
-    pub role: Role,
-    pub created_at: u64,
-    pub expires_at: u64,
-    /// The most joins it allows (None: no limit).
-    #[serde(default)]
-    pub seats: Option<u32>,
-    /// How many people joined through it.
-    #[serde(default)]
-    pub joined: u32,
-    /// When the facilitator revoked it (no more joins from then on).
-    #[serde(default)]
-    pub revoked_at: Option<u64>,
-}
-
-impl Invite {
-    fn json(&self, now: u64) -> Value {
-        json!({
-            "id": self.id,
-            "role": self.role,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "expired": self.expires_at <= now,
-            "seats": self.seats,
-            "joined": self.joined,
-            "revoked": self.revoked_at.is_some(),
-            "revoked_at": self.revoked_at,
-        })
-    }
-}
-
-/// A participant as the facilitator's list shows them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Member {
-    pub role: Role,
-    /// An employee's pseudonym; for other roles the name they chose.
-    pub display: String,
-    pub first_seen: u64,
-    /// The invite they joined through, if any.
-    #[serde(default)]
-    pub invite: Option<String>,
-}
 
 fn new_id(prefix: &str, len: usize) -> String {
     format!(
@@ -93,49 +49,6 @@ fn new_id(prefix: &str, len: usize) -> String {
 
 fn bad(msg: impl Into<String>) -> AppError {
     AppError::new(ErrorCode::BadRequest, msg)
-}
-
-/// Refuses a personal token whose participant the facilitator removed from `board`.
-pub fn refuse_removed(board: &Board, claims: &Claims) -> Result<(), AppError> {
-    if board.is_removed(&claims.sub) {
-        return Err(AppError::new(
-            ErrorCode::Removed,
-            "the facilitator removed you from this board",
-        ));
-    }
-    Ok(())
-}
-
-/// Notes a participant for the facilitator's list (once; later calls update the display).
-pub async fn note(board: &Board, who: &Participant, invite: Option<&str>) {
-    let changed = {
-        let mut st = board.lock();
-        match st.participants.get_mut(&who.sub) {
-            Some(m) if m.display == who.display && m.role == who.role => false,
-            Some(m) => {
-                m.display = who.display.clone();
-                m.role = who.role;
-                true
-            }
-            None => {
-                st.participants.insert(
-                    who.sub.clone(),
-                    Member {
-                        role: who.role,
-                        display: who.display.clone(),
-                        first_seen: now_secs(),
-                        invite: invite.map(str::to_owned),
-                    },
-                );
-                true
-            }
-        }
-    };
-    if changed {
-        if let Err(e) = board.persist().await {
-            tracing::warn!(board = %board.id(), error = %e, "cannot store the participant list yet");
-        }
-    }
 }
 
 /// An audit entry about a participant, naming them by their board tag, never their `sub`.
@@ -171,15 +84,12 @@ pub struct CreateInvite {
 /// `POST /api/boards/{id}/invites`: an invite token (claim `inv`) and its link.
 pub async fn invite(
     State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
+    FacilitatorOf(at): FacilitatorOf,
     headers: HeaderMap,
     body: Result<Json<CreateInvite>, JsonRejection>,
 ) -> Result<Json<Value>, AppError> {
-    let id = parse_board(&id)?;
-    require_facilitator(&claims, Some(&id))?;
     let Json(body) = body?;
-    existing_board(&state, &id).await?;
+    let (board, id) = (at.board.clone(), at.board.id().clone());
     let role = Role::parse(&body.role)
         .ok_or_else(|| bad("role must be facilitator, employer, union, employee or observer"))?;
     let ttl = parse_ttl(body.ttl.as_deref().unwrap_or("8h")).map_err(bad)?;
@@ -189,7 +99,6 @@ pub async fn invite(
     if body.seats.is_some_and(|s| s == 0 || s > MAX_SEATS) {
         return Err(bad(format!("seats is 1 to {MAX_SEATS}")));
     }
-    let board = board_or_404(&state, &id).await?;
     let now = now_secs();
     let invite = Invite {
         id: new_id("i", 12),
@@ -200,9 +109,7 @@ pub async fn invite(
         joined: 0,
         revoked_at: None,
     };
-    let by = board
-        .participant(&claims.sub, claims.role, &claims.name)
-        .await;
+    let by = at.who().await;
     let stored = invite.clone();
     board
         .update(|st| {
@@ -238,12 +145,8 @@ pub async fn invite(
 }
 
 /// `GET /api/boards/{id}/invites`: every invite of the board, oldest first.
-pub async fn invites(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    let board = facilitators_board(&state, &claims, &id).await?;
+pub async fn invites(FacilitatorOf(at): FacilitatorOf) -> Result<Json<Value>, AppError> {
+    let board = at.board.clone();
     let now = now_secs();
     let st = board.lock();
     let mut list: Vec<&Invite> = st.invites.values().collect();
@@ -257,14 +160,11 @@ pub async fn invites(
 /// `DELETE /api/boards/{id}/invites/{invite}`: no more joins through it. People who joined
 /// keep their own tokens (remove them one by one to take them out).
 pub async fn revoke(
-    State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path((id, invite)): Path<(String, String)>,
+    FacilitatorOf(at): FacilitatorOf,
+    Path((_, invite)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    let board = facilitators_board(&state, &claims, &id).await?;
-    let by = board
-        .participant(&claims.sub, claims.role, &claims.name)
-        .await;
+    let board = at.board.clone();
+    let by = at.who().await;
     let now = now_secs();
     let out = board
         .update(|st| {
@@ -291,10 +191,9 @@ pub async fn revoke(
 /// whether they were removed.
 pub async fn participants(
     State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path(id): Path<String>,
+    FacilitatorOf(at): FacilitatorOf,
 ) -> Result<Json<Value>, AppError> {
-    let board = facilitators_board(&state, &claims, &id).await?;
+    let board = at.board.clone();
     let online = state.registry.online(board.id()).await;
     let st = board.lock();
     let mut list: Vec<Value> = st
@@ -326,13 +225,11 @@ pub async fn participants(
 /// every endpoint from now on and their open connections are closed with 4403.
 pub async fn remove(
     State(state): State<AppState>,
-    Auth(claims): Auth,
-    Path((id, participant)): Path<(String, String)>,
+    FacilitatorOf(at): FacilitatorOf,
+    Path((_, participant)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    let board = facilitators_board(&state, &claims, &id).await?;
-    let by = board
-        .participant(&claims.sub, claims.role, &claims.name)
-        .await;
+    let board = at.board.clone();
+    let by = at.who().await;
     let found = {
         let st = board.lock();
         st.participants
@@ -343,7 +240,7 @@ pub async fn remove(
     let Some((sub, member)) = found else {
         return Err(AppError::new(ErrorCode::NotFound, "no such participant"));
     };
-    if sub == claims.sub {
+    if sub == at.claims.sub {
         return Err(bad("you cannot remove yourself"));
     }
     if member.role == Role::Facilitator {
@@ -359,7 +256,7 @@ pub async fn remove(
         })
         .await?;
     // The rounds' public counts (`voters`) no longer include them.
-    crate::session::mirror(&state, &board).await?;
+    ops::mirror(&state, &board).await?;
     state
         .registry
         .remove_participant(board.id(), &Owner::Participant(participant.clone().into()))
@@ -367,34 +264,6 @@ pub async fn remove(
     Ok(Json(
         json!({"ok": true, "id": participant, "display": member.display}),
     ))
-}
-
-/// Erases what a removed participant put in that only they could see: their unrevealed drafts
-/// and their ballots (revealed totals stay as they were published).
-fn erase_inputs(st: &mut crate::board::BoardState, sub: &str) {
-    let drafts: Vec<String> = st
-        .drafts
-        .iter()
-        .filter(|d| d.sub == sub)
-        .map(|d| d.id.clone())
-        .collect();
-    st.drafts.retain(|d| d.sub != sub);
-    for id in drafts {
-        st.authors.remove(&id);
-    }
-    for round in st.rounds.values_mut() {
-        round.ballots.remove(sub);
-    }
-}
-
-async fn facilitators_board(
-    state: &AppState,
-    claims: &Claims,
-    id: &str,
-) -> Result<Arc<Board>, AppError> {
-    let id = parse_board(id)?;
-    require_facilitator(claims, Some(&id))?;
-    board_or_404(state, &id).await
 }
 
 #[derive(Deserialize)]
@@ -452,7 +321,7 @@ pub async fn join(
         None => {
             refuse_removed(&board, &claims)?;
             let me = board.participant(&claims.sub, claims.role, name).await;
-            note(&board, &me, None).await;
+            ops::note(&board, &me, None).await;
             let renewed = claims.exp <= now;
             let exp = if renewed {
                 let lifetime = claims
@@ -523,7 +392,7 @@ async fn join_invite(
         .await?;
     let (joined, seats) = seat?;
     let me = board.participant(&sub, claims.role, name).await;
-    note(board, &me, Some(inv)).await;
+    ops::note(board, &me, Some(inv)).await;
     let entry = audit_as_participant(
         board,
         &me,

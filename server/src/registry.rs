@@ -12,9 +12,10 @@ use tafel_protocol::{BoardId, DocKey};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::board::{Board, BoardState};
+use crate::board::Board;
 use crate::config::Config;
 use crate::doc::{self, ConnHandle, DocCmd, DocContext, JoinError, ServerEdit};
+use crate::domain::state::BoardState;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::templates::Templates;
@@ -153,7 +154,10 @@ impl Registry {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
             config: self.config.clone(),
-            registry: self.clone(),
+            forget: {
+                let registry = self.clone();
+                Arc::new(move |key: &DocKey, generation: u64| registry.forget(key, generation))
+            },
             board: board.clone(),
         };
         docs.tasks.retain(|t| !t.is_finished());

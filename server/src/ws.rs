@@ -17,9 +17,10 @@ use tafel_protocol::{classify, Access, Action, Claims, CloseCode, DocKey};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::auth::now_secs;
-use crate::board::{Board, Participant};
+use crate::board::Board;
 use crate::config::Config;
 use crate::doc::{Close, ConnHandle, DocCmd, Queued};
+use crate::domain::state::Participant;
 use crate::metrics::Metrics;
 use crate::registry::{DocHandle, JoinFailure, Registry};
 use tafel_protocol::document::EMPTY_AWARENESS;

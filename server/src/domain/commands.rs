@@ -1,0 +1,698 @@
+//! The facilitator's session commands as typed values, and `apply(state, command, now)`, which
+//! decides each command that only changes the board's server-side state; the rules of rounds,
+//! ballots and drafts. All pure: no IO, no clock, no store — the caller persists the state and
+//! mirrors it into `control`. Commands that also change documents (reveals, rounds over canvas
+//! cards, moderation) are answered `Applied::WithDocuments` and carried out by the handlers,
+//! which run the server's own Yjs edits (`domain::edits`) through the document actors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tafel_protocol::policy::{PIJLERS, STEPS, TYPES};
+use tafel_protocol::template::Template;
+use tafel_protocol::{DocName, Role};
+
+use super::state::{AuditEntry, AuthorMode, BoardState, Draft, Participant, Round};
+use super::Refusal;
+
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Command {
+    Step {
+        step: String,
+    },
+    Phase {
+        phase: String,
+    },
+    Timer {
+        op: String,
+        #[serde(default)]
+        seconds: Option<u64>,
+    },
+    Lock {
+        scope: String,
+        #[serde(default)]
+        target: Option<String>,
+        locked: bool,
+    },
+    Presentation {
+        on: bool,
+        #[serde(default)]
+        focus: Option<Value>,
+    },
+    AuthorMode {
+        mode: AuthorMode,
+    },
+    PrivateWriting {
+        on: bool,
+    },
+    RevealDrafts,
+    OpenRound {
+        title: String,
+        cards: Vec<String>,
+        budget: u32,
+        #[serde(default)]
+        max_per_card: Option<u32>,
+    },
+    CloseRound {
+        round: String,
+    },
+    RevealRound {
+        round: String,
+    },
+    Hide {
+        #[serde(default)]
+        card: Option<String>,
+        #[serde(default)]
+        row: Option<String>,
+    },
+    Restore {
+        #[serde(default)]
+        card: Option<String>,
+        #[serde(default)]
+        row: Option<String>,
+    },
+    Merge {
+        #[serde(default)]
+        card: Option<String>,
+        #[serde(default)]
+        row: Option<String>,
+        into: String,
+    },
+}
+
+/// What `apply` decided.
+#[derive(Debug, PartialEq)]
+pub enum Applied {
+    /// The state changed (and was audited); nothing else to do but persist and mirror.
+    Done,
+    /// The author setting changed: every card's and row's `author` must be rewritten.
+    AuthorMode(AuthorMode),
+    /// The command changes documents too: the caller carries it out.
+    WithDocuments,
+}
+
+fn bad(msg: impl Into<String>) -> Refusal {
+    Refusal::bad(msg)
+}
+
+/// Appends an audit entry (the facilitator's log; the `sub` never leaves it).
+pub fn audit(st: &mut BoardState, who: &Participant, action: &str, detail: Value, now_ms: u64) {
+    st.audit.push(AuditEntry {
+        at: now_ms / 1000,
+        sub: who.sub.clone(),
+        name: who.name.clone(),
+        role: who.role,
+        action: action.to_owned(),
+        detail,
+    });
+}
+
+/// Decides one command on the board's state at time `now_ms` (ms since the epoch). On `Err` the
+/// state is unchanged.
+pub fn apply(
+    st: &mut BoardState,
+    template: &Template,
+    who: &Participant,
+    cmd: &Command,
+    now_ms: u64,
+) -> Result<Applied, Refusal> {
+    match cmd {
+        Command::Step { step } => {
+            if !STEPS.contains(&step.as_str()) {
+                return Err(bad(format!("step must be one of {STEPS:?}")));
+            }
+            audit(st, who, "step", json!({"step": step}), now_ms);
+            st.step = step.clone();
+        }
+        Command::Phase { phase } => {
+            if phase.chars().count() > 80 {
+                return Err(bad("a phase name is at most 80 characters"));
+            }
+            audit(st, who, "phase", json!({"phase": phase}), now_ms);
+            st.phase = phase.clone();
+        }
+        Command::Timer { op, seconds } => {
+            let mut timer = st.timer.clone();
+            match op.as_str() {
+                "start" => {
+                    let duration = match seconds {
+                        Some(s) if (1..=86_400).contains(s) => s * 1000,
+                        Some(_) => return Err(bad("seconds must be 1 to 86400")),
+                        None if timer.status == "paused" => timer.remaining_ms.unwrap_or(0),
+                        None => return Err(bad("start needs seconds")),
+                    };
+                    if seconds.is_some() {
+                        timer.duration_ms = duration;
+                    }
+                    timer.status = "running".into();
+                    timer.ends_at = Some(now_ms + duration);
+                    timer.remaining_ms = None;
+                }
+                "pause" => {
+                    let left = timer.ends_at.map_or(0, |e| e.saturating_sub(now_ms));
+                    timer.status = "paused".into();
+                    timer.remaining_ms = Some(left);
+                    timer.ends_at = None;
+                }
+                "reset" => {
+                    timer.status = "stopped".into();
+                    timer.ends_at = None;
+                    timer.remaining_ms = None;
+                }
+                _ => return Err(bad("op must be start, pause or reset")),
+            }
+            st.timer = timer;
+            audit(
+                st,
+                who,
+                "timer",
+                json!({"op": op, "seconds": seconds}),
+                now_ms,
+            );
+        }
+        Command::Lock {
+            scope,
+            target,
+            locked,
+        } => {
+            match (scope.as_str(), target) {
+                ("board", _) => st.board_locked = *locked,
+                ("doc", Some(d)) if DocName::parse(d).is_ok() => {
+                    if *locked {
+                        st.locked_docs.insert(d.clone());
+                    } else {
+                        st.locked_docs.remove(d);
+                    }
+                }
+                ("section", Some(s)) if template.section(s).is_some() => {
+                    if *locked {
+                        st.locked_sections.insert(s.clone());
+                    } else {
+                        st.locked_sections.remove(s);
+                    }
+                }
+                _ => return Err(bad(
+                    "scope is board, doc (target: a document) or section (target: a section id)",
+                )),
+            }
+            let action = if *locked { "lock" } else { "unlock" };
+            audit(
+                st,
+                who,
+                action,
+                json!({"scope": scope, "target": target}),
+                now_ms,
+            );
+        }
+        Command::Presentation { on, focus } => {
+            st.presentation = *on;
+            st.focus = focus.clone().unwrap_or(Value::Null);
+            audit(
+                st,
+                who,
+                "presentation",
+                json!({"on": on, "focus": focus}),
+                now_ms,
+            );
+        }
+        Command::AuthorMode { mode } => {
+            st.author_mode = *mode;
+            audit(st, who, "author-mode", json!({"mode": mode}), now_ms);
+            return Ok(Applied::AuthorMode(*mode));
+        }
+        Command::PrivateWriting { on } => {
+            st.private_writing = *on;
+            audit(st, who, "private-writing", json!({"on": on}), now_ms);
+        }
+        Command::CloseRound { round } => {
+            let Some(r) = st.rounds.get_mut(round) else {
+                return Err(Refusal::not_found("no such round"));
+            };
+            r.status = "closed".into();
+            audit(st, who, "round-close", json!({"round": round}), now_ms);
+        }
+        _ => return Ok(Applied::WithDocuments),
+    }
+    Ok(Applied::Done)
+}
+
+/// Most unrevealed drafts a board keeps.
+pub const MAX_DRAFTS: usize = 5000;
+
+/// A round as the facilitator opens it; `missing` are the named cards the canvas does not hold.
+pub fn open_round(
+    id: String,
+    title: &str,
+    cards: Vec<String>,
+    budget: u32,
+    max_per_card: Option<u32>,
+    missing: &[String],
+) -> Result<Round, Refusal> {
+    if cards.is_empty() || cards.len() > 200 || !(1..=100).contains(&budget) {
+        return Err(bad("a round needs 1 to 200 cards and a budget of 1 to 100"));
+    }
+    if !missing.is_empty() {
+        return Err(bad(format!(
+            "these cards are not on the canvas: {}",
+            json!(missing)
+        )));
+    }
+    Ok(Round {
+        id,
+        title: title.chars().take(120).collect(),
+        cards,
+        budget,
+        max_per_card: max_per_card.unwrap_or(budget).clamp(1, budget),
+        status: "open".into(),
+        ballots: BTreeMap::new(),
+        totals: None,
+    })
+}
+
+/// Ends a round: its totals over every ballot (every card of the round, also those without a
+/// dot), and the round marked revealed. `None` when there is no such round.
+pub fn reveal_round(st: &mut BoardState, round: &str) -> Option<BTreeMap<String, u32>> {
+    let r = st.rounds.get_mut(round)?;
+    let mut totals: BTreeMap<String, u32> = r.cards.iter().map(|c| (c.clone(), 0)).collect();
+    for ballot in r.ballots.values() {
+        for (card, n) in ballot {
+            *totals.entry(card.clone()).or_default() += n;
+        }
+    }
+    r.status = "revealed".into();
+    r.totals = Some(totals.clone());
+    // Totals for cards that are hidden go onto their held copies.
+    for (card, n) in &totals {
+        if let Some(h) = st
+            .hidden
+            .get_mut(&super::state::author_key(DocName::Canvas, card))
+        {
+            h.votes = Some(*n as f64);
+        }
+    }
+    Some(totals)
+}
+
+/// Only participants vote; the facilitator and observers do not.
+pub fn may_vote(role: Role) -> Result<(), Refusal> {
+    match role {
+        Role::Employer | Role::Union | Role::Employee => Ok(()),
+        _ => Err(Refusal::forbidden("only participants vote")),
+    }
+}
+
+/// The caller's ballot as they may see it: their dots and what is left of their budget.
+pub fn ballot_json(round: &Round, sub: &str) -> Value {
+    let mine = round.ballots.get(sub).cloned().unwrap_or_default();
+    let used: u32 = mine.values().sum();
+    json!({"round": round.id, "status": round.status, "budget": round.budget, "maxPerCard": round.max_per_card, "votes": mine, "left": round.budget.saturating_sub(used)})
+}
+
+/// A change to one participant's ballot: a dot more, or one taken back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BallotChange {
+    Vote(String),
+    Unvote(String),
+}
+
+/// Decides a ballot change in an open round, within the budget and the per-card limit, and
+/// answers with the ballot. On `Err` nothing changed.
+pub fn change_ballot(
+    st: &mut BoardState,
+    round: &str,
+    sub: &str,
+    change: &BallotChange,
+) -> Result<Value, Refusal> {
+    let r = st
+        .rounds
+        .get_mut(round)
+        .ok_or_else(|| Refusal::not_found("no such round"))?;
+    if r.status != "open" {
+        return Err(Refusal::forbidden("this round is not open"));
+    }
+    let mut mine = r.ballots.get(sub).cloned().unwrap_or_default();
+    match change {
+        BallotChange::Vote(card) => {
+            if !r.cards.contains(card) {
+                return Err(bad("that card is not in this round"));
+            }
+            let used: u32 = mine.values().sum();
+            if used >= r.budget {
+                return Err(Refusal::forbidden("no votes left in your budget"));
+            }
+            let on_card = mine.entry(card.clone()).or_default();
+            if *on_card >= r.max_per_card {
+                return Err(Refusal::forbidden("you already gave this card its maximum"));
+            }
+            *on_card += 1;
+        }
+        BallotChange::Unvote(card) => match mine.get_mut(card) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => return Err(Refusal::not_found("no vote of yours on that card")),
+        },
+    }
+    r.ballots.insert(sub.to_owned(), mine);
+    Ok(ballot_json(r, sub))
+}
+
+/// A private card as a participant hands it in.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewDraft {
+    pub section: String,
+    pub text: String,
+    #[serde(default)]
+    pub pijlers: Vec<String>,
+    #[serde(default)]
+    pub thema: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Checks a draft against the template and the author's role and makes it the draft `id`.
+pub fn new_draft(
+    template: &Template,
+    who: &Participant,
+    d: NewDraft,
+    id: String,
+    now_secs: u64,
+) -> Result<Draft, Refusal> {
+    let section = template
+        .section(&d.section)
+        .ok_or_else(|| bad("unknown section"))?;
+    if !section.add.contains(&who.role) {
+        return Err(Refusal::forbidden(
+            "this role may not add cards in that section",
+        ));
+    }
+    if d.text.trim().is_empty() || d.text.chars().count() > 2000 {
+        return Err(bad("a draft is 1 to 2000 characters"));
+    }
+    if d.pijlers.iter().any(|p| !PIJLERS.contains(&p.as_str()))
+        || d.kind.as_deref().is_some_and(|k| !TYPES.contains(&k))
+        || d.thema
+            .as_deref()
+            .is_some_and(|th| !template.themes.iter().any(|t| t.id == th))
+    {
+        return Err(bad("unknown pijler, type or thema"));
+    }
+    Ok(Draft {
+        id,
+        sub: who.sub.clone(),
+        section: d.section,
+        text: d.text,
+        pijlers: d.pijlers,
+        thema: d.thema,
+        kind: d.kind,
+        created_at: now_secs,
+    })
+}
+
+/// The caller's own drafts (nobody else's, ever).
+pub fn own_drafts(st: &BoardState, sub: &str) -> Value {
+    json!(st
+        .drafts
+        .iter()
+        .filter(|d| d.sub == sub)
+        .map(|d| json!({"id": d.id, "section": d.section, "text": d.text, "pijlers": d.pijlers, "thema": d.thema, "type": d.kind}))
+        .collect::<Vec<_>>())
+}
+
+/// Erases what a removed participant put in that only they could see: their unrevealed drafts
+/// and their ballots (revealed totals stay as they were published).
+pub fn erase_inputs(st: &mut BoardState, sub: &str) {
+    let drafts: Vec<String> = st
+        .drafts
+        .iter()
+        .filter(|d| d.sub == sub)
+        .map(|d| d.id.clone())
+        .collect();
+    st.drafts.retain(|d| d.sub != sub);
+    for id in drafts {
+        st.authors.remove(&id);
+    }
+    for round in st.rounds.values_mut() {
+        round.ballots.remove(sub);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tafel_protocol::Role;
+
+    fn template() -> Template {
+        Template::from_json(include_str!("../../templates/cao-di-organisatie.json")).unwrap()
+    }
+
+    fn fac() -> Participant {
+        Participant {
+            sub: "f".into(),
+            role: Role::Facilitator,
+            name: "Fien".into(),
+            display: "Fien".into(),
+            tag: tafel_protocol::index::Owner::Server,
+        }
+    }
+
+    #[test]
+    fn state_commands_are_decided_without_io() {
+        let t = template();
+        let mut st = BoardState::default();
+        let step = Command::Step { step: "3A".into() };
+        assert_eq!(
+            apply(&mut st, &t, &fac(), &step, 1_000).ok(),
+            Some(Applied::Done)
+        );
+        assert_eq!(st.step, "3A");
+        assert_eq!(st.audit.len(), 1);
+        let start = Command::Timer {
+            op: "start".into(),
+            seconds: Some(60),
+        };
+        apply(&mut st, &t, &fac(), &start, 10_000).unwrap();
+        assert_eq!(st.timer.ends_at, Some(70_000));
+        let pause = Command::Timer {
+            op: "pause".into(),
+            seconds: None,
+        };
+        apply(&mut st, &t, &fac(), &pause, 40_000).unwrap();
+        assert_eq!(st.timer.remaining_ms, Some(30_000));
+        // A refused command leaves the state as it was.
+        let before = st.clone();
+        let bad_lock = Command::Lock {
+            scope: "section".into(),
+            target: Some("nergens".into()),
+            locked: true,
+        };
+        assert!(apply(&mut st, &t, &fac(), &bad_lock, 50_000).is_err());
+        assert_eq!(st, before);
+        let mode = Command::AuthorMode {
+            mode: AuthorMode::Name,
+        };
+        assert_eq!(
+            apply(&mut st, &t, &fac(), &mode, 60_000).ok(),
+            Some(Applied::AuthorMode(AuthorMode::Name))
+        );
+        assert_eq!(
+            apply(&mut st, &t, &fac(), &Command::RevealDrafts, 60_000).ok(),
+            Some(Applied::WithDocuments)
+        );
+    }
+
+    fn employee(sub: &str) -> Participant {
+        Participant {
+            sub: sub.into(),
+            role: Role::Employee,
+            name: "Eva".into(),
+            display: "Medewerker 1".into(),
+            tag: tafel_protocol::index::Owner::Server,
+        }
+    }
+
+    fn with_round(budget: u32, max: Option<u32>) -> BoardState {
+        let mut st = BoardState::default();
+        let r = open_round(
+            "r1".into(),
+            "Prioriteiten",
+            vec!["a".into(), "b".into()],
+            budget,
+            max,
+            &[],
+        )
+        .unwrap();
+        st.rounds.insert("r1".into(), r);
+        st
+    }
+
+    #[test]
+    fn a_round_needs_cards_a_budget_and_cards_on_the_canvas() {
+        let r = |cards: Vec<&str>, budget, missing: &[String]| {
+            open_round(
+                "r".into(),
+                "t",
+                cards.into_iter().map(String::from).collect(),
+                budget,
+                None,
+                missing,
+            )
+        };
+        assert!(r(vec!["a"], 3, &[]).is_ok());
+        assert!(r(vec![], 3, &[]).is_err());
+        assert!(r(vec!["a"], 0, &[]).is_err());
+        assert!(r(vec!["a"], 101, &[]).is_err());
+        assert!(r(vec!["a"], 100, &[]).is_ok());
+        let many: Vec<&str> = (0..201).map(|_| "a").collect();
+        assert!(r(many, 3, &[]).is_err());
+        let e = r(vec!["a"], 3, &["a".into()]).unwrap_err();
+        assert!(e.message.contains("not on the canvas"), "{e:?}");
+        // The per-card limit is within 1..=budget; by default the budget.
+        let capped = open_round("r".into(), "t", vec!["a".into()], 3, Some(9), &[]).unwrap();
+        assert_eq!(capped.max_per_card, 3);
+        let zero = open_round("r".into(), "t", vec!["a".into()], 3, Some(0), &[]).unwrap();
+        assert_eq!(zero.max_per_card, 1);
+        assert_eq!(r(vec!["a"], 4, &[]).unwrap().max_per_card, 4);
+    }
+
+    #[test]
+    fn ballots_keep_the_budget_and_the_per_card_limit() {
+        let mut st = with_round(3, Some(2));
+        let vote = |st: &mut BoardState, sub: &str, card: &str| {
+            change_ballot(st, "r1", sub, &BallotChange::Vote(card.into()))
+        };
+        assert_eq!(vote(&mut st, "e1", "a").unwrap()["left"], 2);
+        assert_eq!(vote(&mut st, "e1", "a").unwrap()["left"], 1);
+        // A third dot on one card is over the per-card limit; the ballot is unchanged.
+        let e = vote(&mut st, "e1", "a").unwrap_err();
+        assert_eq!(e.code, tafel_protocol::ErrorCode::Forbidden);
+        assert_eq!(st.rounds["r1"].ballots["e1"]["a"], 2);
+        assert_eq!(vote(&mut st, "e1", "b").unwrap()["left"], 0);
+        // Over budget.
+        assert!(vote(&mut st, "e1", "b").is_err());
+        assert_eq!(st.rounds["r1"].ballots["e1"].values().sum::<u32>(), 3);
+        // Another participant has a budget of their own.
+        assert_eq!(vote(&mut st, "e2", "b").unwrap()["left"], 2);
+        // A card outside the round.
+        assert_eq!(
+            vote(&mut st, "e2", "z").unwrap_err().code,
+            tafel_protocol::ErrorCode::BadRequest
+        );
+        // Taking back: only your own dots.
+        let un = |st: &mut BoardState, sub: &str, card: &str| {
+            change_ballot(st, "r1", sub, &BallotChange::Unvote(card.into()))
+        };
+        assert_eq!(un(&mut st, "e1", "b").unwrap()["left"], 1);
+        assert!(un(&mut st, "e1", "b").is_err());
+        assert!(un(&mut st, "e3", "a").is_err());
+        // Unknown round.
+        assert_eq!(
+            change_ballot(&mut st, "nope", "e1", &BallotChange::Vote("a".into()))
+                .unwrap_err()
+                .code,
+            tafel_protocol::ErrorCode::NotFound
+        );
+    }
+
+    #[test]
+    fn nothing_changes_after_close_or_reveal_and_totals_add_up() {
+        let mut st = with_round(3, None);
+        change_ballot(&mut st, "r1", "e1", &BallotChange::Vote("a".into())).unwrap();
+        change_ballot(&mut st, "r1", "e2", &BallotChange::Vote("a".into())).unwrap();
+        change_ballot(&mut st, "r1", "e2", &BallotChange::Vote("b".into())).unwrap();
+        let t = template();
+        apply(
+            &mut st,
+            &t,
+            &fac(),
+            &Command::CloseRound { round: "r1".into() },
+            1,
+        )
+        .unwrap();
+        assert!(change_ballot(&mut st, "r1", "e1", &BallotChange::Vote("b".into())).is_err());
+        assert!(change_ballot(&mut st, "r1", "e1", &BallotChange::Unvote("a".into())).is_err());
+        let totals = reveal_round(&mut st, "r1").unwrap();
+        assert_eq!(totals["a"], 2);
+        assert_eq!(totals["b"], 1);
+        assert_eq!(st.rounds["r1"].status, "revealed");
+        assert!(change_ballot(&mut st, "r1", "e3", &BallotChange::Vote("a".into())).is_err());
+        assert!(reveal_round(&mut st, "nope").is_none());
+    }
+
+    #[test]
+    fn only_participants_vote() {
+        assert!(may_vote(Role::Employee).is_ok());
+        assert!(may_vote(Role::Employer).is_ok());
+        assert!(may_vote(Role::Union).is_ok());
+        assert!(may_vote(Role::Facilitator).is_err());
+        assert!(may_vote(Role::Observer).is_err());
+    }
+
+    #[test]
+    fn drafts_follow_the_template_and_the_role() {
+        let t = template();
+        let d = |section: &str, text: &str| NewDraft {
+            section: section.into(),
+            text: text.into(),
+            pijlers: vec![],
+            thema: None,
+            kind: None,
+        };
+        let section = t
+            .sections
+            .iter()
+            .find(|s| s.add.contains(&Role::Employee))
+            .expect("a section employees add to")
+            .id
+            .clone();
+        let ok = new_draft(
+            &t,
+            &employee("e1"),
+            d(&section, "Meer thuiswerk"),
+            "d1".into(),
+            5,
+        );
+        assert_eq!(ok.unwrap().sub, "e1");
+        assert!(new_draft(&t, &employee("e1"), d("nergens", "x"), "d".into(), 5).is_err());
+        assert!(new_draft(&t, &employee("e1"), d(&section, "  "), "d".into(), 5).is_err());
+        let long = "x".repeat(2001);
+        assert!(new_draft(&t, &employee("e1"), d(&section, &long), "d".into(), 5).is_err());
+        let mut labelled = d(&section, "x");
+        labelled.pijlers = vec!["onbekend".into()];
+        assert!(new_draft(&t, &employee("e1"), labelled, "d".into(), 5).is_err());
+        let mut obs = employee("o");
+        obs.role = Role::Observer;
+        assert_eq!(
+            new_draft(&t, &obs, d(&section, "x"), "d".into(), 5)
+                .unwrap_err()
+                .code,
+            tafel_protocol::ErrorCode::Forbidden
+        );
+    }
+
+    #[test]
+    fn erasing_a_participant_takes_their_drafts_and_ballots_only() {
+        let mut st = with_round(3, None);
+        change_ballot(&mut st, "r1", "e1", &BallotChange::Vote("a".into())).unwrap();
+        change_ballot(&mut st, "r1", "e2", &BallotChange::Vote("a".into())).unwrap();
+        let t = template();
+        let section = t.sections[0].id.clone();
+        for (id, sub) in [("d1", "e1"), ("d2", "e2")] {
+            st.drafts.push(Draft {
+                id: id.into(),
+                sub: sub.into(),
+                section: section.clone(),
+                text: "x".into(),
+                pijlers: vec![],
+                thema: None,
+                kind: None,
+                created_at: 0,
+            });
+        }
+        erase_inputs(&mut st, "e1");
+        assert_eq!(st.drafts.len(), 1);
+        assert_eq!(st.drafts[0].sub, "e2");
+        assert!(!st.rounds["r1"].ballots.contains_key("e1"));
+        assert!(st.rounds["r1"].ballots.contains_key("e2"));
+    }
+}
