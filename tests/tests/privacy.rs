@@ -1,6 +1,7 @@
 //! Privacy end to end: erasure (a deleted board's text is in no byte of the embedded store's
 //! file, and in no file of a Redis with an AOF), owner tags unlinkable across boards, and the
-//! per-connection rate limit closing with 4529.
+//! per-connection rate limit closing with 4529, and presence that leads neither to cards nor to a
+//! name (aliases per connection, palette colours, `editing` only naming a card that exists).
 
 use std::time::Duration;
 
@@ -180,4 +181,121 @@ async fn a_flooding_connection_is_closed_with_4529() {
     assert_eq!(code, 4529, "{reason}");
     assert!(reason.contains("rate limit"), "{reason}");
     assert_eq!(calm.closed(), None);
+}
+
+/// The employee's presence entries as the employer sees them: (awareness key, state).
+fn employee_entries(c: &YClient) -> Vec<(u64, serde_json::Value)> {
+    c.seen()
+        .awareness
+        .iter()
+        .filter_map(|(k, s)| Some((*k, serde_json::from_str::<serde_json::Value>(s).ok()?)))
+        .filter(|(_, v)| v["user"]["role"] == "employee")
+        .collect()
+}
+
+/// An employer cannot map an employee's card to their presence entry by the Yjs client id,
+/// not within one connection and not across two; and presence carries nothing free: a name
+/// put in `color` or `editing` never reaches the employer, while a palette colour and the id
+/// of a card that exists do (the positive control).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_employees_cards_do_not_lead_to_their_presence() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let url = |role, sub: &str| t.ws_url(&board, "canvas", &token(role, &board, sub));
+    let boss = YClient::connect_synced(&url(Role::Employer, "baas")).await;
+    let emp = YClient::connect_synced(&url(Role::Employee, "w1")).await;
+    let x = emp.doc.client_id().get();
+    emp.add_card(
+        "kaart-w",
+        "bouwstenen",
+        "Meer regie over roosters",
+        json!({}),
+    );
+    assert!(
+        tafel_tests::eventually(T, || boss.items("cards").get("kaart-w").is_some()).await,
+        "the employee's card never reached the employer"
+    );
+    let free = "Jan Jansen uit Delft";
+    let leak = json!({
+        "user": {"name": free, "color": free},
+        "editing": free,
+        "hand": true,
+    });
+    emp.set_awareness(x, &leak.to_string());
+    assert!(
+        tafel_tests::eventually(T, || !employee_entries(&boss).is_empty()).await,
+        "the employee's presence never reached the employer"
+    );
+    // Every client id that wrote a struct in the employer's replica of the canvas.
+    let writers: Vec<u64> = {
+        use yrs::{ReadTxn, Transact};
+        boss.doc
+            .transact()
+            .state_vector()
+            .iter()
+            .map(|(c, _)| c.get())
+            .collect::<Vec<_>>()
+    };
+    let first = employee_entries(&boss);
+    assert_eq!(first.len(), 1, "one entry for one employee: {first:?}");
+    let (alias, state) = first[0].clone();
+    assert_ne!(
+        alias, x,
+        "presence is keyed by the employee's own client id"
+    );
+    assert!(
+        !writers.contains(&alias),
+        "the presence key {alias} is a client id that wrote cards: {writers:?}"
+    );
+    assert_eq!(state["user"]["name"], "Medewerker 1");
+    assert!(
+        state["user"]["color"].is_null()
+            || tafel_protocol::anonymity::PALETTE
+                .contains(&state["user"]["color"].as_str().unwrap_or("")),
+        "a colour outside the palette: {state}"
+    );
+    assert!(
+        state.get("editing").is_none_or(|e| e.is_null()),
+        "free `editing`: {state}"
+    );
+    let everything: String = boss.seen().awareness.values().cloned().collect();
+    assert!(
+        !everything.contains("Jan Jansen"),
+        "the free text reached the employer: {everything}"
+    );
+
+    // Positive control: a palette colour and an existing card's id do arrive.
+    let fine = json!({"user": {"color": "#26734d"}, "editing": "kaart-w"});
+    emp.set_awareness(x, &fine.to_string());
+    assert!(
+        tafel_tests::eventually(T, || employee_entries(&boss)
+            .iter()
+            .any(|(_, s)| s["editing"] == "kaart-w" && s["user"]["color"] == "#26734d"))
+        .await,
+        "allowed presence did not arrive: {:?}",
+        employee_entries(&boss)
+    );
+
+    // A second session of the same person with the same Y.Doc shows under another key.
+    emp.close();
+    assert!(
+        tafel_tests::eventually(T, || employee_entries(&boss).is_empty()).await,
+        "the first session's presence outlived it"
+    );
+    let again = YClient::connect_with_doc(&url(Role::Employee, "w1"), emp.doc.clone())
+        .await
+        .unwrap();
+    assert!(again.wait(T, |s| s.synced).await);
+    for _ in 0..2 {
+        again.set_awareness(x, &fine.to_string());
+    }
+    assert!(
+        tafel_tests::eventually(T, || !employee_entries(&boss).is_empty()).await,
+        "the second session's presence never arrived"
+    );
+    let second = employee_entries(&boss);
+    assert!(
+        second.iter().all(|(k, _)| *k != alias && *k != x && !writers.contains(k)),
+        "the second session's key links it to the first or to the cards: {second:?} (first {alias})"
+    );
 }
