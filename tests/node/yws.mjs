@@ -161,8 +161,8 @@ process.on('unhandledRejection', (err) => fail(`unhandled rejection: ${err && er
  * @param {string} token
  * @param {typeof WebSocket} [WS] WebSocket implementation (defaults to `ws`)
  */
-function openProvider (ydoc, token, WS = WebSocket) {
-  const provider = new WebsocketProvider(args.base, args.doc, ydoc, {
+function openProvider (ydoc, token, WS = WebSocket, room = args.doc) {
+  const provider = new WebsocketProvider(args.base, room, ydoc, {
     params: { token },
     WebSocketPolyfill: WS,
     disableBc: true
@@ -490,24 +490,36 @@ async function presenceReconnect () {
 }
 
 /**
- * idle-alone: one provider alone on a document, sending no awareness (like the web client on
- * `control`, `gap` and the party workspaces), stays connected for --seconds (default 40; the
- * y-websocket client closes a socket that received nothing for 30 s). Returns the number of
- * closes seen, which must be 0.
+ * idle-alone: one provider alone on each document of --doc (a comma-separated list), sending no
+ * awareness (like the web client on `control`, `gap` and the party workspaces), stays connected
+ * for --seconds (default 40; the y-websocket client closes a socket that received nothing for
+ * 30 s). Returns the number of closes seen, which must be 0 — and, as the positive control that
+ * the count is live, that dropping one socket afterwards is counted.
  */
 async function idleAlone () {
-  const doc = new Y.Doc()
-  const p = openProvider(doc, args.token)
-  p.awareness.setLocalState(null)
-  await whenSynced(p)
-  let closes = 0
-  p.on('connection-close', () => { closes++ })
-  p.on('status', ({ status }) => { if (status === 'disconnected') closes++ })
+  const rooms = args.doc.split(',')
+  const closes = Object.fromEntries(rooms.map((r) => [r, 0]))
+  const providers = []
+  for (const room of rooms) {
+    const p = openProvider(new Y.Doc(), args.token, WebSocket, room)
+    p.awareness.setLocalState(null)
+    await whenSynced(p)
+    p.on('connection-close', () => { closes[room]++ })
+    providers.push(p)
+  }
   const seconds = Number(args.seconds ?? 40)
-  setStage(`staying idle for ${seconds} s`)
+  setStage(`staying idle on ${rooms.join(', ')} for ${seconds} s`)
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
-  if (closes !== 0) throw new Error(`the idle client was disconnected ${closes} time(s)`)
-  return { ok: true, closes }
+  const total = Object.values(closes).reduce((a, b) => a + b, 0)
+  if (total !== 0) throw new Error(`the idle clients were disconnected: ${JSON.stringify(closes)}`)
+  // Positive control: a socket that does drop is counted.
+  setStage('positive control: dropping one socket')
+  providers[0].ws?.close()
+  const deadline = Date.now() + 5000
+  while (closes[rooms[0]] === 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { ok: true, closes: total, perDoc: closes, dropCounted: closes[rooms[0]] > 0 }
 }
 
 /** Normalise the payload shapes `ws` may deliver into a Uint8Array. */

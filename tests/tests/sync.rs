@@ -210,9 +210,10 @@ async fn concurrent_first_joins_see_stored_state() {
     }
 }
 
-/// A real npm y-websocket client alone on a document, sending no awareness (as the web client
-/// does on `control`, `gap` and the party workspaces), stays connected past the client's 30 s
-/// silence timeout: the server nudges a connection it sent nothing for 15 s.
+/// Real npm y-websocket clients, each alone on `control`, `gap` and a party workspace and sending
+/// no awareness (as the web client does there), stay connected for 90 s, three times the
+/// client's 30 s silence timeout: the server nudges a connection it sent nothing for 15 s. The
+/// scenario also shows that a dropped socket is counted (the count is live).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_client_alone_is_not_reconnected() {
     let t = Tafel::start_embedded();
@@ -225,16 +226,17 @@ async fn an_idle_client_alone_is_not_reconnected() {
             "--base",
             &base,
             "--doc",
-            "control",
+            "control,gap,party-employer",
             "--token",
             &tok,
             "--seconds",
-            "40",
+            "90",
             "--timeout-ms",
-            "60000",
+            "120000",
         ],
     )
     .await;
     assert!(ok, "{out}");
     assert_eq!(out["closes"], 0, "{out}");
+    assert_eq!(out["dropCounted"], true, "the close count is not live: {out}");
 }
