@@ -238,5 +238,8 @@ async fn an_idle_client_alone_is_not_reconnected() {
     .await;
     assert!(ok, "{out}");
     assert_eq!(out["closes"], 0, "{out}");
-    assert_eq!(out["dropCounted"], true, "the close count is not live: {out}");
+    assert_eq!(
+        out["dropCounted"], true,
+        "the close count is not live: {out}"
+    );
 }
