@@ -42,6 +42,9 @@ pub fn tafel_bin() -> PathBuf {
         });
         return bin;
     }
+    if std::env::var("TAFEL_TEST_BUILD").is_ok_and(|v| v == "1") {
+        build_once();
+    }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -52,6 +55,21 @@ pub fn tafel_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// `TAFEL_TEST_BUILD=1`: builds the server once per test binary before the first start, so a
+/// tool that changes the source and runs the tests (cargo-mutants) tests the changed binary.
+fn build_once() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "tafel-server", "--bin", "tafel"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "TAFEL_TEST_BUILD: cargo build failed");
+    });
 }
 
 /// Whether a Redis answers `PING` with `+PONG` on `port`.
@@ -205,10 +223,29 @@ pub struct Tafel {
     pub store: String,
     dir: TempDir,
     extra_env: Vec<(String, String)>,
+    /// Extra arguments after `serve` (e.g. `--test-hooks`).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Tafel {
+    /// Starts with `--test-hooks` (the store hooks and the panic endpoint) on `store`, or on the
+    /// embedded store in a fresh temp folder when `store` is `None`.
+    pub fn start_hooked(store: Option<&str>, env: &[(&str, &str)]) -> Tafel {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("file:{}", dir.path().join("data").display()));
+        Tafel::start_full(dir, store, env, &["--test-hooks"])
+    }
+
+    /// Starts with `--test-hooks` on the embedded store in `folder` (e.g. on a small tmpfs).
+    pub fn start_hooked_in(folder: &Path, env: &[(&str, &str)]) -> Tafel {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = format!("file:{}", folder.display());
+        Tafel::start_full(dir, store, env, &["--test-hooks"])
+    }
+
     /// Starts on the embedded store in a fresh temp folder.
     pub fn start_embedded() -> Tafel {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -237,6 +274,10 @@ impl Tafel {
     }
 
     fn start_in(dir: TempDir, store: String, env: &[(&str, &str)]) -> Tafel {
+        Tafel::start_full(dir, store, env, &[])
+    }
+
+    fn start_full(dir: TempDir, store: String, env: &[(&str, &str)], args: &[&str]) -> Tafel {
         let mut t = Tafel {
             port: 0,
             store,
@@ -245,6 +286,7 @@ impl Tafel {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
         };
         t.spawn();
@@ -276,6 +318,7 @@ impl Tafel {
         let from = log.metadata().map(|m| m.len() as usize).unwrap_or(0);
         let mut cmd = Command::new(tafel_bin());
         cmd.arg("serve")
+            .args(&self.args)
             .env("TAFEL_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("TAFEL_STORE", &self.store)
             .env("TAFEL_JWT_SECRET", TEST_SECRET)

@@ -9,6 +9,7 @@
 
 mod redb_store;
 mod redis_store;
+mod watched;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use tafel_protocol::{BoardId, DocKey};
 
 pub use redb_store::RedbStore;
 pub use redis_store::RedisStore;
+pub use watched::{HookChange, HookReport, HookSettings, StoreHooks, Watched, PROBE_EVERY};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -134,15 +136,23 @@ pub enum StateChange {
 
 /// Opens the store named by a contract URL: `file:PATH`, `redis://...` or `rediss://...`.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_hooks(url, StoreHooks::off()).await
+}
+
+/// [`open`] with the `--test-hooks` store hooks (see [`StoreHooks`]).
+pub async fn open_with_hooks(
+    url: &str,
+    hooks: Arc<StoreHooks>,
+) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(path) = url.strip_prefix("file:") {
         if path.is_empty() {
             return Err(StoreError::BadUrl(
                 "file: needs a folder, e.g. file:./tafel-data".into(),
             ));
         }
-        Ok(Arc::new(RedbStore::open(path.as_ref()).await?))
+        Ok(Arc::new(RedbStore::open_with(path.as_ref(), hooks).await?))
     } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-        Ok(Arc::new(RedisStore::open(url).await?))
+        Ok(Arc::new(RedisStore::open(url).await?.with_hooks(hooks)))
     } else {
         Err(StoreError::BadUrl(format!(
             "{url:?}: use file:PATH, redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]"

@@ -26,9 +26,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use tafel_protocol::{BoardId, DocKey, DocName};
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
-use super::{board_from_json, board_to_json, BoardMeta, StateChange, Store, StoreError, StoredDoc};
+use super::{
+    board_from_json, board_to_json, BoardMeta, StateChange, Store, StoreError, StoreHooks,
+    StoredDoc,
+};
 
 const BOARDS_KEY: &str = "tafel:boards";
 const SECRET_KEY: &str = "tafel:jwt-secret";
@@ -70,6 +75,7 @@ pub struct RedisStore {
     state_cas: redis::Script,
     lease: redis::Script,
     shown: String,
+    hooks: Arc<StoreHooks>,
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
@@ -119,7 +125,14 @@ impl RedisStore {
             state_cas: redis::Script::new(STATE_CAS),
             lease: redis::Script::new(LEASE),
             shown: redact(url),
+            hooks: StoreHooks::off(),
         })
+    }
+
+    /// Uses the `--test-hooks` store hooks (a compaction can stop before it is sent).
+    pub fn with_hooks(mut self, hooks: Arc<StoreHooks>) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Every key in the Redis database that mentions `board` (for tests that prove a delete
@@ -183,15 +196,15 @@ impl Store for RedisStore {
         covered: u64,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
-        let () = redis::pipe()
-            .atomic()
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .set(snap_key(doc), snapshot)
             .ignore()
             .ltrim(log_key(doc), covered as isize, -1)
-            .ignore()
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
+            .ignore();
+        // Test hook: stop here, the MULTI/EXEC built and nothing of it sent.
+        self.hooks.compaction_midway().await;
+        let () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         Ok(())
     }
 
