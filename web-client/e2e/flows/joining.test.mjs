@@ -1,6 +1,6 @@
 // Browser tests: joining (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, TEMPLATE, sleep, poll, keptToken, claimsOf, tokenOfUrl, short, BASE, FT, api, apiOk, createBoard, invite, template, tid, openBoard, waitOnline } from '../harness.mjs'
+import { flow, facTab, TEMPLATE, sleep, poll, keptToken, claimsOf, tokenOfUrl, short, BASE, FT, api, apiOk, createBoard, invite, template, tid, openBoard, waitOnline } from '../harness.mjs'
 
 flow('facilitator signs in, creates a board from a template, lands on its canvas and makes employer and employee invites with a QR code', async (s) => {
   const ctx = await s.context({}, 'facilitator')
@@ -36,6 +36,7 @@ flow('facilitator signs in, creates a board from a template, lands on its canvas
 
   const urls = {}
   for (const role of ['employer', 'employee']) {
+    await facTab(page, 'people')
     const previous = (await tid(page, 'invite-url').count()) ? await tid(page, 'invite-url').inputValue() : ''
     await tid(page, 'invite-role').selectOption(role)
     await tid(page, 'invite-create').click()
@@ -135,6 +136,7 @@ flow('a round table of three phones on one employee QR code: three people, three
 flow('who is in: the facilitator makes an invite with seats, shows its "scan to join" QR full screen, lists invites and participants and removes one from the panel', async (s) => {
   const board = await createBoard('Wie doet mee')
   const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  await facTab(fac, 'people')
   await tid(fac, 'invite-role').selectOption('employee')
   await tid(fac, 'invite-seats').fill('2')
   await tid(fac, 'invite-create').click()
