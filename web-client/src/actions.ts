@@ -207,8 +207,8 @@ export function createActions(app: BoardApp) {
       if (!round) return app.notify(t('fac.noOpenRound'))
       await control({ action: 'reveal-round', round: round.id })
     },
-    create: async (role, seats) => {
-      const invite = await call(s.api.invite(board, role, '8h', seats ?? undefined))
+    create: async (role, seats, ttl) => {
+      const invite = await call(s.api.invite(board, role, ttl, seats ?? undefined))
       if (invite) {
         s.invite = { url: invite.url, role }
         if (s.people) await loadPeople()

@@ -168,3 +168,20 @@ flow('who is in: the facilitator makes an invite with seats, shows its "scan to 
   await again.goto(url.replace(/^https?:\/\/[^/]+/, BASE))
   await poll(async () => /verwijderd/i.test(await again.locator('[role="alert"]').textContent({ timeout: 200 })), { message: 'the removed message on reopening' })
 })
+
+flow('the facilitator picks how long an invite link stays valid', async (s) => {
+  const board = await createBoard('Geldigheid')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  await facTab(fac, 'people')
+  const offered = await tid(fac, 'invite-ttl').locator('option').evaluateAll((os) => os.map((o) => o.value))
+  assert.deepEqual(offered, ['2h', '8h', '24h', '7d', '30d'])
+  assert.equal(await tid(fac, 'invite-ttl').inputValue(), '8h', 'a working day by default')
+  await tid(fac, 'invite-role').selectOption('union')
+  await tid(fac, 'invite-ttl').selectOption('7d')
+  await tid(fac, 'invite-create').click()
+  const { value: url } = await poll(async () => await tid(fac, 'invite-url').inputValue({ timeout: 200 }), { message: 'invite-url' })
+  const claims = claimsOf(tokenOfUrl(url))
+  assert.equal(claims.role, 'union')
+  const days = (claims.exp - claims.iat) / 86400
+  assert.ok(Math.abs(days - 7) < 0.01, `valid for 7 days (${days})`)
+})
