@@ -1,6 +1,6 @@
 // Browser tests: joining (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, facTab, TEMPLATE, sleep, poll, keptToken, claimsOf, tokenOfUrl, short, BASE, FT, api, apiOk, createBoard, invite, template, tid, openBoard, waitOnline } from '../harness.mjs'
+import { flow, facTab, mint, TEMPLATE, sleep, poll, keptToken, claimsOf, tokenOfUrl, short, BASE, FT, api, apiOk, createBoard, invite, template, tid, openBoard, waitOnline } from '../harness.mjs'
 
 flow('facilitator signs in, creates a board from a template, lands on its canvas and makes employer and employee invites with a QR code', async (s) => {
   const ctx = await s.context({}, 'facilitator')
@@ -184,4 +184,28 @@ flow('the facilitator picks how long an invite link stays valid', async (s) => {
   assert.equal(claims.role, 'union')
   const days = (claims.exp - claims.iat) / 86400
   assert.ok(Math.abs(days - 7) < 0.01, `valid for 7 days (${days})`)
+})
+
+flow('the facilitator gives their own name at sign-in and the board shows it, not "Facilitator"', async (s) => {
+  const signin = mint({ sub: 'fac-named', name: 'Facilitator', role: 'facilitator', board: '*' })
+  const page = await (await s.context({}, 'facilitator')).newPage()
+  await page.goto(`${BASE}/#token=${signin}`)
+  await tid(page, 'name-input').waitFor()
+  assert.match(await page.locator('h1').textContent(), /Welkom, facilitator/)
+  await tid(page, 'name-input').fill('Fenna')
+  await tid(page, 'name-submit').click()
+  await tid(page, 'board-title-input').waitFor()
+  const kept = await page.evaluate(() => localStorage.getItem('tafel:token:*'))
+  assert.equal(claimsOf(kept).name, 'Fenna', 'the kept sign-in token carries the name')
+  assert.equal(claimsOf(kept).sub, 'fac-named', 'the same facilitator')
+  // Reopening the list does not ask again.
+  await page.goto(`${BASE}/`)
+  await tid(page, 'board-title-input').waitFor()
+  assert.equal(await tid(page, 'name-input').count(), 0)
+  const board = await createBoard('Eigen naam')
+  const inv = await invite(board, 'employer')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), inv.url, 'Els')
+  await page.goto(`${BASE}/?board=${board}`)
+  await tid(page, 'board-title').waitFor()
+  await poll(async () => /Fenna/.test(await employer.locator('.presence').textContent()), { message: 'the employer sees Fenna in the presence bar' })
 })

@@ -17,6 +17,8 @@ export const en: Record<Key, string> = {
   'name.title': 'Welcome to {board}',
   'name.label': 'Your name',
   'name.help': 'This is how others see you on the board. Employees always show under a pseudonym.',
+  'name.facilitatorTitle': 'Welcome, facilitator',
+  'name.facilitatorHelp': 'What is your name? Participants and the audit log show it.',
   'name.submit': 'Join',
   'name.required': 'Enter your name (at most 60 characters).',
   'list.title': 'Boards',

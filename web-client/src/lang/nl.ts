@@ -17,6 +17,8 @@ export const nl = {
   'name.label': 'Je naam',
   'name.help': 'Zo zien anderen je op het bord. Medewerkers verschijnen altijd onder een schuilnaam.',
   'name.submit': 'Meedoen',
+  'name.facilitatorTitle': 'Welkom, facilitator',
+  'name.facilitatorHelp': 'Hoe heet je? Deelnemers en het logboek zien deze naam.',
   'name.required': 'Vul je naam in (hoogstens 60 tekens).',
   'list.title': 'Borden',
   'list.new': 'Nieuw bord',
