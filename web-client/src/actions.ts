@@ -160,14 +160,16 @@ export function createActions(app: BoardApp) {
   }
 
   const staalkaart: StaalkaartActions = {
-    place: (id) => {
+    place: (id, section) => {
       const ex = s.template.staalkaart.find((e) => e.id === id)
       if (!ex) return
-      const card = { section: 'bouwstenen', text: ex.title, pijlers: ex.pijlers, thema: ex.thema, type: ex.type }
-      if (app.rights().addCard('bouwstenen')) {
+      // The whole example: its title and description, with its labels.
+      const text = ex.description ? `${ex.title}\n${ex.description}` : ex.title
+      const card = { section, text, pijlers: ex.pijlers, thema: ex.thema, type: ex.type }
+      if (app.rights().addCard(section)) {
         addCanvasCard({ ...card, source: ex.id })
         s.focusCard = null
-        app.notify(t('staal.placed'))
+        app.notify(t('staal.placedIn', { section: s.template.sections.find((x) => x.id === section)?.title ?? section }))
       } else {
         void saveDraft(card)
       }

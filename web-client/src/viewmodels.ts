@@ -165,7 +165,9 @@ export function staalkaartModel(snap: Snapshot, template: Template, rights: Righ
   return {
     examples: template.staalkaart,
     themes: themesOf(snap, template),
-    canPlace: rights.startCard('bouwstenen'),
+    pijlers: template.pijlers,
+    types: template.types,
+    targets: template.sections.filter((s) => rights.startCard(s.id)),
     placed,
   }
 }

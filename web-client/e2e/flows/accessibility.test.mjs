@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { flow, cardMenu, facTab, sleep, poll, BASE, FT, createBoard, invite, control, template, tid, openBoard, cardIds, addCard, waitCardText, axeRun } from '../harness.mjs'
 
-flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, the gap board and the facilitator\'s page with its panel', async (s) => {
+flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, gap board, staalkaart, workspace and poster view, and every tab of the facilitator\'s panel', async (s) => {
   const board = await createBoard('Toegankelijkheid')
   const invE = await invite(board, 'employer')
   const found = []
@@ -59,6 +59,19 @@ flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the 
   await tid(row, 'row-partijen').press('Tab')
   await sleep(300)
   await check(employer, 'gap board')
+
+  // The staalkaart with its filters, the own workspace, and the canvas as a poster.
+  await tid(employer, 'tab-staalkaart').click()
+  await tid(employer, 'staal-filter-pijler').waitFor()
+  await check(employer, 'staalkaart')
+  await tid(employer, 'tab-party').click()
+  await sleep(200)
+  await check(employer, 'own workspace')
+  await tid(employer, 'tab-canvas').click()
+  await tid(employer, 'poster-toggle').click()
+  await sleep(300)
+  await check(employer, 'poster view')
+  await tid(employer, 'poster-toggle').click()
 
   // The facilitator's board page with the panel (merge controls on the cards, a merged card in
   // the hidden list, the ready count): an invite with its QR code and the audit log open.
