@@ -271,6 +271,36 @@ pub struct JoinBody {
     name: String,
 }
 
+/// `POST /api/signin` `{"name"}`: the facilitator's own name at sign-in. Takes a facilitator
+/// token for every board (`board: "*"`, not an invite) and answers the same token with that
+/// name (same `sub`, same expiry), so the audit log and presence show the facilitator's name,
+/// not "Facilitator".
+pub async fn signin(
+    State(state): State<AppState>,
+    crate::edge::Auth(claims): crate::edge::Auth,
+    body: Result<Json<JoinBody>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    if claims.role != Role::Facilitator
+        || claims.scope() != Ok(tafel_protocol::BoardScope::All)
+        || claims.inv.is_some()
+    {
+        return Err(crate::edge::forbidden(
+            "naming yourself here needs a facilitator token for board \"*\"",
+        ));
+    }
+    let Json(body) = body?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 60 {
+        return Err(bad("a name is 1 to 60 characters"));
+    }
+    let token = state.keys.sign(&Claims {
+        name: name.to_owned(),
+        iat: Some(now_secs()),
+        ..claims
+    });
+    Ok(Json(json!({"token": token, "name": name})))
+}
+
 /// A token for joining: an invite token, or a personal token (also one that expired less than
 /// `REJOIN_GRACE_SECS` ago).
 pub struct JoinAuth(pub Claims);

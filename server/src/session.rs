@@ -290,6 +290,7 @@ pub async fn drafts(at: ForBoard) -> Json<Value> {
 
 /// `POST /api/boards/{id}/drafts`: a private card, published only when the facilitator reveals.
 pub async fn add_draft(
+    State(state): State<AppState>,
     at: ForBoard,
     body: Result<Json<NewDraft>, JsonRejection>,
 ) -> Result<Json<Value>, AppError> {
@@ -321,12 +322,15 @@ pub async fn add_draft(
             ),
         ));
     }
+    // The count of drafts handed in (`draftsIn`) is public: the facilitator's panel shows it live.
+    ops::mirror(&state, &at.board).await?;
     let mine = commands::own_drafts(&at.board.lock(), &who.sub);
     Ok(Json(json!({"id": draft_id, "drafts": mine})))
 }
 
 /// `DELETE /api/boards/{id}/drafts/{draft}`: takes one of your own drafts back.
 pub async fn remove_draft(
+    State(state): State<AppState>,
     at: ForBoard,
     Path((_, draft)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
@@ -346,6 +350,7 @@ pub async fn remove_draft(
     if !removed {
         return Err(AppError::new(ErrorCode::NotFound, "no such draft of yours"));
     }
+    ops::mirror(&state, &at.board).await?;
     Ok(Json(commands::own_drafts(&at.board.lock(), &who.sub)))
 }
 

@@ -658,3 +658,93 @@ async fn a_removed_participants_drafts_and_ballots_are_erased() {
         "the removed participant's draft was revealed"
     );
 }
+
+/// The facilitator's own name at sign-in: `POST /api/signin` answers a facilitator's `*` token
+/// with the same token under the given name (same sub, same expiry), and that name is what the
+/// audit log shows. Hostile: a board-scoped facilitator token, a participant's token, an invite
+/// token, an empty or too long name and a forged token are refused, and none of them gets a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_facilitator_names_themself_at_sign_in() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let signin = |tok: String, body: Value| {
+        let t = &t;
+        async move { call(t, Method::POST, "/api/signin", &tok, Some(body)).await }
+    };
+    let (inv, _) = invite_token(&t, &board, json!({"role": "employer"})).await;
+    for (tok, why) in [
+        (
+            token(Role::Facilitator, &board, "fac-b"),
+            "a facilitator token for one board",
+        ),
+        (token(Role::Employer, "*", "e"), "a participant"),
+        (
+            token(Role::Employer, &board, "e"),
+            "a participant of the board",
+        ),
+        (inv, "an invite token"),
+    ] {
+        let (s, v) = signin(tok, json!({"name": "Fenna"})).await;
+        // 401 where the token itself is not valid for its claims (a participant for "*").
+        assert!(s == 403 || s == 401, "{why}: {s} {v}");
+        assert!(v.get("token").is_none(), "{why}: {v}");
+    }
+    let forged = sign_with(
+        "another-secret",
+        &claims(Role::Facilitator, "*", "fac", 3600),
+    );
+    assert_eq!(signin(forged, json!({"name": "Fenna"})).await.0, 401);
+    for name in ["", "   ", &"x".repeat(61)] {
+        assert_eq!(
+            signin(facilitator(), json!({"name": name})).await.0,
+            400,
+            "{name:?}"
+        );
+    }
+    // Positive control: the facilitator's own token gets the name.
+    let before = claims_of(&facilitator());
+    let (s, v) = signin(facilitator(), json!({"name": "  Fenna Facilitator "})).await;
+    assert_eq!(s, 200, "{v}");
+    let named = v["token"].as_str().expect("token").to_owned();
+    let after = claims_of(&named);
+    assert_eq!(
+        (
+            after.name.as_str(),
+            after.sub.as_str(),
+            after.role,
+            after.board.as_str()
+        ),
+        (
+            "Fenna Facilitator",
+            before.sub.as_str(),
+            Role::Facilitator,
+            "*"
+        )
+    );
+    assert_eq!(after.exp, before.exp, "the same expiry");
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/control"),
+        &named,
+        Some(json!({"action": "step", "step": "2"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, audit) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/audit"),
+        &named,
+        None,
+    )
+    .await;
+    assert!(
+        audit
+            .as_array()
+            .expect("audit")
+            .iter()
+            .any(|e| e["action"] == "step" && e["name"] == "Fenna Facilitator"),
+        "{audit}"
+    );
+}

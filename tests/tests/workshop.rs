@@ -263,6 +263,62 @@ async fn private_writing_and_reveal() {
     assert!(audit.to_string().contains("reveal-drafts"));
 }
 
+/// Drafts handed in are counted live in `control/session` (`draftsIn`): a number only — the
+/// control document holds neither the drafts' texts nor who wrote them — that follows each new
+/// and taken-back draft and drops to 0 on the reveal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_in_are_counted_live_without_names() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    control(&t, &board, json!({"action": "private-writing", "on": true})).await;
+    let o = connect(&t, &board, "control", &token(Role::Observer, &board, "o")).await;
+    let count = || o.map_json("session")["draftsIn"].as_u64();
+    assert_eq!(count(), Some(0));
+    let path = format!("/api/boards/{board}/drafts");
+    let w_tok = named_token(Role::Employee, &board, "w-sub", "Wim Werknemer");
+    let (s, first) = call(
+        &t,
+        Method::POST,
+        &path,
+        &w_tok,
+        Some(json!({"section": "themas", "text": "geheime zorg"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{first}");
+    assert!(tafel_tests::eventually(T, || count() == Some(1)).await);
+    let e_tok = named_token(Role::Employer, &board, "e-sub", "Erik Werkgever");
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        &path,
+        &e_tok,
+        Some(json!({"section": "bouwstenen", "text": "idee"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(tafel_tests::eventually(T, || count() == Some(2)).await);
+    let control_doc = o.map_json("session").to_string() + &o.items("rounds").to_string();
+    for secret in ["Wim", "Erik", "geheime", "w-sub", "e-sub"] {
+        assert!(
+            !control_doc.contains(secret),
+            "{secret} in control: {control_doc}"
+        );
+    }
+    let id = first["id"].as_str().expect("draft id");
+    let (s, _) = call(&t, Method::DELETE, &format!("{path}/{id}"), &w_tok, None).await;
+    assert_eq!(s, 200);
+    assert!(
+        tafel_tests::eventually(T, || count() == Some(1)).await,
+        "a draft taken back"
+    );
+    let (s, _) = control(&t, &board, json!({"action": "reveal-drafts"})).await;
+    assert_eq!(s, 200);
+    assert!(
+        tafel_tests::eventually(T, || count() == Some(0)).await,
+        "revealed"
+    );
+}
+
 /// Dot voting: the budget and the per-card limit hold on the server, ballots are secret until
 /// the reveal (not in any document, only your own over HTTP), and the reveal writes totals into
 /// `control` and onto the cards.

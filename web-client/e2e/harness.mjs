@@ -371,6 +371,26 @@ export async function waitCardText (page, id, pred, message, timeout = 5000) {
   }, { timeout, interval: 50, message })
 }
 
+/** Opens a tab of the facilitator's panel: session, voting, people or log. */
+export async function facTab (page, tab) {
+  await tid(page, `fac-tab-${tab}`).click()
+  await tid(page, `fac-tab-${tab}`).and(page.locator('[aria-selected="true"]')).waitFor()
+}
+
+/** The facilitator's lock checkbox of a section (the session tab, its "Secties vergrendelen" opened). */
+export async function sectionLock (page, section) {
+  await facTab(page, 'session')
+  const details = page.locator('details.section-locks')
+  if (!(await details.evaluate((d) => d.open))) await details.locator('summary').click()
+  return tid(page, `lock-section-${section}`)
+}
+
+/** Opens the facilitator's moderation menu of a card (spotlight, hide, merge). */
+export async function cardMenu (page, id) {
+  const details = tid(page, `card-${id}`).locator('details.card-menu')
+  if (!(await details.evaluate((d) => d.open))) await tid(page, `card-menu-${id}`).click()
+}
+
 /** Whether a button is absent or disabled. */
 export async function goneOrDisabled (locator) {
   if (await locator.count() === 0) return true

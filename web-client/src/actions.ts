@@ -46,7 +46,9 @@ export function createActions(app: BoardApp) {
       focus: (id) => s.presence.setEditing(id),
       // Focus on another card right after sets `editing` again.
       blur: (id) => s.presence.clearEditing(id),
-      remove: (id) => ym.removeCard(app.doc(docName()), id),
+      remove: (id) => {
+        if (window.confirm(t('confirm.removeCard'))) ym.removeCard(app.doc(docName()), id)
+      },
       hide: (id) => void control({ action: 'hide', card: id }),
       restore: (id) => void control({ action: 'restore', card: id }),
       merge: (id, into) => void control({ action: 'merge', card: id, into }),
@@ -98,6 +100,7 @@ export function createActions(app: BoardApp) {
     add: (section) => addCanvasCard({ section, text: '' }),
     saveDraft: (section, text) => void saveDraft({ section, text }),
     removeDraft: async (id) => {
+      if (!window.confirm(t('confirm.removeDraft'))) return
       const drafts = await call(s.api.removeDraft(board, id))
       if (drafts) {
         s.drafts = drafts
@@ -147,7 +150,9 @@ export function createActions(app: BoardApp) {
       if (i >= 0 && other) ym.swapRows(app.doc('gap'), id, other.id)
     },
     setPartijen: (id, partijen) => ym.setPartijen(app.doc('gap'), id, partijen),
-    removeRow: (id) => ym.removeRow(app.doc('gap'), id),
+    removeRow: (id) => {
+      if (window.confirm(t('confirm.removeRow'))) ym.removeRow(app.doc('gap'), id)
+    },
     hideRow: (id) => void control({ action: 'hide', row: id }),
     spotlight: (id) => facilitator.presentation(true, `row:${id}`),
     focus: (id) => s.presence.setEditing(id),
@@ -155,14 +160,16 @@ export function createActions(app: BoardApp) {
   }
 
   const staalkaart: StaalkaartActions = {
-    place: (id) => {
+    place: (id, section) => {
       const ex = s.template.staalkaart.find((e) => e.id === id)
       if (!ex) return
-      const card = { section: 'bouwstenen', text: ex.title, pijlers: ex.pijlers, thema: ex.thema, type: ex.type }
-      if (app.rights().addCard('bouwstenen')) {
+      // The whole example: its title and description, with its labels.
+      const text = ex.description ? `${ex.title}\n${ex.description}` : ex.title
+      const card = { section, text, pijlers: ex.pijlers, thema: ex.thema, type: ex.type }
+      if (app.rights().addCard(section)) {
         addCanvasCard({ ...card, source: ex.id })
         s.focusCard = null
-        app.notify(t('staal.placed'))
+        app.notify(t('staal.placedIn', { section: s.template.sections.find((x) => x.id === section)?.title ?? section }))
       } else {
         void saveDraft(card)
       }
@@ -202,8 +209,8 @@ export function createActions(app: BoardApp) {
       if (!round) return app.notify(t('fac.noOpenRound'))
       await control({ action: 'reveal-round', round: round.id })
     },
-    create: async (role, seats) => {
-      const invite = await call(s.api.invite(board, role, '8h', seats ?? undefined))
+    create: async (role, seats, ttl) => {
+      const invite = await call(s.api.invite(board, role, ttl, seats ?? undefined))
       if (invite) {
         s.invite = { url: invite.url, role }
         if (s.people) await loadPeople()
@@ -250,15 +257,11 @@ export function createActions(app: BoardApp) {
     },
     exportCsv: async () => {
       const blob = await call(s.api.auditCsv(board))
-      if (!blob) return
-      const url = URL.createObjectURL(blob)
-      const a = document.createElement('a')
-      a.href = url
-      a.download = `tafel-audit-${board}.csv`
-      document.body.append(a)
-      a.click()
-      a.remove()
-      setTimeout(() => URL.revokeObjectURL(url), 10_000)
+      if (blob) download(blob, `tafel-audit-${board}.csv`)
+    },
+    exportJson: async () => {
+      const entries = await call(s.api.audit(board))
+      if (entries) download(new Blob([JSON.stringify(entries, null, 2)], { type: 'application/json' }), `tafel-audit-${board}.json`)
     },
   }
 
@@ -369,4 +372,16 @@ async function copyText(text: string, area: HTMLTextAreaElement): Promise<boolea
   } catch {
     return false
   }
+}
+
+/** Saves a blob as a file (a temporary link the browser downloads). */
+function download(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob)
+  const a = document.createElement('a')
+  a.href = url
+  a.download = name
+  document.body.append(a)
+  a.click()
+  a.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 10_000)
 }

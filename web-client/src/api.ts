@@ -67,6 +67,11 @@ export class Api {
     return this.json('GET', `/api/boards/${id}`)
   }
 
+  /** The facilitator's own name: the same all-boards token under that name. */
+  signin(name: string): Promise<{ token: string; name: string }> {
+    return this.json('POST', '/api/signin', { name })
+  }
+
   join(board: string, name: string): Promise<{ token: string; display: string }> {
     return this.json('POST', `/api/boards/${board}/join`, { name })
   }

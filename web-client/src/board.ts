@@ -12,6 +12,7 @@ import { rights, type Rights } from './permissions'
 import * as ym from './ymodel'
 import * as vm from './viewmodels'
 import { createActions } from './actions'
+import { Undo } from './undo'
 import { createHeader } from './views/header'
 import { createPresence } from './views/presence'
 import { createCanvas } from './views/canvas'
@@ -95,8 +96,17 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     invite: null, qrShown: false, people: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [], poster: false,
   } as Omit<BoardState, 'presence'> as BoardState
 
+  const undo = new Undo(schedule)
+  /** The document and root the undo button works on: the tab's own. */
+  const undoTarget = (): { doc: Y.Doc; root: string } | null => {
+    if (state.tab === 'canvas') return { doc: state.conns.get('canvas')!.doc, root: 'cards' }
+    if (state.tab === 'gap') return { doc: state.conns.get('gap')!.doc, root: 'rows' }
+    const party = state.conns.get(`party-${state.party}`)
+    return state.tab === 'party' && party ? { doc: party.doc, root: 'cards' } : null
+  }
   const observe = (conn: DocConnection): void => {
     const doc = conn.doc
+    if (conn.name !== 'control') undo.watch(doc, conn.name === 'gap' ? 'rows' : 'cards')
     const roots = conn.name === 'control' ? ['rounds'] : conn.name === 'gap' ? ['rows'] : ['cards', 'themes']
     for (const root of roots) doc.getMap(root).observeDeep(schedule)
     if (conn.name === 'control') {
@@ -163,6 +173,10 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     poster: () => {
       state.poster = !state.poster
       schedule()
+    },
+    undo: () => {
+      const target = undoTarget()
+      if (target) undo.undo(target.doc, target.root)
     },
   })
   const presence = createPresence({ toggleHand: () => actions.toggleHand(), toggleReady: () => actions.toggleReady() })
@@ -242,6 +256,11 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       presenting: s.presentation.on,
       poster,
       canPoster: state.tab === 'canvas',
+      canUndo: role !== 'observer' && !!undoTarget(),
+      undoable: (() => {
+        const target = undoTarget()
+        return !!target && undo.canUndo(target.doc, target.root)
+      })(),
     })
     unsaved.update(vm.unsavedModel(state.unsaved, template))
     presence.update({
@@ -262,7 +281,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       invite: state.invite,
       qrShown: state.qrShown,
       people: state.people,
-      audit: state.audit,
+      audit: state.audit ? vm.auditModel(state.audit, snap, state.hidden, template) : null,
       hidden: state.hidden ? vm.hiddenModel(state.hidden, snap, template) : null,
       focus: vm.focusKey(s.presentation.focus),
       ready: vm.readyCount(snap.people),

@@ -54,8 +54,33 @@ function problem(e: unknown): string {
   return t('app.error', { msg: e instanceof Error ? e.message : String(e) })
 }
 
+/** The name `tafel serve`'s sign-in link carries: the facilitator has not named themself yet. */
+const DEFAULT_FACILITATOR_NAME = 'Facilitator'
+
 async function showBoardList(token: string): Promise<void> {
   const api = new Api(token)
+  if (decodeToken(token)?.name === DEFAULT_FACILITATOR_NAME) {
+    // The facilitator's own name at sign-in: the audit log and the others' screens show it.
+    simplePage(() => createNamePrompt({
+      board: '',
+      initial: savedName(),
+      title: t('name.facilitatorTitle'),
+      help: t('name.facilitatorHelp'),
+      async submit(name) {
+        try {
+          const named = await api.signin(name)
+          keepFacilitatorToken(named.token)
+          saveName(name)
+          stopSimple?.()
+          await showBoardList(named.token)
+          return null
+        } catch (e) {
+          return problem(e)
+        }
+      },
+    }).el)
+    return
+  }
   const [boards, templates] = await Promise.all([api.boards(), api.templates()])
   simplePage(() => createBoardList(boards, templates, {
     async create(title, template) {

@@ -3,6 +3,7 @@
 // typists merge; a remote change rewrites the value and moves the caret through the change's
 // delta so it stays where the user was typing. Views get the binding as an opaque `SharedText`.
 
+import { OWN_EDIT } from './undo'
 import * as Y from 'yjs'
 import type { SharedText } from './types'
 
@@ -60,7 +61,7 @@ function bind(el: HTMLTextAreaElement, text: Y.Text): () => void {
     doc.transact(() => {
       if (remove > 0) text.delete(index, remove)
       if (insert) text.insert(index, insert)
-    })
+    }, OWN_EDIT)
   }
   const onChange = (event: Y.YTextEvent): void => {
     const value = text.toString()

@@ -76,6 +76,8 @@ export interface Session {
   phase: string
   authorMode: 'name' | 'party' | 'anonymous'
   privateWriting: boolean
+  /** How many private drafts are handed in (a number only; the server keeps whose). */
+  draftsIn: number
   presentation: { on: boolean; focus: Focus | null }
   locks: { board: boolean; docs: string[]; sections: string[] }
   timer: Timer

@@ -10,10 +10,10 @@ import type { StaalkaartModel } from './views/staalkaart'
 import type { UnsavedModel } from './views/unsaved'
 import type { HiddenEntry } from './views/hidden'
 import type { Rights } from './permissions'
-import { t, type Key } from './i18n'
+import { lang, t, type Key } from './i18n'
 import { explain, parseRefusal } from './refusal'
 import type {
-  Ballot, Card, Draft, Focus, HiddenItem, Named, Party, Person, Role, Round, Row, Session, Template, UnsavedGroup, UnsavedText,
+  AuditEntry, Ballot, Card, Draft, Focus, HiddenItem, Named, Party, Person, Role, Round, Row, Session, Template, UnsavedGroup, UnsavedText,
 } from './types'
 
 export interface Snapshot {
@@ -165,7 +165,9 @@ export function staalkaartModel(snap: Snapshot, template: Template, rights: Righ
   return {
     examples: template.staalkaart,
     themes: themesOf(snap, template),
-    canPlace: rights.startCard('bouwstenen'),
+    pijlers: template.pijlers,
+    types: template.types,
+    targets: template.sections.filter((s) => rights.startCard(s.id)),
     placed,
   }
 }
@@ -192,6 +194,63 @@ export function hiddenModel(items: HiddenItem[], snap: Snapshot, template: Templ
       mergedInto: into,
     }
   })
+}
+
+/**
+ * The audit log in words: who did what, naming cards by the start of their text (from the
+ * canvas, or the hidden list for cards that left it) and sections by their title — never ids or
+ * JSON (the JSON stays downloadable).
+ */
+export function auditModel(entries: AuditEntry[], snap: Snapshot, hidden: HiddenItem[] | null, template: Template): { key: string; text: string; action: string }[] {
+  const cards = new Map(snap.cards.map((c) => [c.id, textStart(c.plain)]))
+  for (const item of hidden ?? []) {
+    if (item.doc === 'canvas' && !cards.has(item.id)) cards.set(item.id, textStart(item.texts.text ?? ''))
+    if (item.doc === 'gap') cards.set(item.id, textStart(item.texts.onderwerp ?? ''))
+  }
+  const sections = new Map(template.sections.map((s) => [s.id, s.title]))
+  const steps = new Map(template.steps.map((s) => [s.id, s.title]))
+  const card = (id: unknown): string => typeof id === 'string' ? `“${cards.get(id) ?? t('audit.unknownCard')}”` : ''
+  const d = (e: AuditEntry): Record<string, unknown> => (e.detail && typeof e.detail === 'object' ? e.detail : {}) as Record<string, unknown>
+  const say = (e: AuditEntry): string => {
+    const x = d(e)
+    const on = x.on === true
+    switch (e.action) {
+      case 'step': return t('audit.step', { step: String(x.step ?? ''), title: steps.get(String(x.step)) ?? '' })
+      case 'phase': return t('audit.phase', { phase: String(x.phase ?? '') })
+      case 'timer': return x.op === 'start' && typeof x.seconds === 'number'
+        ? t('audit.timerStart', { min: Math.round(x.seconds / 6) / 10 })
+        : t(x.op === 'pause' ? 'audit.timerPause' : x.op === 'reset' ? 'audit.timerReset' : 'audit.timerResume')
+      case 'lock': case 'unlock': {
+        const what = x.scope === 'board' ? t('audit.theBoard')
+          : x.scope === 'doc' ? (x.target === 'gap' ? t('tab.gap') : String(x.target ?? ''))
+            : sections.get(String(x.target)) ?? String(x.target ?? '')
+        return t(e.action === 'lock' ? 'audit.lock' : 'audit.unlock', { what })
+      }
+      case 'presentation': return t(on ? 'audit.presentOn' : 'audit.presentOff')
+      case 'author-mode': return t('audit.authorMode', { mode: t(`fac.author.${x.mode === 'name' || x.mode === 'anonymous' ? x.mode : 'party'}`) })
+      case 'private-writing': return t(on ? 'audit.privateOn' : 'audit.privateOff')
+      case 'reveal-drafts': return t('audit.revealDrafts', { n: Array.isArray(x.cards) ? x.cards.length : 0 })
+      case 'round-open': return t('audit.roundOpen', { n: Array.isArray(x.cards) ? x.cards.length : 0, budget: String(x.budget ?? '') })
+      case 'round-close': return t('audit.roundClose')
+      case 'round-reveal': return t('audit.roundReveal')
+      case 'hide': return x.row ? t('audit.hideRow', { row: card(x.row) }) : t('audit.hide', { card: card(x.card) })
+      case 'merge': return t('audit.merge', { card: card(x.card), into: card(x.into) })
+      case 'restore': return x.row ? t('audit.restoreRow', { row: card(x.row) }) : t('audit.restore', { card: card(x.card) })
+      case 'invite': return t('audit.invite', { role: t(`role.${String(x.role)}` as Key) })
+      case 'invite-revoke': return t('audit.inviteRevoke', { role: t(`role.${String(x.role)}` as Key) })
+      case 'remove': return t('audit.remove', { name: String(x.display ?? '') })
+      default: return e.action
+    }
+  }
+  return entries.map((e, i) => ({
+    key: String(i),
+    action: e.action,
+    text: t('audit.line', {
+      when: new Date(e.at * 1000).toLocaleTimeString(lang() === 'en' ? 'en-GB' : 'nl-NL'),
+      who: e.name || t(`role.${e.role}` as Key),
+      what: say(e),
+    }),
+  })).reverse()
 }
 
 export function readyCount(people: Person[]): { ready: number; total: number } {

@@ -4,6 +4,7 @@
 
 import * as Y from 'yjs'
 import { sharedText } from './textbind'
+import { OWN_EDIT } from './undo'
 import type { Card, Named, Round, Row, Session, Timer } from './types'
 
 const TEXT_FIELDS = ['onderwerp', 'huidig', 'gewenst', 'gap', 'oplossingen'] as const
@@ -100,11 +101,13 @@ function cardMap(doc: Y.Doc, id: string): Y.Map<unknown> | null {
 export function setCardField(doc: Y.Doc, id: string, key: 'thema' | 'type' | 'pijlers', value: unknown): void {
   const m = cardMap(doc, id)
   if (!m) return
-  if (value === undefined) {
-    if (m.has(key)) m.delete(key)
-  } else {
-    m.set(key, value)
-  }
+  m.doc?.transact(() => {
+    if (value === undefined) {
+      if (m.has(key)) m.delete(key)
+    } else {
+      m.set(key, value)
+    }
+  }, OWN_EDIT)
 }
 
 export function removeCard(doc: Y.Doc, id: string): void {
@@ -172,12 +175,12 @@ export function swapRows(doc: Y.Doc, a: string, b: string): void {
   doc.transact(() => {
     ra.set('priority', pa)
     rb.set('priority', pb)
-  })
+  }, OWN_EDIT)
 }
 
 export function setPartijen(doc: Y.Doc, id: string, partijen: string[]): void {
   const m = rowMap(doc, id)
-  if (m && JSON.stringify(strings(m.get('partijen'))) !== JSON.stringify(partijen)) m.set('partijen', partijen)
+  if (m && JSON.stringify(strings(m.get('partijen'))) !== JSON.stringify(partijen)) doc.transact(() => m.set('partijen', partijen), OWN_EDIT)
 }
 
 export function removeRow(doc: Y.Doc, id: string): void {
@@ -200,6 +203,7 @@ export function readSession(doc: Y.Doc): Session {
     phase: str(s.get('phase')) ?? '',
     authorMode: mode === 'name' || mode === 'anonymous' ? mode : 'party',
     privateWriting: s.get('privateWriting') === true,
+    draftsIn: typeof s.get('draftsIn') === 'number' ? (s.get('draftsIn') as number) : 0,
     presentation: {
       on: presentation.on === true,
       focus: focus && typeof focus === 'object' ? (focus as Session['presentation']['focus']) : null,

@@ -181,13 +181,15 @@ impl BoardState {
         }
     }
 
-    /// The public part, as mirrored into `control/session` (no ballots, drafts, names or audit).
+    /// The public part, as mirrored into `control/session` (no ballots, drafts, names or audit;
+    /// of the drafts only how many are handed in, `draftsIn`, never whose).
     pub fn session_json(&self, now_ms: u64) -> serde_json::Value {
         serde_json::json!({
             "step": self.step,
             "phase": self.phase,
             "authorMode": self.author_mode,
             "privateWriting": self.private_writing,
+            "draftsIn": self.drafts.len(),
             "presentation": {"on": self.presentation, "focus": self.focus},
             "locks": {
                 "board": self.board_locked,

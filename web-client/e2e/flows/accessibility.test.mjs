@@ -1,8 +1,8 @@
 // Browser tests: accessibility (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, sleep, poll, BASE, FT, createBoard, invite, control, template, tid, openBoard, cardIds, addCard, waitCardText, axeRun } from '../harness.mjs'
+import { flow, cardMenu, facTab, sleep, poll, BASE, FT, createBoard, invite, control, template, tid, openBoard, cardIds, addCard, waitCardText, axeRun } from '../harness.mjs'
 
-flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, the gap board and the facilitator\'s page with its panel', async (s) => {
+flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, gap board, staalkaart, workspace and poster view, and every tab of the facilitator\'s panel', async (s) => {
   const board = await createBoard('Toegankelijkheid')
   const invE = await invite(board, 'employer')
   const found = []
@@ -60,23 +60,45 @@ flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the 
   await sleep(300)
   await check(employer, 'gap board')
 
+  // The staalkaart with its filters, the own workspace, and the canvas as a poster.
+  await tid(employer, 'tab-staalkaart').click()
+  await tid(employer, 'staal-filter-pijler').waitFor()
+  await check(employer, 'staalkaart')
+  await tid(employer, 'tab-party').click()
+  await sleep(200)
+  await check(employer, 'own workspace')
+  await tid(employer, 'tab-canvas').click()
+  await tid(employer, 'poster-toggle').click()
+  await sleep(300)
+  await check(employer, 'poster view')
+  await tid(employer, 'poster-toggle').click()
+
   // The facilitator's board page with the panel (merge controls on the cards, a merged card in
   // the hidden list, the ready count): an invite with its QR code and the audit log open.
   await control(board, { action: 'merge', card: mine[2], into: mine[1] })
   await poll(async () => (await tid(fac, `hidden-${mine[2]}`).getAttribute('data-merged-into')) === mine[1], { message: 'the merged card in the facilitator\'s hidden list' })
   assert.equal(await tid(fac, `card-${mine[2]}`).count(), 0, 'a merged card is not on the facilitator\'s canvas either')
   await poll(async () => /1/.test(await tid(fac, 'ready-count').textContent()), { message: 'ready-count counting the employer' })
+  await facTab(fac, 'people')
   await tid(fac, 'invite-role').selectOption('employee')
   await tid(fac, 'invite-create').click()
   await tid(fac, 'invite-qr').waitFor({ state: 'visible' })
   await poll(async () => (await tid(fac, 'invite-qr').getAttribute('src'))?.startsWith('data:'), { message: 'the invite QR code' })
+  await facTab(fac, 'session')
   await tid(fac, 'step-select').selectOption('2')
   await poll(async () => /2/.test(await tid(fac, 'step-indicator').textContent()), { message: 'step-indicator to show step 2' })
+  await facTab(fac, 'log')
   await tid(fac, 'audit-open').click()
   await tid(fac, 'audit-entry').first().waitFor({ state: 'visible' })
   await fac.evaluate(() => document.activeElement?.blur())
   await sleep(300)
-  await check(fac, 'facilitator board')
+  await check(fac, 'facilitator board, log tab')
+  // Every other tab of the panel, one card's moderation menu open.
+  await cardMenu(fac, mine[1])
+  for (const tab of ['session', 'voting', 'people']) {
+    await facTab(fac, tab)
+    await check(fac, `facilitator board, ${tab} tab`)
+  }
 
   assert.deepEqual(found, [], `axe found ${found.length} serious or critical violation(s):\n${found.join('\n')}`)
 })

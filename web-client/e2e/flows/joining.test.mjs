@@ -1,6 +1,6 @@
 // Browser tests: joining (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, TEMPLATE, sleep, poll, keptToken, claimsOf, tokenOfUrl, short, BASE, FT, api, apiOk, createBoard, invite, template, tid, openBoard, waitOnline } from '../harness.mjs'
+import { flow, facTab, mint, TEMPLATE, sleep, poll, keptToken, claimsOf, tokenOfUrl, short, BASE, FT, api, apiOk, createBoard, invite, template, tid, openBoard, waitOnline } from '../harness.mjs'
 
 flow('facilitator signs in, creates a board from a template, lands on its canvas and makes employer and employee invites with a QR code', async (s) => {
   const ctx = await s.context({}, 'facilitator')
@@ -36,6 +36,7 @@ flow('facilitator signs in, creates a board from a template, lands on its canvas
 
   const urls = {}
   for (const role of ['employer', 'employee']) {
+    await facTab(page, 'people')
     const previous = (await tid(page, 'invite-url').count()) ? await tid(page, 'invite-url').inputValue() : ''
     await tid(page, 'invite-role').selectOption(role)
     await tid(page, 'invite-create').click()
@@ -135,6 +136,7 @@ flow('a round table of three phones on one employee QR code: three people, three
 flow('who is in: the facilitator makes an invite with seats, shows its "scan to join" QR full screen, lists invites and participants and removes one from the panel', async (s) => {
   const board = await createBoard('Wie doet mee')
   const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  await facTab(fac, 'people')
   await tid(fac, 'invite-role').selectOption('employee')
   await tid(fac, 'invite-seats').fill('2')
   await tid(fac, 'invite-create').click()
@@ -165,4 +167,45 @@ flow('who is in: the facilitator makes an invite with seats, shows its "scan to 
   const again = await phone.context().newPage()
   await again.goto(url.replace(/^https?:\/\/[^/]+/, BASE))
   await poll(async () => /verwijderd/i.test(await again.locator('[role="alert"]').textContent({ timeout: 200 })), { message: 'the removed message on reopening' })
+})
+
+flow('the facilitator picks how long an invite link stays valid', async (s) => {
+  const board = await createBoard('Geldigheid')
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  await facTab(fac, 'people')
+  const offered = await tid(fac, 'invite-ttl').locator('option').evaluateAll((os) => os.map((o) => o.value))
+  assert.deepEqual(offered, ['2h', '8h', '24h', '7d', '30d'])
+  assert.equal(await tid(fac, 'invite-ttl').inputValue(), '8h', 'a working day by default')
+  await tid(fac, 'invite-role').selectOption('union')
+  await tid(fac, 'invite-ttl').selectOption('7d')
+  await tid(fac, 'invite-create').click()
+  const { value: url } = await poll(async () => await tid(fac, 'invite-url').inputValue({ timeout: 200 }), { message: 'invite-url' })
+  const claims = claimsOf(tokenOfUrl(url))
+  assert.equal(claims.role, 'union')
+  const days = (claims.exp - claims.iat) / 86400
+  assert.ok(Math.abs(days - 7) < 0.01, `valid for 7 days (${days})`)
+})
+
+flow('the facilitator gives their own name at sign-in and the board shows it, not "Facilitator"', async (s) => {
+  const signin = mint({ sub: 'fac-named', name: 'Facilitator', role: 'facilitator', board: '*' })
+  const page = await (await s.context({}, 'facilitator')).newPage()
+  await page.goto(`${BASE}/#token=${signin}`)
+  await tid(page, 'name-input').waitFor()
+  assert.match(await page.locator('h1').textContent(), /Welkom, facilitator/)
+  await tid(page, 'name-input').fill('Fenna')
+  await tid(page, 'name-submit').click()
+  await tid(page, 'board-title-input').waitFor()
+  const kept = await page.evaluate(() => localStorage.getItem('tafel:token:*'))
+  assert.equal(claimsOf(kept).name, 'Fenna', 'the kept sign-in token carries the name')
+  assert.equal(claimsOf(kept).sub, 'fac-named', 'the same facilitator')
+  // Reopening the list does not ask again.
+  await page.goto(`${BASE}/`)
+  await tid(page, 'board-title-input').waitFor()
+  assert.equal(await tid(page, 'name-input').count(), 0)
+  const board = await createBoard('Eigen naam')
+  const inv = await invite(board, 'employer')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), inv.url, 'Els')
+  await page.goto(`${BASE}/?board=${board}`)
+  await tid(page, 'board-title').waitFor()
+  await poll(async () => /Fenna/.test(await employer.locator('.presence').textContent()), { message: 'the employer sees Fenna in the presence bar' })
 })

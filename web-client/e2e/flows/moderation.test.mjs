@@ -1,6 +1,6 @@
 // Browser tests: moderation (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, poll, BASE, FT, api, apiOk, createBoard, invite, control, exportBoard, tid, openBoard, addCard, waitCardText } from '../harness.mjs'
+import { flow, cardMenu, facTab, poll, BASE, FT, api, apiOk, createBoard, invite, control, exportBoard, tid, openBoard, addCard, waitCardText } from '../harness.mjs'
 
 flow('merge: the facilitator merges card A into card B; every page shows B with A\'s text and A gone (in the facilitator\'s hidden list, restorable)', async (s) => {
   const board = await createBoard('Samenvoegen')
@@ -17,6 +17,7 @@ flow('merge: the facilitator merges card A into card B; every page shows B with 
 
   // Participants have no merge control.
   assert.equal(await tid(employer, `merge-${a}`).count(), 0, 'no merge control for the employer')
+  await cardMenu(fac, a)
   const select = tid(fac, `merge-${a}`)
   await poll(async () => (await select.locator('option').allTextContents()).some((o) => o.startsWith('Roosterinspraak')),
     { message: `merge-${a} to offer card B by its text` })
@@ -34,6 +35,7 @@ flow('merge: the facilitator merges card A into card B; every page shows B with 
     await poll(async () => (await tid(page, `card-${a}`).count()) === 0, { message: `${who}: card A gone once merged` })
   }
   // The facilitator finds it in the hidden list (from the server), marked merged into B.
+  await facTab(fac, 'log')
   const heldA = tid(fac, `hidden-${a}`)
   await poll(async () => (await heldA.count()) === 1 && (await heldA.getAttribute('data-merged-into')) === b,
     { message: 'facilitator: card A in hidden-list with data-merged-into=B' })
@@ -79,6 +81,7 @@ flow('hide a gap row: the facilitator\'s hide-row takes it off the employer\'s p
   for (const [who, page] of [['facilitator', fac], ['employer', employer]]) {
     await poll(async () => (await tid(page, `row-${id}`).count()) === 0, { message: `${who}: the row gone once hidden` })
   }
+  await facTab(fac, 'log')
   const held = tid(fac, `hidden-${id}`)
   await poll(async () => (await held.count()) === 1 && (await held.getAttribute('data-doc')) === 'gap', { message: 'the row in the facilitator\'s hidden-list' })
   assert.ok((await held.textContent()).includes('Ploegendienst'), 'the hidden entry shows the row\'s subject')

@@ -18,3 +18,37 @@ flow('phone (390×844, touch): the employee\'s board renders, add-card-themas is
   const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }))
   assert.ok(widths.scroll <= 390 + 1, `no horizontal scrollbar: scrollWidth ${widths.scroll} (viewport 390)`)
 })
+
+flow('on a 390 px phone nothing scrolls sideways with every panel opened: the label editor, the gap board, the own workspace, the staalkaart and the presence bar', async (s) => {
+  const board = await createBoard('Telefoon panelen')
+  const inv = await invite(board, 'employer')
+  const ctx = await s.context({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, 'employer-phone')
+  const { page } = await openBoard(ctx, inv.url, 'Els')
+  const widths = []
+  const check = async (what) => {
+    const w = await page.evaluate(() => {
+      const wide = [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > 391 && el.getClientRects().length)
+      return { scroll: document.documentElement.scrollWidth, body: document.body.scrollWidth, wide: wide.slice(0, 3).map((el) => `${el.tagName.toLowerCase()}.${el.className}`) }
+    })
+    widths.push(`${what}: ${w.scroll}`)
+    assert.ok(w.scroll <= 391 && w.body <= 391, `${what}: scrollWidth ${w.scroll}/${w.body} at 390 px (too wide: ${w.wide.join(', ')})`)
+  }
+  const id = await addCard(page, 'bouwstenen', 'Een kaart met labels op de telefoon', { tap: true })
+  await check('canvas')
+  await tid(page, `card-${id}`).locator('.card-labels summary').tap()
+  await tid(tid(page, `card-${id}`), 'type-select').waitFor({ state: 'visible' })
+  await check('label editor open')
+  const editor = await tid(page, `card-${id}`).locator('.card-labels').boundingBox()
+  const card = await tid(page, `card-${id}`).boundingBox()
+  assert.ok(editor.x >= card.x - 1 && editor.x + editor.width <= card.x + card.width + 1, `the label editor stays inside its card (${JSON.stringify({ editor, card })})`)
+  for (const tab of ['gap', 'party', 'staalkaart']) {
+    await tid(page, `tab-${tab}`).tap()
+    await page.waitForTimeout(200)
+    if (tab === 'gap') await tid(page, 'add-row').tap()
+    await check(`tab ${tab}`)
+  }
+  await tid(page, 'tab-canvas').tap()
+  await tid(page, 'poster-toggle').tap()
+  await check('poster view')
+  s.note(widths.join(', '))
+})

@@ -1,6 +1,6 @@
 // Browser tests: presentation mode and the room screen (see ../README.md).
 import assert from 'node:assert/strict'
-import { flow, poll, BASE, FT, createBoard, invite, control, tid, openBoard, addCard, exportBoard } from '../harness.mjs'
+import { flow, cardMenu, axeRun, poll, BASE, FT, createBoard, invite, control, tid, openBoard, addCard, exportBoard } from '../harness.mjs'
 
 flow('the room screen follows the facilitator to the gap board and back, a spotlight marks the focused section, card and row, and everyone keeps writing', async (s) => {
   const board = await createBoard('Presentatie')
@@ -29,6 +29,7 @@ flow('the room screen follows the facilitator to the gap board and back, a spotl
 
   // The facilitator puts that card in the spotlight from the card; then a gap row.
   await tid(fac, `card-${id}`).waitFor()
+  await cardMenu(fac, id)
   await tid(fac, `spotlight-${id}`).click()
   await poll(async () => (await tid(screen, `card-${id}`).getAttribute('data-spotlight')) === 'true',
     { message: 'the card in the spotlight on the room screen' })
@@ -104,6 +105,8 @@ flow('at 1920×1080 the room screen reads from the back of the room: big text, t
     return f.bottom <= f.height && f.scroll <= f.height + 2 && f
   }, { message: 'every section on one screen in the poster view' })
   s.note(`canvas height ${before.scroll} px → poster fits in ${after.height} px`)
+  const axe = await axeRun(screen, 'room screen, poster')
+  assert.deepEqual(axe.serious, [], 'axe: nothing serious on the room screen')
   await control(board, { action: 'presentation', on: false })
   // Anyone can choose the poster view for themselves.
   await tid(employer, 'poster-toggle').click()

@@ -1,6 +1,6 @@
 // Browser tests: refusals (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, poll, never, BASE, FT, refusedUpdates, createBoard, invite, exportBoard, OFFLINE, NOT_ALLOWED, REFUSAL_NL, REFUSED_NL, tid, unsavedPanel, assertLockReason, openBoard, waitOnline, cardText, cardTextLocator, addCard, typeInto, waitCardText, goneOrDisabled, axeRun } from '../harness.mjs'
+import { flow, sectionLock, poll, never, BASE, FT, refusedUpdates, createBoard, invite, exportBoard, OFFLINE, NOT_ALLOWED, REFUSAL_NL, REFUSED_NL, tid, unsavedPanel, assertLockReason, openBoard, waitOnline, cardText, cardTextLocator, addCard, typeInto, waitCardText, goneOrDisabled, axeRun } from '../harness.mjs'
 
 flow('a section lock makes bouwstenen read-only for the employer and the unlock gives it back', async (s) => {
   const board = await createBoard('Vergrendelen')
@@ -12,7 +12,7 @@ flow('a section lock makes bouwstenen read-only for the employer and the unlock 
   const id = await addCard(employer, 'bouwstenen', base)
   await waitCardText(fac, id, base, 'the facilitator to see the employer\'s card')
 
-  await tid(fac, 'lock-section-bouwstenen').check()
+  await (await sectionLock(fac, 'bouwstenen')).check()
   await poll(async () => (await tid(employer, 'section-bouwstenen').getAttribute('data-locked')) === 'true',
     { message: 'section-bouwstenen data-locked="true" on the employer\'s page' })
   await poll(() => goneOrDisabled(tid(employer, 'add-card-bouwstenen')), { message: 'add-card-bouwstenen gone or disabled while locked' })
@@ -57,7 +57,7 @@ flow('a section lock makes bouwstenen read-only for the employer and the unlock 
   await tid(employer, 'unsaved-dismiss').click()
   await poll(async () => (await unsavedPanel(employer)) === null, { message: 'unsaved-panel hidden after unsaved-dismiss' })
 
-  await tid(fac, 'lock-section-bouwstenen').uncheck()
+  await (await sectionLock(fac, 'bouwstenen')).uncheck()
   await poll(async () => (await tid(employer, 'section-bouwstenen').getAttribute('data-locked')) !== 'true',
     { message: 'section-bouwstenen no longer data-locked after the unlock' })
   await poll(async () => (await tid(employer, 'add-card-bouwstenen').isVisible()) && (await tid(employer, 'add-card-bouwstenen').isEnabled()),
@@ -88,7 +88,7 @@ flow('offline edits refused on reconnect (the section was locked meanwhile) are 
   const EDIT = ' en roosterdruk'
   await typeInto(cardTextLocator(employee, id), EDIT)
   const fresh = await addCard(employee, 'themas', 'Idee onderweg: fietsplan')
-  await tid(fac, 'lock-section-themas').check()
+  await (await sectionLock(fac, 'themas')).check()
   await poll(async () => (await exportBoard(board)).documents.control?.session?.locks?.sections?.includes('themas'),
     { message: 'the server to store the lock of themas' })
   await poll(async () => (await tid(fac, 'section-themas').getAttribute('data-locked')) === 'true', { message: 'themas locked on the facilitator\'s page' })
@@ -146,7 +146,7 @@ flow('offline edits refused on reconnect (the section was locked meanwhile) are 
   await never(async () => await unsavedPanel(employee), { duration: 1500, message: 'the dismissed panel came back after a reload' })
 
   // After the unlock the employee edits as usual, and nothing comes back.
-  await tid(fac, 'lock-section-themas').uncheck()
+  await (await sectionLock(fac, 'themas')).uncheck()
   await poll(async () => (await tid(employee, 'section-themas').getAttribute('data-locked')) !== 'true', { message: 'themas unlocked for the employee' })
   await poll(async () => !(await cardTextLocator(employee, id).evaluate((el) => el.readOnly || el.disabled)), { message: 'card-text editable after the unlock' })
   await typeInto(cardTextLocator(employee, id), ' (opnieuw)')
@@ -253,7 +253,7 @@ flow('typed refusals in the browser: a `section-locked: …` reason is explained
   const a = await addCard(employer, 'bouwstenen', 'Eerste kaart')
   const b = await addCard(employer, 'bouwstenen', 'Tweede kaart')
   await waitCardText(fac, b, 'Tweede kaart', 'the facilitator to see both cards')
-  await tid(fac, 'lock-section-bouwstenen').check()
+  await (await sectionLock(fac, 'bouwstenen')).check()
   await poll(async () => (await tid(employer, 'section-bouwstenen').getAttribute('data-locked')) === 'true', { message: 'bouwstenen locked for the employer' })
 
   await force(a, ' X1')

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { flow, SCREENSHOTS, DOC_SCREENSHOTS, REFRESH_DOCS, sleep, poll, BASE, tmp, FT, createBoard, invite, control, exportBoard, template, tid, openBoard, cardIds, addCard } from '../harness.mjs'
+import { flow, cardMenu, facTab, SCREENSHOTS, DOC_SCREENSHOTS, REFRESH_DOCS, sleep, poll, BASE, tmp, FT, createBoard, invite, control, exportBoard, template, tid, openBoard, cardIds, addCard } from '../harness.mjs'
 
 flow('screenshots: canvas.png (tagged cards) and gap.png (filled rows), to docs/screenshots with --screenshots', async (s) => {
   const board = await createBoard('Cao Zorg & Welzijn — DI-werkgroep')
@@ -86,4 +86,67 @@ flow('screenshots: canvas.png (tagged cards) and gap.png (filled rows), to docs/
       s.note(`refreshed docs/screenshots/${f}`)
     }
   }
+})
+
+/** Saves a picture of the walkthrough (and, with --screenshots, into docs/screenshots/). */
+function keep (s, file) {
+  assert.ok(fs.statSync(path.join(SCREENSHOTS, file)).size > 5000, `${file} written`)
+  if (REFRESH_DOCS) {
+    fs.mkdirSync(DOC_SCREENSHOTS, { recursive: true })
+    fs.copyFileSync(path.join(SCREENSHOTS, file), path.join(DOC_SCREENSHOTS, file))
+    s.note(`refreshed docs/screenshots/${file}`)
+  }
+}
+
+flow('screenshots of the facilitator\'s walkthrough: the board list, the cockpit, the invite QR, the room screen with a spotlight, the poster view and a phone', async (s) => {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true })
+  const shot = async (page, file) => {
+    await page.evaluate(() => document.activeElement?.blur())
+    await sleep(300)
+    await page.screenshot({ path: path.join(SCREENSHOTS, file) })
+    keep(s, file)
+  }
+  const ctxF = await s.context({ viewport: { width: 1366, height: 768 } }, 'facilitator')
+  const list = await ctxF.newPage()
+  await list.goto(`${BASE}/#token=${FT}`)
+  await tid(list, 'board-title-input').waitFor()
+  await tid(list, 'walkthrough').locator('summary').click()
+  await shot(list, 'walkthrough-1-board-list.png')
+
+  const board = await createBoard('Cao Zorg & Welzijn — DI-werkgroep')
+  const [invE, invM, invO] = [await invite(board, 'employer'), await invite(board, 'employee'), await invite(board, 'observer')]
+  const { page: fac } = await openBoard(ctxF, `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
+  const { page: phone } = await openBoard(await s.context({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, 'phone'), invM.url, 'Mia')
+  const cards = []
+  for (const [section, text] of [['themas', 'Werkdruk in de avonddiensten'], ['themas', 'Oudere medewerkers willen minder nachtdiensten'], ['bouwstenen', 'Persoonlijk ontwikkelbudget van € 750 per jaar'], ['bouwstenen', 'Generatiepact: 80-90-100 vanaf 60 jaar'], ['rollen', 'HR levert verzuimcijfers per kwartaal']]) {
+    cards.push(await addCard(employer, section, text))
+  }
+  await addCard(phone, 'themas', 'Meer zeggenschap over mijn rooster', { tap: true })
+  await control(board, { action: 'step', step: '4' })
+  await control(board, { action: 'timer', op: 'start', seconds: 900 })
+  await tid(fac, `card-${cards[2]}`).waitFor()
+  await shot(fac, 'walkthrough-2-cockpit.png')
+
+  await facTab(fac, 'people')
+  await tid(fac, 'invite-role').selectOption('employee')
+  await tid(fac, 'invite-create').click()
+  await tid(fac, 'invite-show-qr').click()
+  await poll(async () => ((await tid(fac, 'join-qr-big').getAttribute('src')) ?? '').startsWith('data:image'), { message: 'the big QR code' })
+  await shot(fac, 'walkthrough-3-invite-qr.png')
+  await tid(fac, 'join-qr-close').click()
+
+  const { page: room } = await openBoard(await s.context({ viewport: { width: 1920, height: 1080 } }, 'room'), invO.url, 'Zaalscherm')
+  await facTab(fac, 'session')
+  await cardMenu(fac, cards[2])
+  await tid(fac, `spotlight-${cards[2]}`).click()
+  await poll(async () => (await tid(room, `card-${cards[2]}`).getAttribute('data-spotlight')) === 'true', { message: 'the spotlight on the room screen' })
+  await room.waitForTimeout(400)
+  await shot(room, 'walkthrough-4-room-screen.png')
+  await control(board, { action: 'presentation', on: true, focus: { doc: 'canvas', poster: true } })
+  await poll(async () => room.evaluate(() => document.body.classList.contains('poster')), { message: 'the poster view' })
+  await room.waitForTimeout(400)
+  await shot(room, 'walkthrough-5-poster.png')
+  await control(board, { action: 'presentation', on: false })
+  await shot(phone, 'walkthrough-6-phone.png')
 })

@@ -1,6 +1,6 @@
 // Browser tests: voting (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, sleep, poll, keptToken, BASE, FT, api, apiOk, createBoard, invite, exportBoard, tid, openBoard, addCard, waitCardText, goneOrDisabled } from '../harness.mjs'
+import { flow, facTab, sleep, poll, keptToken, BASE, FT, api, apiOk, createBoard, invite, exportBoard, tid, openBoard, addCard, waitCardText, goneOrDisabled } from '../harness.mjs'
 
 flow('dot voting: a budget of 2 stops the third dot, the server counts 2, the reveal shows the same totals everywhere', async (s) => {
   const board = await createBoard('Stemmen')
@@ -12,6 +12,7 @@ flow('dot voting: a budget of 2 stops the third dot, the server counts 2, the re
   for (const text of ['Vitaliteitsbudget', 'Roosterinspraak', 'Generatiepact']) ids.push(await addCard(employer, 'bouwstenen', text))
   for (const id of ids) await waitCardText(fac, id, (v) => v.length > 0, `the facilitator to see card ${id}`)
 
+  await facTab(fac, 'voting')
   await tid(fac, 'round-budget').fill('2')
   await tid(fac, 'round-open').click()
   for (const id of ids) await tid(employer, `vote-${id}`).waitFor({ state: 'visible' })
@@ -85,6 +86,7 @@ flow('round-close: the facilitator closes an open round; votes stop, the round i
   const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
   const id = await addCard(employer, 'bouwstenen', 'Generatiepact')
   await waitCardText(fac, id, 'Generatiepact', 'the facilitator to see the card')
+  await facTab(fac, 'voting')
   await tid(fac, 'round-open').click()
   await tid(employer, `vote-${id}`).click()
   await tid(fac, 'round-close').click()

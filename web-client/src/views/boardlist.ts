@@ -2,7 +2,7 @@
 // create a new board from a template.
 
 import { h } from './dom'
-import { lang, t } from '../i18n'
+import { lang, t, type Key } from '../i18n'
 import type { BoardSummary, TemplateSummary } from '../types'
 
 export interface BoardListActions {
@@ -13,13 +13,24 @@ export interface BoardListActions {
 export function createBoardList(boards: BoardSummary[], templates: TemplateSummary[], actions: BoardListActions) {
   const titleInput = h('input', { id: 'board-title-input', testid: 'board-title-input', type: 'text', required: true, maxlength: 200 })
   const template = h('select', { id: 'template-select', testid: 'template-select' },
-    ...templates.map((tp) => h('option', { value: tp.id, text: `${tp.title} (${tp.level})` })))
+    ...templates.map((tp) => h('option', {
+      value: tp.id,
+      // The level only where the title does not already say it ("… (organisatie)").
+      text: tp.title.toLowerCase().includes(tp.level.toLowerCase()) ? tp.title : `${tp.title} (${tp.level})`,
+    })))
+  const describe = h('p', { class: 'hint', testid: 'template-description', id: 'template-description' })
+  const showDescription = (): void => {
+    describe.textContent = templates.find((tp) => tp.id === template.value)?.description ?? ''
+  }
+  template.setAttribute('aria-describedby', 'template-description')
+  template.addEventListener('change', showDescription)
+  showDescription()
   const error = h('p', { class: 'error', role: 'alert' })
   const create = h('button', { type: 'submit', testid: 'create-board', class: 'btn btn-primary', text: t('list.create') })
   const form = h('form', { class: 'card-form' },
     h('h2', { text: t('list.new') }),
     h('label', { for: 'board-title-input', text: t('list.titleInput') }), titleInput,
-    h('label', { for: 'template-select', text: t('list.template') }), template,
+    h('label', { for: 'template-select', text: t('list.template') }), template, describe,
     error, create)
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault()
@@ -45,7 +56,11 @@ export function createBoardList(boards: BoardSummary[], templates: TemplateSumma
         h('span', { class: 'hint', text: `${b.template}${b.created_at ? ` · ${new Date(b.created_at * 1000).toLocaleDateString(lang() === 'en' ? 'en-GB' : 'nl-NL')}` : ''}` }),
         link)
     }))
+  const steps = h('ol', {}, ...(['1', '2', '3', '4', '5', '6'] as const).map((n) => h('li', { text: t(`walk.${n}` as Key) })))
+  const walkthrough = h('details', { class: 'card-form walkthrough', testid: 'walkthrough' },
+    h('summary', { text: t('walk.title') }), steps, h('p', { class: 'hint', text: t('walk.more') }))
   const el = h('main', { class: 'list-page' },
+    walkthrough,
     form,
     h('h1', { text: t('list.title') }),
     boards.length ? list : h('p', { class: 'empty', text: t('list.empty') }))

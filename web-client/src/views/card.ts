@@ -122,8 +122,12 @@ export function createCard(model: CardModel, actions: CardActions) {
     },
   })
   const mergeBox = h('div', { class: 'merge-box' }, mergeSelect, mergeBtn)
-  const foot = h('div', { class: 'card-foot' }, author, votes, labels, removeBtn, spotBtn, hideBtn, restoreBtn)
-  const el = h('article', { testid: `card-${id}`, class: 'card' }, status, editing, textarea, tags, voteBox, copyBox, mergeBox, foot)
+  // The facilitator's moderation in one menu per card (spotlight, hide, merge), not a row of
+  // buttons on every card.
+  const menuSummary = h('summary', { testid: `card-menu-${id}`, class: 'btn btn-small btn-quiet' })
+  const menu = h('details', { class: 'card-menu' }, menuSummary, h('div', { class: 'card-menu-body' }, spotBtn, hideBtn, mergeBox))
+  const foot = h('div', { class: 'card-foot' }, author, votes, labels, removeBtn, menu, restoreBtn)
+  const el = h('article', { testid: `card-${id}`, class: 'card' }, status, editing, textarea, tags, voteBox, copyBox, foot)
 
   let bound: SharedText | null = null
   let unbind: (() => void) | null = null
@@ -205,6 +209,10 @@ export function createCard(model: CardModel, actions: CardActions) {
     setText(restoreBtn, t('card.restore'))
 
     const merges = m.mergeTargets ?? []
+    setPresent(menu, m.facilitator && !c.hidden)
+    setText(menuSummary, '⋯')
+    setAttr(menuSummary, 'aria-label', t('card.menu'))
+    setAttr(menuSummary, 'title', t('card.menu'))
     setPresent(mergeBox, !c.hidden && merges.length > 0)
     if (merges.length) {
       setOptions(mergeSelect, [['', t('card.mergeChoose')], ...merges])

@@ -7,11 +7,11 @@
 
 import { h, setAttr, setHidden, setOptions, setText } from './dom'
 import { createInvites, type InvitesActions } from './invites'
-import { createAudit, type AuditActions } from './audit'
+import { createAudit, type AuditActions, type AuditLine } from './audit'
 import { createHidden, type HiddenActions, type HiddenEntry } from './hidden'
 import { createPeople, type PeopleActions } from './people'
-import { t } from '../i18n'
-import type { AuditEntry, InviteInfo, ParticipantInfo, Role, Round, Section, Session } from '../types'
+import { t, type Key } from '../i18n'
+import type { InviteInfo, ParticipantInfo, Role, Round, Section, Session } from '../types'
 import { STEPS } from '../types'
 
 export interface FacilitatorModel {
@@ -23,7 +23,7 @@ export interface FacilitatorModel {
   invite: { url: string; role: Role } | null
   qrShown: boolean
   people: { invites: InviteInfo[]; participants: ParticipantInfo[] } | null
-  audit: AuditEntry[] | null
+  audit: AuditLine[] | null
   /** Hidden and merged cards and rows as the server holds them (null: not loaded yet). */
   hidden: HiddenEntry[] | null
   /** The focus value the presentation select shows (`doc` or `doc:section`). */
@@ -57,6 +57,12 @@ function field(label: HTMLElement, control: HTMLElement): HTMLElement {
   return h('div', { class: 'field' }, label, control)
 }
 
+const PANEL_TABS = ['session', 'voting', 'people', 'log'] as const
+type PanelTab = (typeof PANEL_TABS)[number]
+const TAB_TITLES: Record<PanelTab, Key> = {
+  session: 'fac.tab.session', voting: 'fac.tab.voting', people: 'fac.tab.people', log: 'fac.tab.log',
+}
+
 export function createFacilitatorPanel(actions: FacilitatorActions) {
   const heading = h('h2', {})
   // Step and phase
@@ -87,6 +93,7 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
   const lockGap = checkbox('lock-doc-gap', (on) => actions.lock('doc', 'gap', on))
   const sectionLocks = h('div', { class: 'checks' })
   const sectionBoxes = new Map<string, ReturnType<typeof checkbox>>()
+  const sectionLocksSummary = h('summary', {})
   const presentation = checkbox('presentation-toggle', (on) => actions.presentation(on, focus.value))
   const focus = h('select', {
     id: 'presentation-focus', testid: 'presentation-focus',
@@ -96,6 +103,7 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
   const author = h('select', { id: 'author-mode', testid: 'author-mode', onchange: () => actions.authorMode(author.value) })
   const authorLabel = h('label', { for: 'author-mode' })
   const privateWriting = checkbox('private-writing', (on) => actions.privateWriting(on))
+  const draftsIn = h('p', { testid: 'drafts-in', class: 'hint', role: 'status' })
   const reveal = h('button', { type: 'button', testid: 'reveal-drafts', class: 'btn', onclick: () => actions.revealDrafts() })
   // Voting
   const budget = h('input', { id: 'round-budget', testid: 'round-budget', type: 'number', min: 1, max: 100, value: '3', class: 'narrow' })
@@ -114,23 +122,55 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
   const readyCount = h('p', { testid: 'ready-count', class: 'ready-count', role: 'status' })
 
   const titles = {
-    session: h('h3', {}), ready: h('h3', {}), timer: h('h3', {}), locks: h('h3', {}), voting: h('h3', {}),
+    session: h('h3', {}), locks: h('h3', {}), voting: h('h3', {}),
   }
+  // The panel's tabs: the common actions (step, timer, locks, present, reveal) on the first, so
+  // they fit a laptop screen without scrolling; voting, people and the log each on their own.
+  const panes: Record<PanelTab, HTMLElement> = {
+    session: h('div', {},
+      h('section', { class: 'panel-block panel-row' }, field(stepLabel, step),
+        h('div', { class: 'field' }, secondsLabel, h('div', { class: 'inline timer-row' }, seconds, start, pause, reset))),
+      h('section', { class: 'panel-block' }, titles.locks, lockBoard.el, lockGap.el,
+        h('details', { class: 'section-locks' }, sectionLocksSummary, sectionLocks),
+        presentation.el, field(focusLabel, focus)),
+      h('section', { class: 'panel-block' }, readyCount,
+        privateWriting.el, h('div', { class: 'inline' }, reveal, draftsIn)),
+      h('section', { class: 'panel-block' }, titles.session,
+        field(phaseLabel, h('div', { class: 'inline' }, phase, phaseSet)), phaseList,
+        field(authorLabel, author))),
+    voting: h('div', {},
+      h('section', { class: 'panel-block' }, titles.voting, field(budgetLabel, budget),
+        h('div', { class: 'inline' }, open, closeRound, revealRound), roundStatus)),
+    people: h('div', {}, invites.el, peopleBlock.el),
+    log: h('div', {}, hidden.el, audit.el),
+  }
+  let current: PanelTab = 'session'
+  const tabBar = h('div', { class: 'panel-tabs', role: 'tablist' })
+  const tabButtons = PANEL_TABS.map((tab) => {
+    const b = h('button', {
+      type: 'button', role: 'tab', class: 'panel-tab', testid: `fac-tab-${tab}`, id: `fac-tab-${tab}`,
+      'aria-controls': `fac-pane-${tab}`,
+      onclick: () => {
+        current = tab
+        showTab()
+      },
+    })
+    tabBar.append(b)
+    const pane = panes[tab]
+    pane.id = `fac-pane-${tab}`
+    pane.setAttribute('role', 'tabpanel')
+    pane.setAttribute('aria-labelledby', `fac-tab-${tab}`)
+    return b
+  })
+  function showTab(): void {
+    PANEL_TABS.forEach((tab, i) => {
+      setAttr(tabButtons[i], 'aria-selected', tab === current ? 'true' : 'false')
+      setHidden(panes[tab], tab !== current)
+    })
+  }
+  showTab()
   const el = h('aside', { testid: 'facilitator-panel', class: 'facilitator-panel', 'aria-labelledby': 'fac-heading' },
-    heading,
-    h('section', { class: 'panel-block' }, titles.session,
-      field(stepLabel, step),
-      field(phaseLabel, h('div', { class: 'inline' }, phase, phaseSet)), phaseList,
-      field(authorLabel, author),
-      privateWriting.el, reveal),
-    h('section', { class: 'panel-block' }, titles.ready, readyCount),
-    h('section', { class: 'panel-block' }, titles.timer,
-      field(secondsLabel, seconds), h('div', { class: 'inline' }, start, pause, reset)),
-    h('section', { class: 'panel-block' }, titles.locks, lockBoard.el, lockGap.el, sectionLocks,
-      presentation.el, field(focusLabel, focus)),
-    h('section', { class: 'panel-block' }, titles.voting, field(budgetLabel, budget),
-      h('div', { class: 'inline' }, open, closeRound, revealRound), roundStatus),
-    hidden.el, invites.el, peopleBlock.el, audit.el)
+    heading, tabBar, ...PANEL_TABS.map((tab) => panes[tab]))
   heading.id = 'fac-heading'
   let last: FacilitatorModel | null = null
 
@@ -138,11 +178,13 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
     last = m
     const s = m.session
     setText(heading, t('fac.title'))
+    PANEL_TABS.forEach((tab, i) => setText(tabButtons[i], t(TAB_TITLES[tab])))
+    setText(sectionLocksSummary, t('fac.sectionLocks'))
+    setText(draftsIn, t(s.draftsIn === 1 ? 'fac.draftsIn1' : 'fac.draftsIn', { n: s.draftsIn }))
+    setHidden(draftsIn, !s.privateWriting && s.draftsIn === 0)
     setText(titles.session, t('fac.panelLabel'))
-    setText(titles.timer, t('timer.label'))
     setText(titles.locks, t('fac.locks'))
     setText(titles.voting, t('fac.voting'))
-    setText(titles.ready, t('ready.title'))
     setText(readyCount, t('ready.count', { n: m.ready.ready, m: m.ready.total }))
     setText(stepLabel, t('fac.step'))
     const steps = m.steps.length ? m.steps : STEPS.map((id) => ({ id, title: '' }))

@@ -23,12 +23,16 @@ export interface HeaderModel {
   /** The poster view is on; canPoster: the tab has one (the canvas). */
   poster: boolean
   canPoster: boolean
+  /** The tab has an undo (canUndo), and something of one's own to undo now (undoable). */
+  canUndo: boolean
+  undoable: boolean
 }
 
 export interface HeaderActions {
   switchLang(): void
   tab(tab: Tab): void
   poster(): void
+  undo(): void
 }
 
 const TAB_KEYS: Record<Tab, Key> = {
@@ -47,12 +51,13 @@ export function createHeader(actions: HeaderActions) {
   const phase = h('span', { testid: 'phase-indicator', class: 'pill phase' })
   const timer = createTimer()
   const presenting = h('span', { class: 'pill presenting-badge' })
+  const undo = h('button', { type: 'button', testid: 'undo', class: 'btn btn-small', onclick: () => actions.undo() })
   const poster = h('button', { type: 'button', testid: 'poster-toggle', class: 'btn btn-small', onclick: () => actions.poster() })
   const tabButtons = new Map<Tab, HTMLButtonElement>()
   const tabList = h('nav', { class: 'tabs', role: 'tablist' })
   const el = h('header', { class: 'board-header' },
     h('div', { class: 'topline' }, brand, title, role, h('span', { class: 'spacer' }), status, back, lang),
-    h('div', { class: 'session-bar' }, step, phase, timer.el, presenting, h('span', { class: 'spacer' }), poster),
+    h('div', { class: 'session-bar' }, step, phase, timer.el, presenting, h('span', { class: 'spacer' }), undo, poster),
     notice,
     tabList)
 
@@ -99,6 +104,10 @@ export function createHeader(actions: HeaderActions) {
     setText(poster, m.poster ? t('poster.off') : t('poster.on'))
     setAttr(poster, 'aria-pressed', m.poster ? 'true' : 'false')
     setHidden(poster, !m.canPoster)
+    setText(undo, `↶ ${t('undo')}`)
+    setAttr(undo, 'aria-label', t('undo.label'))
+    setHidden(undo, !m.canUndo)
+    undo.disabled = !m.undoable
     setAttr(tabList, 'aria-label', t('tabs.label'))
     for (const tab of ['canvas', 'gap', 'party', 'staalkaart'] as Tab[]) {
       const shown = m.tabs.includes(tab)

@@ -5,11 +5,11 @@
 
 import QRCode from 'qrcode'
 import { h, setAttr, setHidden, setOptions, setText } from './dom'
-import { t } from '../i18n'
+import { t, type Key } from '../i18n'
 import type { Role } from '../types'
 
 export interface InvitesActions {
-  create(role: Role, seats: number | null): void
+  create(role: Role, seats: number | null, ttl: string): void
   copied(ok: boolean): void
   showQr(shown: boolean): void
 }
@@ -32,17 +32,22 @@ async function copy(text: string, input: HTMLInputElement): Promise<boolean> {
   }
 }
 
+/** How long an invite link stays valid (the server takes at most 30 days). */
+const INVITE_TTLS = ['2h', '8h', '24h', '7d', '30d'] as const
+
 export function createInvites(actions: InvitesActions) {
   const title = h('h3', {})
   const role = h('select', { id: 'invite-role', testid: 'invite-role' })
   const roleLabel = h('label', { for: 'invite-role' })
   const seats = h('input', { id: 'invite-seats', testid: 'invite-seats', type: 'number', min: 1, max: 10000, class: 'narrow' })
   const seatsLabel = h('label', { for: 'invite-seats' })
+  const ttl = h('select', { id: 'invite-ttl', testid: 'invite-ttl' })
+  const ttlLabel = h('label', { for: 'invite-ttl' })
   const create = h('button', {
     type: 'button', testid: 'invite-create', class: 'btn btn-primary',
     onclick: () => {
       const n = Math.round(Number(seats.value))
-      actions.create(role.value as Role, seats.value && n > 0 ? n : null)
+      actions.create(role.value as Role, seats.value && n > 0 ? n : null, ttl.value || '8h')
     },
   })
   const url = h('input', { id: 'invite-url', testid: 'invite-url', type: 'text', readOnly: true, class: 'wide' })
@@ -55,7 +60,8 @@ export function createInvites(actions: InvitesActions) {
   const qr = h('img', { testid: 'invite-qr', class: 'qr', width: 200, height: 200 })
   const result = h('div', { class: 'invite-result' }, urlLabel, h('div', { class: 'inline' }, url, copyBtn, showBtn), qr)
   const el = h('section', { class: 'panel-block invites' }, title,
-    h('div', { class: 'inline' }, roleLabel, role), h('div', { class: 'inline' }, seatsLabel, seats, create), result)
+    h('div', { class: 'inline' }, roleLabel, role), h('div', { class: 'inline' }, ttlLabel, ttl),
+    h('div', { class: 'inline' }, seatsLabel, seats, create), result)
 
   // "Scan to join", full screen for the room.
   const bigQr = h('img', { testid: 'join-qr-big', class: 'qr-big' })
@@ -72,6 +78,8 @@ export function createInvites(actions: InvitesActions) {
     setText(roleLabel, t('fac.inviteRole'))
     setOptions(role, INVITE_ROLES.map((r): [string, string] => [r, t(`role.${r}`)]))
     setText(seatsLabel, t('fac.inviteSeats'))
+    setText(ttlLabel, t('fac.inviteTtl'))
+    setOptions(ttl, INVITE_TTLS.map((v): [string, string] => [v, t(`fac.ttl.${v}` as Key)]), ttl.value || '8h')
     setAttr(seats, 'placeholder', t('fac.inviteSeatsAny'))
     setText(create, t('fac.inviteCreate'))
     setText(urlLabel, t('fac.inviteUrl'))

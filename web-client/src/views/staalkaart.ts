@@ -1,29 +1,42 @@
 // The staalkaart: the template's example agreements with their pillar, theme and type tags, a
-// search box, and a button per example that puts it on the canvas in Bouwstenen.
+// search box and filters by pijler, type and thema, and per example a button that puts the whole
+// example (title and description, with its labels) on the canvas in the section the user picks.
 
-import { h, reconcile, setAttr, setPresent, setText } from './dom'
+import { h, reconcile, setAttr, setOptions, setPresent, setText } from './dom'
 import { typeName } from './card'
 import { t } from '../i18n'
-import type { Example, Named } from '../types'
+import type { Example, Named, Section } from '../types'
 
 export interface StaalkaartModel {
   examples: Example[]
   themes: Named[]
-  canPlace: boolean
+  pijlers: Named[]
+  types: Named[]
+  /** Sections the user may start a card in (the place target); none: no place buttons. */
+  targets: Section[]
   placed: Set<string>
 }
 
 export interface StaalkaartActions {
-  place(id: string): void
+  place(id: string, section: string): void
 }
+
+/** The section an example goes to unless the user picks another. */
+const DEFAULT_TARGET = 'bouwstenen'
 
 export function createStaalkaart(actions: StaalkaartActions) {
   const title = h('h2', {})
   const search = h('input', { type: 'search', id: 'staal-search', testid: 'staal-search', oninput: () => last && update(last) })
   const searchLabel = h('label', { for: 'staal-search', class: 'inline-label' })
   const list = h('ul', { class: 'examples' })
+  const filter = (key: 'pijler' | 'type' | 'thema') => {
+    const select = h('select', { id: `staal-filter-${key}`, testid: `staal-filter-${key}`, onchange: () => last && update(last) })
+    const label = h('label', { for: `staal-filter-${key}`, class: 'inline-label' })
+    return { select, label, el: h('div', { class: 'filter' }, label, select) }
+  }
+  const filters = { pijler: filter('pijler'), type: filter('type'), thema: filter('thema') }
   const el = h('div', { class: 'staalkaart' }, h('header', { class: 'section-head' }, title),
-    h('div', { class: 'filter' }, searchLabel, search), list)
+    h('div', { class: 'toolbar' }, h('div', { class: 'filter' }, searchLabel, search), filters.pijler.el, filters.type.el, filters.thema.el), list)
   let last: StaalkaartModel | null = null
 
   function item(first: Example) {
@@ -32,9 +45,10 @@ export function createStaalkaart(actions: StaalkaartActions) {
     const desc = h('p', {})
     const tags = h('div', { class: 'tags' })
     const placed = h('span', { class: 'placed' })
-    const place = h('button', { type: 'button', testid: `place-${id}`, class: 'btn btn-primary', onclick: () => actions.place(id) })
+    const target = h('select', { testid: `place-section-${id}`, class: 'select-small' })
+    const place = h('button', { type: 'button', testid: `place-${id}`, class: 'btn btn-primary', onclick: () => actions.place(id, target.value || DEFAULT_TARGET) })
     const el = h('li', { testid: `example-${id}`, class: `example${first.type ? ` type-${first.type}` : ''}` },
-      name, desc, tags, h('div', { class: 'row-actions' }, place, placed))
+      name, desc, tags, h('div', { class: 'row-actions' }, place, target, placed))
     return {
       el,
       update(ex: Example) {
@@ -52,9 +66,14 @@ export function createStaalkaart(actions: StaalkaartActions) {
             ...(themeName ? [h('span', { testid: 'tag-thema', class: 'tag tag-thema', text: themeName })] : []),
           )
         }
-        setPresent(place, m.canPlace)
+        setPresent(place, m.targets.length > 0)
+        setPresent(target, m.targets.length > 0)
+        const chosen = target.value || (m.targets.some((s) => s.id === DEFAULT_TARGET) ? DEFAULT_TARGET : m.targets[0]?.id ?? '')
+        setOptions(target, m.targets.map((s): [string, string] => [s.id, s.title]), chosen)
+        setAttr(target, 'aria-label', t('staal.placeIn', { title: ex.title }))
         setText(place, t('staal.place'))
-        setAttr(place, 'aria-label', t('staal.placeLabel', { title: ex.title }))
+        const section = m.targets.find((s) => s.id === (target.value || chosen))?.title ?? ''
+        setAttr(place, 'aria-label', t('staal.placeLabel', { title: ex.title, section }))
         setText(placed, m.placed.has(ex.id) ? `✓ ${t('staal.placed')}` : '')
       },
     }
@@ -64,10 +83,18 @@ export function createStaalkaart(actions: StaalkaartActions) {
     last = m
     setText(title, t('staal.title'))
     setText(searchLabel, t('staal.search'))
+    const all: [string, string] = ['', t('staal.all')]
+    setText(filters.pijler.label, t('staal.filterPijler'))
+    setOptions(filters.pijler.select, [all, ...m.pijlers.map((p): [string, string] => [p.id, p.name])], filters.pijler.select.value)
+    setText(filters.type.label, t('staal.filterType'))
+    setOptions(filters.type.select, [all, ...m.types.map((p): [string, string] => [p.id, p.name])], filters.type.select.value)
+    setText(filters.thema.label, t('staal.filterThema'))
+    setOptions(filters.thema.select, [all, ...m.themes.map((p): [string, string] => [p.id, p.name])], filters.thema.select.value)
+    const [pijler, type, thema] = [filters.pijler.select.value, filters.type.select.value, filters.thema.select.value]
     const q = search.value.trim().toLowerCase()
-    const shown = q
-      ? m.examples.filter((ex) => `${ex.title} ${ex.description} ${ex.thema ?? ''} ${ex.type ?? ''} ${ex.pijlers.join(' ')}`.toLowerCase().includes(q))
-      : m.examples
+    const shown = m.examples
+      .filter((ex) => !q || `${ex.title} ${ex.description} ${ex.thema ?? ''} ${ex.type ?? ''} ${ex.pijlers.join(' ')}`.toLowerCase().includes(q))
+      .filter((ex) => (!pijler || ex.pijlers.includes(pijler)) && (!type || ex.type === type) && (!thema || ex.thema === thema))
     reconcile(list, shown, (ex) => ex.id, item)
   }
   return { el, update }

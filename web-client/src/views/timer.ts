@@ -1,5 +1,6 @@
 // The session timer: mm:ss left, counted on the server's clock (`endsAt` and the estimated
-// offset between the server's clock and this one), with `data-status` stopped|running|paused.
+// offset between the server's clock and this one), with `data-status` stopped|running|paused,
+// or `ended` once a running countdown reaches 00:00: it then says "afgelopen" and flashes.
 
 import { h, setAttr, setText } from './dom'
 import { t } from '../i18n'
@@ -33,11 +34,14 @@ export function createTimer() {
   function draw(): void {
     if (!model) return
     const left = remaining(model)
-    setText(el, format(left))
-    setAttr(el, 'data-status', model.timer.status)
-    setAttr(el, 'aria-label', `${t('timer.label')}: ${format(left)} (${t(`status.${model.timer.status}`)})`)
-    el.classList.toggle('is-running', model.timer.status === 'running')
-    el.classList.toggle('is-ending', model.timer.status === 'running' && left < 60_000)
+    const ended = model.timer.status === 'running' && left <= 0
+    const status = ended ? 'ended' : model.timer.status
+    setText(el, ended ? `${format(0)} ${t('status.ended')}` : format(left))
+    setAttr(el, 'data-status', status)
+    setAttr(el, 'aria-label', `${t('timer.label')}: ${format(left)} (${t(`status.${status}`)})`)
+    el.classList.toggle('is-running', model.timer.status === 'running' && !ended)
+    el.classList.toggle('is-ending', model.timer.status === 'running' && left < 60_000 && !ended)
+    el.classList.toggle('is-over', ended)
   }
   const interval = setInterval(draw, 250)
   return {
