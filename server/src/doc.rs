@@ -893,6 +893,7 @@ impl LiveDoc {
     async fn rebase(&mut self) -> Result<(), StoreError> {
         let loaded = self.ctx.store.load_at(&self.ctx.key).await?;
         let pending = std::mem::take(&mut self.pending);
+        let old_tip = self.shared.as_ref().map_or(LogId::ZERO, |s| s.tip);
         let errors = self.core.rebuild(tafel_protocol::document::Stored {
             snapshot: loaded.doc.snapshot.as_deref(),
             log: loaded.doc.log.iter().map(|b| &b[..]).collect(),
@@ -907,6 +908,24 @@ impl LiveDoc {
             sh.tip_tx.send_replace(loaded.tip);
         }
         tracing::debug!(doc = %self.ctx.key, pending = pending.len(), tip = %loaded.tip, "the log moved; judging pending updates again");
+        // What the other nodes appended meanwhile is in the document now and stored: send it
+        // to everyone here (the follower will skip it, being at or before the new tip).
+        let missed: Vec<Effect> = loaded
+            .ids
+            .iter()
+            .zip(&loaded.doc.log)
+            .filter(|(id, _)| **id > old_tip)
+            .map(|(id, entry)| {
+                self.ctx.metrics.log_followed.inc();
+                self.ctx.metrics.log_lag_seconds.observe(lag_seconds(*id));
+                let (_, update) = tafel_protocol::stored::decode_entry(entry);
+                Effect::Broadcast {
+                    except: None,
+                    frame: Bytes::from(tafel_protocol::wire::encode_update(update.to_vec())),
+                }
+            })
+            .collect();
+        self.carry_out(missed);
         for p in pending {
             match p.origin {
                 Origin::Client { conn, raw } => {

@@ -66,6 +66,8 @@ pub struct LoadedDoc {
     pub doc: StoredDoc,
     /// The id of the last entry read (the snapshot's id when the log after it is empty).
     pub tip: LogId,
+    /// The id of each entry of `doc.log` (empty for a store without a shared log).
+    pub ids: Vec<LogId>,
 }
 
 /// What a conditional append did.
@@ -131,6 +133,7 @@ pub trait Store: Send + Sync + 'static {
         Ok(LoadedDoc {
             doc: self.load(doc).await?,
             tip: LogId::ZERO,
+            ids: Vec::new(),
         })
     }
     /// Appends the updates only when the log's tip is still `at` (what they were judged at),

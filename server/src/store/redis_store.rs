@@ -344,13 +344,11 @@ impl RedisStore {
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-        let entries = log_entries(&entries.ids)?;
+        let (ids, log) = log_entries(&entries.ids)?.into_iter().unzip();
         Ok(LoadedDoc {
-            doc: StoredDoc {
-                snapshot,
-                log: entries.into_iter().map(|(_, e)| e).collect(),
-            },
+            doc: StoredDoc { snapshot, log },
             tip: parse_id(&tip)?,
+            ids,
         })
     }
 
@@ -507,10 +505,7 @@ impl Store for RedisStore {
                 .query_async(&mut conn)
                 .await
                 .map_err(unavailable)?;
-            reply
-                .ids
-                .last()
-                .map_or(Ok(from), |e| parse_id(&e.id))?
+            reply.ids.last().map_or(Ok(from), |e| parse_id(&e.id))?
         };
         self.compact_at(doc, snapshot, at, covered).await
     }
