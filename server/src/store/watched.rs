@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use tafel_protocol::{BoardId, DocKey};
 use tokio::sync::watch;
 
-use super::{BoardMeta, StateChange, Store, StoreError, StoredDoc};
+use super::{
+    Appended, BoardMeta, Follower, LoadedDoc, LogId, StateChange, Store, StoreError, StoredDoc,
+};
 
 /// How often an unhealthy store is probed.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
@@ -288,6 +290,58 @@ impl Store for Watched {
     // make a shared store behave as a single node.
     fn shared(&self) -> bool {
         self.inner.shared()
+    }
+
+    async fn load_at(&self, doc: &DocKey) -> Result<LoadedDoc, StoreError> {
+        self.note(self.inner.load_at(doc).await)
+    }
+
+    async fn append_at(
+        &self,
+        doc: &DocKey,
+        at: LogId,
+        updates: &[Bytes],
+    ) -> Result<Appended, StoreError> {
+        let r = match self.hooks.before_write().await {
+            Ok(()) => self.inner.append_at(doc, at, updates).await,
+            Err(e) => Err(e),
+        };
+        self.note(r)
+    }
+
+    async fn read_after(
+        &self,
+        doc: &DocKey,
+        after: LogId,
+    ) -> Result<Vec<(LogId, Vec<u8>)>, StoreError> {
+        self.note(self.inner.read_after(doc, after).await)
+    }
+
+    async fn compact_at(
+        &self,
+        doc: &DocKey,
+        snapshot: Vec<u8>,
+        at: LogId,
+        covered: u64,
+    ) -> Result<(), StoreError> {
+        let r = match self.hooks.before_write().await {
+            Ok(()) => self.inner.compact_at(doc, snapshot, at, covered).await,
+            Err(e) => Err(e),
+        };
+        self.note(r)
+    }
+
+    async fn follower(&self, doc: &DocKey) -> Result<Option<Box<dyn Follower>>, StoreError> {
+        self.note(self.inner.follower(doc).await)
+    }
+
+    async fn publish_presence(
+        &self,
+        doc: &DocKey,
+        node: u64,
+        message: &[u8],
+    ) -> Result<(), StoreError> {
+        self.note(self.inner.publish_presence(doc, node, message).await)
     }
 
     async fn get_board_state_versioned(
