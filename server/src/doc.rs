@@ -235,7 +235,7 @@ pub enum DocCmd {
 }
 
 /// How long one node may hold a document's compaction before another may take it over.
-const COMPACTION_LEASE_MS: u64 = 30_000;
+const COMPACTION_LEASE_MS: u64 = 5_000;
 
 /// What the actor needs from the rest of the server.
 pub struct DocContext {
@@ -289,6 +289,8 @@ struct LiveDoc {
     pending: Vec<Pending>,
     log_entries: u64,
     log_bytes: u64,
+    /// When another node held the compaction lease: try again (on a tick) after this.
+    compact_again_at: Option<std::time::Instant>,
     /// Set when the core asks to be reloaded: the actor stops after this batch.
     reload: bool,
     /// Server edits waiting for their flush, to be answered once stored.
@@ -444,6 +446,7 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         pending: Vec::new(),
         log_entries,
         log_bytes,
+        compact_again_at: None,
         reload: false,
         replies: Vec::new(),
         shared,
@@ -635,6 +638,12 @@ impl LiveDoc {
             }
             DocCmd::Tick => {
                 self.presence_tick().await;
+                if self
+                    .compact_again_at
+                    .is_some_and(|at| std::time::Instant::now() >= at)
+                {
+                    self.compact().await;
+                }
                 Vec::new()
             }
         };
@@ -1111,7 +1120,8 @@ impl LiveDoc {
             return;
         }
         // Nodes sharing a store compact a document one at a time: the lease expires by itself
-        // when its holder dies, and a node without it tries again at its next threshold.
+        // when its holder dies (a killed node's after COMPACTION_LEASE_MS), and a node without it
+        // tries again a second later.
         let lease = format!("compact:{}", self.ctx.key);
         match self
             .ctx
@@ -1119,9 +1129,11 @@ impl LiveDoc {
             .lease(&lease, crate::store::node_id(), COMPACTION_LEASE_MS)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => self.compact_again_at = None,
             Ok(false) => {
                 tracing::debug!(doc = %self.ctx.key, "another node is compacting this document");
+                self.compact_again_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
                 return;
             }
             Err(e) => {

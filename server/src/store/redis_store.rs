@@ -156,6 +156,8 @@ impl ConnectionLike for Conn {
 }
 
 /// How to open a dedicated connection (for a follower).
+// One per store, so the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Source {
     One(redis::Client),

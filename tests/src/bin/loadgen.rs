@@ -309,15 +309,14 @@ fn on_frame(
     let mut back = Vec::new();
     let now = micros();
     match (bytes.first(), bytes.get(1)) {
-        (Some(0), Some(0)) => {
-            if !*answered_step1 {
-                *answered_step1 = true;
-                let empty = Doc::new()
-                    .transact()
-                    .encode_state_as_update_v1(&StateVector::default());
-                back.push(frame(Message::Sync(SyncMessage::SyncStep2(empty))));
-            }
+        (Some(0), Some(0)) if !*answered_step1 => {
+            *answered_step1 = true;
+            let empty = Doc::new()
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            back.push(frame(Message::Sync(SyncMessage::SyncStep2(empty))));
         }
+        (Some(0), Some(0)) => {}
         (Some(0), Some(sub @ (1 | 2))) => {
             let mut r = rec.lock().expect("rec");
             if *sub == 1 && r.synced_at.is_none() {
