@@ -228,6 +228,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     if (lastPrivate !== s.privateWriting) {
       lastPrivate = s.privateWriting
       actions.refreshDrafts()
+      actions.refreshMine()
     }
     actions.syncBallot(snap.rounds)
     if (state.conns.get('control')!.synced) {

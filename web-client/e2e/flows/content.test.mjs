@@ -1,6 +1,6 @@
 // Browser tests: content flows — the staalkaart (see ../README.md).
 import assert from 'node:assert/strict'
-import { flow, poll, createBoard, invite, exportBoard, template, tid, openBoard, cardIds } from '../harness.mjs'
+import { flow, poll, createBoard, invite, control, exportBoard, template, tid, openBoard, cardIds, typeInto } from '../harness.mjs'
 
 flow('the staalkaart filters by pijler, type and thema, and places the whole example with its labels in the section the participant picks', async (s) => {
   const board = await createBoard('Staalkaart')
@@ -34,4 +34,27 @@ flow('the staalkaart filters by pijler, type and thema, and places the whole exa
   assert.equal(stored.thema, ex.thema)
   assert.deepEqual(stored.pijlers, ex.pijlers)
   assert.equal(stored.source, ex.id)
+})
+
+flow('an employee edits the card their private draft became after the reveal; another employee cannot', async (s) => {
+  const board = await createBoard('Onthullen')
+  const inv = await invite(board, 'employee')
+  const { page: author } = await openBoard(await s.context({}, 'author'), inv.url, 'Mia')
+  const { page: other } = await openBoard(await s.context({}, 'other'), inv.url, 'Noor')
+  await control(board, { action: 'private-writing', on: true })
+  await tid(author, 'private-note').waitFor()
+  await tid(author, 'add-card-themas').click()
+  const themas = tid(author, 'section-themas')
+  await tid(themas, 'draft-text').fill('Minder nachtdiensten')
+  await tid(themas, 'draft-save').click()
+  await tid(themas, 'draft-item').waitFor()
+  const res = await control(board, { action: 'reveal-drafts' })
+  assert.equal(res.published, 1)
+  const { value: id } = await poll(async () => (await cardIds(author, 'themas'))[0], { message: 'the revealed card on the author\'s page' })
+  const area = tid(tid(author, `card-${id}`), 'card-text')
+  await poll(async () => !(await area.evaluate((el) => el.readOnly)), { message: 'the author may edit the revealed card (server: /mine)' })
+  await typeInto(area, ' in de zomer')
+  await poll(async () => (await exportBoard(board)).documents.canvas.cards[id]?.text === 'Minder nachtdiensten in de zomer', { message: 'the server keeps the author\'s edit' })
+  await tid(other, `card-${id}`).waitFor()
+  assert.ok(await tid(tid(other, `card-${id}`), 'card-text').evaluate((el) => el.readOnly), 'read-only for another employee')
 })
