@@ -98,7 +98,7 @@ export function createActions(app: BoardApp) {
   const canvas: CanvasActions = {
     ...cardActions(() => 'canvas'),
     add: (section) => addCanvasCard({ section, text: '' }),
-    saveDraft: (section, text) => void saveDraft({ section, text }),
+    saveDraft: (section, text, labels) => void saveDraft({ section, text, ...labels }),
     removeDraft: async (id) => {
       if (!window.confirm(t('confirm.removeDraft'))) return
       const drafts = await call(s.api.removeDraft(board, id))

@@ -117,6 +117,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
     votes: round && rights.vote ? { title: round.title, left: ballot ? ballot.left : null } : null,
     pijlers: template.pijlers,
     types: template.types,
+    themes,
   }
 }
 

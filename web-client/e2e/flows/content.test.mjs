@@ -36,7 +36,7 @@ flow('the staalkaart filters by pijler, type and thema, and places the whole exa
   assert.equal(stored.source, ex.id)
 })
 
-flow('an employee edits the card their private draft became after the reveal; another employee cannot', async (s) => {
+flow('an employee labels a private draft, and after the reveal edits the card it became (with its labels); another employee cannot', async (s) => {
   const board = await createBoard('Onthullen')
   const inv = await invite(board, 'employee')
   const { page: author } = await openBoard(await s.context({}, 'author'), inv.url, 'Mia')
@@ -46,6 +46,12 @@ flow('an employee edits the card their private draft became after the reveal; an
   await tid(author, 'add-card-themas').click()
   const themas = tid(author, 'section-themas')
   await tid(themas, 'draft-text').fill('Minder nachtdiensten')
+  // The draft carries labels, which the revealed card keeps.
+  const tpl = await template()
+  const [type, thema, pijler] = [tpl.types[0].id, tpl.themes[0].id, tpl.pijlers[0].id]
+  await tid(themas, 'draft-type').selectOption(type)
+  await tid(themas, 'draft-thema').selectOption(thema)
+  await tid(themas, `draft-pijler-${pijler}`).check()
   await tid(themas, 'draft-save').click()
   await tid(themas, 'draft-item').waitFor()
   const res = await control(board, { action: 'reveal-drafts' })
@@ -54,7 +60,11 @@ flow('an employee edits the card their private draft became after the reveal; an
   const area = tid(tid(author, `card-${id}`), 'card-text')
   await poll(async () => !(await area.evaluate((el) => el.readOnly)), { message: 'the author may edit the revealed card (server: /mine)' })
   await typeInto(area, ' in de zomer')
-  await poll(async () => (await exportBoard(board)).documents.canvas.cards[id]?.text === 'Minder nachtdiensten in de zomer', { message: 'the server keeps the author\'s edit' })
+  const { value: card } = await poll(async () => {
+    const c = (await exportBoard(board)).documents.canvas.cards[id]
+    return c?.text === 'Minder nachtdiensten in de zomer' && c
+  }, { message: 'the server keeps the author\'s edit' })
+  assert.deepEqual([card.type, card.thema, card.pijlers], [type, thema, [pijler]], 'the draft\'s labels on the revealed card')
   await tid(other, `card-${id}`).waitFor()
   assert.ok(await tid(tid(other, `card-${id}`), 'card-text').evaluate((el) => el.readOnly), 'read-only for another employee')
 })
