@@ -3,7 +3,7 @@
 //! agreements). Templates are JSON files the server loads and validates at start; a new
 //! template needs no code change. Validation is here, so a bad file is refused with a reason.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +94,56 @@ pub struct Template {
     pub sections: Vec<Section>,
     pub gap: Rules,
     pub staalkaart: Vec<Example>,
+    /// The texts in other languages, by language code (`en`); what a translation leaves out
+    /// stays in the template's own language (Dutch).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: BTreeMap<String, Translation>,
+}
+
+/// A name with its description, in another language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameText {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+/// A section's or example's title with its hint or description, in another language.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TitleText {
+    pub title: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hint: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+/// A template's texts in one other language, keyed by the ids of the template's own parts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Translation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sections: BTreeMap<String, TitleText>,
+    /// Step id → title.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub steps: BTreeMap<String, String>,
+    /// The phases in order (as many as the template's, or none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pijlers: BTreeMap<String, NameText>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub types: BTreeMap<String, NameText>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub themes: BTreeMap<String, NameText>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub staalkaart: BTreeMap<String, TitleText>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -198,6 +248,82 @@ impl Template {
         if self.staalkaart.len() < 25 {
             return fail("the staalkaart needs at least 25 examples".into());
         }
+        for (lang, tr) in &self.translations {
+            self.check_translation(tr)
+                .or_else(|r| fail(format!("translation {lang:?}: {r}")))?;
+            if lang.len() != 2 || !lang.bytes().all(|b| b.is_ascii_lowercase()) {
+                return fail(format!(
+                    "translation {lang:?}: a language is two letters (en)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A translation names only parts the template has, and leaves no title empty.
+    fn check_translation(&self, tr: &Translation) -> Result<(), String> {
+        let known = |what: &str, ids: Vec<&str>, keys: Vec<&String>| -> Result<(), String> {
+            match keys.into_iter().find(|k| !ids.contains(&k.as_str())) {
+                Some(k) => Err(format!("unknown {what} {k:?}")),
+                None => Ok(()),
+            }
+        };
+        known(
+            "section",
+            self.sections.iter().map(|s| s.id.as_str()).collect(),
+            tr.sections.keys().collect(),
+        )?;
+        known(
+            "step",
+            self.steps.iter().map(|s| s.id.as_str()).collect(),
+            tr.steps.keys().collect(),
+        )?;
+        known(
+            "pijler",
+            self.pijlers.iter().map(|s| s.id.as_str()).collect(),
+            tr.pijlers.keys().collect(),
+        )?;
+        known(
+            "type",
+            self.types.iter().map(|s| s.id.as_str()).collect(),
+            tr.types.keys().collect(),
+        )?;
+        known(
+            "theme",
+            self.themes.iter().map(|s| s.id.as_str()).collect(),
+            tr.themes.keys().collect(),
+        )?;
+        known(
+            "staalkaart example",
+            self.staalkaart.iter().map(|s| s.id.as_str()).collect(),
+            tr.staalkaart.keys().collect(),
+        )?;
+        if !tr.phases.is_empty() && tr.phases.len() != self.phases.len() {
+            return Err(format!(
+                "{} phases for the template's {}",
+                tr.phases.len(),
+                self.phases.len()
+            ));
+        }
+        let titles = tr
+            .sections
+            .values()
+            .chain(tr.staalkaart.values())
+            .map(|t| &t.title);
+        let names = tr
+            .pijlers
+            .values()
+            .chain(tr.types.values())
+            .chain(tr.themes.values())
+            .map(|n| &n.name);
+        if titles
+            .chain(names)
+            .chain(tr.steps.values())
+            .chain(tr.phases.iter())
+            .any(|s| s.trim().is_empty())
+        {
+            return Err("an empty title or name".into());
+        }
         Ok(())
     }
 
@@ -282,5 +408,50 @@ mod tests {
         let mut t = minimal();
         t["extra"] = 1.into();
         assert!(Template::from_json(&t.to_string()).is_err());
+    }
+
+    #[test]
+    fn translations_name_only_what_the_template_has() {
+        let mut t = minimal();
+        t["translations"] = serde_json::json!({"en": {
+            "title": "Test", "sections": {"themas": {"title": "Themes", "hint": "Write one per card"}},
+            "steps": {"1": "Kick-off"}, "phases": ["Explanation"], "themes": {"zwaar-werk": {"name": "Heavy work"}},
+            "staalkaart": {"v0": {"title": "T", "description": "D"}}
+        }});
+        let ok = Template::from_json(&t.to_string()).expect("a valid translation");
+        assert_eq!(ok.translations["en"].sections["themas"].title, "Themes");
+        let cases: Vec<(&str, serde_json::Value)> = vec![
+            (
+                "unknown section",
+                serde_json::json!({"en": {"sections": {"nope": {"title": "X"}}}}),
+            ),
+            (
+                "unknown step",
+                serde_json::json!({"en": {"steps": {"7": "X"}}}),
+            ),
+            (
+                "unknown theme",
+                serde_json::json!({"en": {"themes": {"nope": {"name": "X"}}}}),
+            ),
+            (
+                "unknown staalkaart",
+                serde_json::json!({"en": {"staalkaart": {"nope": {"title": "X"}}}}),
+            ),
+            ("phases", serde_json::json!({"en": {"phases": ["a", "b"]}})),
+            ("empty", serde_json::json!({"en": {"steps": {"1": " "}}})),
+            ("two letters", serde_json::json!({"english": {}})),
+        ];
+        for (want, tr) in cases {
+            let mut t = minimal();
+            t["translations"] = tr;
+            let err = Template::from_json(&t.to_string()).unwrap_err();
+            assert!(err.reason.contains(want), "{want}: {err}");
+        }
+        let mut t = minimal();
+        t["translations"] = serde_json::json!({"en": {"colour": "blue"}});
+        assert!(
+            Template::from_json(&t.to_string()).is_err(),
+            "unknown fields are refused"
+        );
     }
 }

@@ -209,6 +209,39 @@ pub struct ExportQuery {
     format: Option<String>,
 }
 
+/// `GET /api/boards/{id}/mine`: the ids of the canvas cards and gap rows the caller created, as
+/// the server knows from their `owner` tags (so a device that did not make a card — a revealed
+/// draft, another phone of the same person — can still offer its author to edit it). Only the
+/// caller's own items; nobody learns whose the others are.
+pub async fn mine(State(state): State<AppState>, at: ForBoard) -> Result<Json<Value>, AppError> {
+    let ForBoard { claims, board } = at;
+    let id = board.id().clone();
+    let mut out = serde_json::Map::new();
+    for (name, items) in [(DocName::Canvas, "cards"), (DocName::Gap, "rows")] {
+        let mut own: Vec<String> = Vec::new();
+        if claims.access(&id, name).can_read() {
+            let content = state
+                .registry
+                .export(&DocKey::new(id.clone(), name), &board)
+                .await
+                .ok_or_else(unavailable)?;
+            if let Some(Value::Object(map)) = content.get(items) {
+                own = map
+                    .iter()
+                    .filter(|(item, v)| {
+                        v.get("owner")
+                            .and_then(Value::as_str)
+                            .is_some_and(|tag| board.owns(&claims.sub, item, tag))
+                    })
+                    .map(|(item, _)| item.clone())
+                    .collect();
+            }
+        }
+        out.insert(name.as_str().to_owned(), json!(own));
+    }
+    Ok(Json(Value::Object(out)))
+}
+
 /// Every document the role may read, plus the public session state; the facilitator also gets
 /// the audit log and the hidden items (held on the server, in no document).
 pub async fn export(

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/boards/{id}/join", post(people::join))
         .route("/api/signin", post(people::signin))
         .route("/api/boards/{id}/export", get(boards::export))
+        .route("/api/boards/{id}/mine", get(boards::mine))
         .route("/api/boards/{id}/control", post(session::control))
         .route("/api/boards/{id}/audit", get(session::audit))
         .route("/api/boards/{id}/hidden", get(crate::moderation::hidden))

@@ -319,6 +319,71 @@ async fn drafts_in_are_counted_live_without_names() {
     );
 }
 
+/// `GET /mine` names the caller's own cards and rows as the server knows them from the owner
+/// tags — a revealed draft included, which no device made — and nobody else's: another
+/// employee, the observer and the facilitator get none of the author's, and a token for another
+/// board is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mine_names_only_your_own_items_revealed_drafts_included() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    control(&t, &board, json!({"action": "private-writing", "on": true})).await;
+    let w_tok = named_token(Role::Employee, &board, "w-sub", "Wim");
+    let (s, v) = call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/drafts"),
+        &w_tok,
+        Some(json!({"section": "themas", "text": "mijn zorg"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = control(&t, &board, json!({"action": "reveal-drafts"})).await;
+    assert_eq!(s, 200);
+    let o = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
+    assert!(
+        tafel_tests::eventually(T, || o.items("cards").to_string().contains("mijn zorg")).await
+    );
+    let revealed = o
+        .items("cards")
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, c)| c["text"] == "mijn zorg")
+        .map(|(id, _)| id.clone())
+        .expect("revealed");
+    let e_tok = token(Role::Employer, &board, "e-sub");
+    let e = connect(&t, &board, "canvas", &e_tok).await;
+    e.add_card("e1", "bouwstenen", "van de werkgever", json!({}));
+    assert!(tafel_tests::eventually(T, || o.items("cards")["e1"]["owner"].is_string()).await);
+    let mine = |tok: String| {
+        let t = &t;
+        let path = format!("/api/boards/{board}/mine");
+        async move { call(t, Method::GET, &path, &tok, None).await }
+    };
+    let (s, w) = mine(w_tok).await;
+    assert_eq!(s, 200, "{w}");
+    assert_eq!(
+        w["canvas"],
+        json!([revealed]),
+        "the author's revealed draft: {w}"
+    );
+    let (_, e_mine) = mine(e_tok).await;
+    assert_eq!(e_mine["canvas"], json!(["e1"]), "{e_mine}");
+    for (tok, who) in [
+        (token(Role::Employee, &board, "w-other"), "another employee"),
+        (token(Role::Observer, &board, "o"), "the observer"),
+        (token(Role::Facilitator, &board, "f"), "the facilitator"),
+    ] {
+        let (s, v) = mine(tok).await;
+        assert_eq!(s, 200, "{who}: {v}");
+        assert_eq!(v, json!({"canvas": [], "gap": []}), "{who} owns nothing");
+    }
+    let other = create_board(&t).await;
+    let (s, _) = mine(token(Role::Employee, &other, "w-sub")).await;
+    assert_eq!(s, 403, "a token for another board");
+}
+
 /// Dot voting: the budget and the per-card limit hold on the server, ballots are secret until
 /// the reveal (not in any document, only your own over HTTP), and the reveal writes totals into
 /// `control` and onto the cards.

@@ -12,7 +12,7 @@ import type { PartyActions } from './views/party'
 import type { StaalkaartActions } from './views/staalkaart'
 import * as ym from './ymodel'
 import { focusFromKey } from './viewmodels'
-import { newId, rememberMine } from './session'
+import { mine, newId, rememberMine } from './session'
 import { t } from './i18n'
 import { noticeText, parseRefusal } from './refusal'
 import type { UnsavedActions } from './views/unsaved'
@@ -98,7 +98,7 @@ export function createActions(app: BoardApp) {
   const canvas: CanvasActions = {
     ...cardActions(() => 'canvas'),
     add: (section) => addCanvasCard({ section, text: '' }),
-    saveDraft: (section, text) => void saveDraft({ section, text }),
+    saveDraft: (section, text, labels) => void saveDraft({ section, text, ...labels }),
     removeDraft: async (id) => {
       if (!window.confirm(t('confirm.removeDraft'))) return
       const drafts = await call(s.api.removeDraft(board, id))
@@ -319,6 +319,21 @@ export function createActions(app: BoardApp) {
       if (target) {
         setTimeout(() => document.querySelector(`[data-testid="${target}"]`)?.scrollIntoView({ block: 'start' }), 50)
       }
+    },
+
+    /**
+     * Learns from the server which cards and rows are this user's (at start and after a reveal:
+     * a revealed draft is a card no device made), so their author may edit them in sections
+     * where only the author may.
+     */
+    refreshMine(): void {
+      if (s.role === 'observer' || s.role === 'facilitator') return
+      void s.api.mine(board).then((own) => {
+        const known = mine(board)
+        const fresh = [...own.canvas, ...own.gap].filter((id) => !known.has(id))
+        for (const id of fresh) rememberMine(board, id)
+        if (fresh.length) app.render()
+      }, () => {})
     },
 
     /** Loads this user's drafts (at start and when private writing turns on or off). */

@@ -67,6 +67,11 @@ export class Api {
     return this.json('GET', `/api/boards/${id}`)
   }
 
+  /** The ids of the caller's own canvas cards and gap rows, as the server knows them. */
+  mine(board: string): Promise<{ canvas: string[]; gap: string[] }> {
+    return this.json('GET', `/api/boards/${board}/mine`)
+  }
+
   /** The facilitator's own name: the same all-boards token under that name. */
   signin(name: string): Promise<{ token: string; name: string }> {
     return this.json('POST', '/api/signin', { name })

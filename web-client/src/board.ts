@@ -12,6 +12,7 @@ import { rights, type Rights } from './permissions'
 import * as ym from './ymodel'
 import * as vm from './viewmodels'
 import { createActions } from './actions'
+import { localize } from './localize'
 import { Undo } from './undo'
 import { createHeader } from './views/header'
 import { createPresence } from './views/presence'
@@ -72,7 +73,10 @@ export interface BoardApp {
 }
 
 export async function openBoard(root: HTMLElement, info: BoardSummary, token: string, api: Api, backToList: boolean): Promise<void> {
-  const template = await api.template(info.template)
+  const source = await api.template(info.template)
+  // The template in the chosen language; switched on a language change (see render).
+  let templateLang = lang()
+  let template = localize(source, templateLang)
   const role: Role = info.you?.role ?? 'observer'
   const display = info.you?.display ?? ''
   const parties: Party[] = role === 'facilitator' ? PARTIES : PARTIES.filter((p) => p === role)
@@ -208,6 +212,11 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
    * by any facilitator), the facilitator's hidden list is fetched again. */
   let lastItems: string | null = null
   function render(): void {
+    if (templateLang !== lang()) {
+      templateLang = lang()
+      template = localize(source, templateLang)
+      state.template = template
+    }
     const snap = app.snapshot()
     if (role === 'facilitator') {
       const items = [...snap.cards.map((c) => c.id), '|', ...snap.rows.map((r) => r.id)].sort().join(' ')
@@ -228,6 +237,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     if (lastPrivate !== s.privateWriting) {
       lastPrivate = s.privateWriting
       actions.refreshDrafts()
+      actions.refreshMine()
     }
     actions.syncBallot(snap.rounds)
     if (state.conns.get('control')!.synced) {

@@ -2,6 +2,8 @@
 // server serves them, the session as mirrored into `control`, and the view models the views draw.
 // Nothing here imports Yjs; views see shared text only through the opaque `SharedText` handle.
 
+import type { Translation } from './localize'
+
 export type Role = 'facilitator' | 'employer' | 'union' | 'employee' | 'observer'
 export type Party = 'employer' | 'union' | 'employee'
 export const PARTIES: Party[] = ['employer', 'union', 'employee']
@@ -46,6 +48,10 @@ export interface Template {
   sections: Section[]
   gap: Rules
   staalkaart: Example[]
+  /** Texts in other languages (see localize.ts). */
+  translations?: Record<string, Translation>
+  /** Set by localize(): the themes' names in the user's language, by id (the canvas holds Dutch). */
+  themeNames?: Record<string, string>
 }
 
 export interface TemplateSummary { id: string; title: string; level: string; description: string }

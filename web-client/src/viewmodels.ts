@@ -69,7 +69,9 @@ function mergeTargets(card: Card, cards: Card[], template: Template): [string, s
 }
 
 export function themesOf(snap: Snapshot, template: Template): Named[] {
-  return snap.themes.length ? snap.themes : template.themes
+  if (!snap.themes.length) return template.themes
+  const names = template.themeNames ?? {}
+  return snap.themes.map((th) => (names[th.id] ? { ...th, name: names[th.id] } : th))
 }
 
 export function canvasModel(snap: Snapshot, local: Local, template: Template, rights: Rights): CanvasModel {
@@ -117,6 +119,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
     votes: round && rights.vote ? { title: round.title, left: ballot ? ballot.left : null } : null,
     pijlers: template.pijlers,
     types: template.types,
+    themes,
   }
 }
 

@@ -1,6 +1,6 @@
 // Browser tests: content flows — the staalkaart (see ../README.md).
 import assert from 'node:assert/strict'
-import { flow, poll, createBoard, invite, exportBoard, template, tid, openBoard, cardIds } from '../harness.mjs'
+import { flow, poll, createBoard, invite, control, exportBoard, template, tid, openBoard, cardIds, typeInto } from '../harness.mjs'
 
 flow('the staalkaart filters by pijler, type and thema, and places the whole example with its labels in the section the participant picks', async (s) => {
   const board = await createBoard('Staalkaart')
@@ -34,4 +34,37 @@ flow('the staalkaart filters by pijler, type and thema, and places the whole exa
   assert.equal(stored.thema, ex.thema)
   assert.deepEqual(stored.pijlers, ex.pijlers)
   assert.equal(stored.source, ex.id)
+})
+
+flow('an employee labels a private draft, and after the reveal edits the card it became (with its labels); another employee cannot', async (s) => {
+  const board = await createBoard('Onthullen')
+  const inv = await invite(board, 'employee')
+  const { page: author } = await openBoard(await s.context({}, 'author'), inv.url, 'Mia')
+  const { page: other } = await openBoard(await s.context({}, 'other'), inv.url, 'Noor')
+  await control(board, { action: 'private-writing', on: true })
+  await tid(author, 'private-note').waitFor()
+  await tid(author, 'add-card-themas').click()
+  const themas = tid(author, 'section-themas')
+  await tid(themas, 'draft-text').fill('Minder nachtdiensten')
+  // The draft carries labels, which the revealed card keeps.
+  const tpl = await template()
+  const [type, thema, pijler] = [tpl.types[0].id, tpl.themes[0].id, tpl.pijlers[0].id]
+  await tid(themas, 'draft-type').selectOption(type)
+  await tid(themas, 'draft-thema').selectOption(thema)
+  await tid(themas, `draft-pijler-${pijler}`).check()
+  await tid(themas, 'draft-save').click()
+  await tid(themas, 'draft-item').waitFor()
+  const res = await control(board, { action: 'reveal-drafts' })
+  assert.equal(res.published, 1)
+  const { value: id } = await poll(async () => (await cardIds(author, 'themas'))[0], { message: 'the revealed card on the author\'s page' })
+  const area = tid(tid(author, `card-${id}`), 'card-text')
+  await poll(async () => !(await area.evaluate((el) => el.readOnly)), { message: 'the author may edit the revealed card (server: /mine)' })
+  await typeInto(area, ' in de zomer')
+  const { value: card } = await poll(async () => {
+    const c = (await exportBoard(board)).documents.canvas.cards[id]
+    return c?.text === 'Minder nachtdiensten in de zomer' && c
+  }, { message: 'the server keeps the author\'s edit' })
+  assert.deepEqual([card.type, card.thema, card.pijlers], [type, thema, [pijler]], 'the draft\'s labels on the revealed card')
+  await tid(other, `card-${id}`).waitFor()
+  assert.ok(await tid(tid(other, `card-${id}`), 'card-text').evaluate((el) => el.readOnly), 'read-only for another employee')
 })

@@ -260,6 +260,7 @@ export const en: Record<Key, string> = {
   'presenting': 'Presenting: screens follow the facilitator',
   'undo': 'Undo',
   'undo.label': 'Undo your last own edit',
+  'drafts.pijlers': 'Pillars',
   'card.menu': 'Moderate',
   'card.spotlight': 'Show to the room',
   'poster.on': 'Poster view',

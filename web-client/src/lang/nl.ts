@@ -259,6 +259,7 @@ export const nl = {
   'presenting': 'Presentatie: schermen volgen de facilitator',
   'undo': 'Ongedaan maken',
   'undo.label': 'Je laatste eigen wijziging ongedaan maken',
+  'drafts.pijlers': 'Pijlers',
   'card.menu': 'Modereren',
   'card.spotlight': 'Toon in de zaal',
   'poster.on': 'Posterweergave',

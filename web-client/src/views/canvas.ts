@@ -25,14 +25,19 @@ export interface CanvasModel {
   votes: { title: string; left: number | null } | null
   pijlers: Named[]
   types: Named[]
+  /** The board's themes (for a draft's thema label). */
+  themes: Named[]
 }
 
 export interface CanvasActions extends CardActions {
   add(section: string): void
-  saveDraft(section: string, text: string): void
+  saveDraft(section: string, text: string, labels: DraftLabels): void
   removeDraft(id: string): void
   filter(type: string): void
 }
+
+/** The labels a private draft carries (they become the revealed card's). */
+export interface DraftLabels { type?: string; thema?: string; pijlers: string[] }
 
 export function createCanvas(actions: CanvasActions) {
   const filter = h('select', { testid: 'filter-type', id: 'filter-type', onchange: () => actions.filter(filter.value) })
@@ -64,13 +69,23 @@ export function createCanvas(actions: CanvasActions) {
     })
     const cards = h('div', { class: 'cards' })
     const draftText = h('textarea', { testid: 'draft-text', class: 'card-text', rows: 3 })
+    const draftType = h('select', { testid: 'draft-type', class: 'select-small', id: `draft-type-${id}` })
+    const draftThema = h('select', { testid: 'draft-thema', class: 'select-small', id: `draft-thema-${id}` })
+    const draftTypeLabel = h('label', { for: `draft-type-${id}` })
+    const draftThemaLabel = h('label', { for: `draft-thema-${id}` })
+    const draftPijlers = h('fieldset', { class: 'pijler-set' })
+    const draftPijlerLegend = h('legend', {})
     const draftSave = h('button', {
       type: 'button', testid: 'draft-save', class: 'btn btn-primary',
       onclick: () => {
         const text = draftText.value.trim()
         if (!text) return draftText.focus()
-        actions.saveDraft(id, text)
+        const pijlers = [...draftPijlers.querySelectorAll<HTMLInputElement>('input:checked')].map((b) => b.value)
+        actions.saveDraft(id, text, { type: draftType.value || undefined, thema: draftThema.value || undefined, pijlers })
         draftText.value = ''
+        draftType.value = ''
+        draftThema.value = ''
+        for (const b of draftPijlers.querySelectorAll<HTMLInputElement>('input')) b.checked = false
         openEditors.delete(id)
         if (last) render(last)
       },
@@ -81,7 +96,9 @@ export function createCanvas(actions: CanvasActions) {
         if (last) render(last)
       },
     })
-    const editor = h('div', { class: 'draft-editor', testid: 'draft-editor' }, draftText, h('div', { class: 'row-actions' }, draftSave, draftCancel))
+    const editor = h('div', { class: 'draft-editor', testid: 'draft-editor' }, draftText,
+      h('div', { class: 'draft-labels' }, h('div', { class: 'field' }, draftTypeLabel, draftType), h('div', { class: 'field' }, draftThemaLabel, draftThema), draftPijlers),
+      h('div', { class: 'row-actions' }, draftSave, draftCancel))
     const draftTitle = h('h3', { class: 'drafts-title' })
     const draftList = h('ul', { class: 'drafts' })
     const drafts = h('div', { class: 'drafts-box', testid: 'drafts' }, draftTitle, draftList)
@@ -103,6 +120,19 @@ export function createCanvas(actions: CanvasActions) {
       setAttr(draftText, 'aria-label', t('drafts.text'))
       setText(draftSave, t('drafts.save'))
       setText(draftCancel, t('drafts.cancel'))
+      if (last) {
+        setText(draftTypeLabel, t('card.type'))
+        setText(draftThemaLabel, t('card.thema'))
+        setOptions(draftType, [['', t('card.none')], ...last.types.map((ty): [string, string] => [ty.id, ty.name])], draftType.value)
+        setOptions(draftThema, [['', t('card.none')], ...last.themes.map((th): [string, string] => [th.id, th.name])], draftThema.value)
+        setText(draftPijlerLegend, t('drafts.pijlers'))
+        const key = last.pijlers.map((p) => p.id).join()
+        if (draftPijlers.dataset.key !== key) {
+          draftPijlers.dataset.key = key
+          draftPijlers.replaceChildren(draftPijlerLegend, ...last.pijlers.map((p) =>
+            h('label', { class: 'check' }, h('input', { type: 'checkbox', value: p.id, testid: `draft-pijler-${p.id}` }), h('span', { text: p.name }))))
+        }
+      }
       setHidden(drafts, m.drafts.length === 0)
       setText(draftTitle, t('drafts.title'))
       reconcile(draftList, m.drafts, (d) => d.id, (d) => {
