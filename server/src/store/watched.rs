@@ -23,9 +23,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tafel_protocol::{BoardId, DocKey};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::{BoardMeta, Store, StoreError, StoredDoc};
+use super::{BoardMeta, StateChange, Store, StoreError, StoredDoc};
 
 /// How often an unhealthy store is probed.
 pub const PROBE_EVERY: Duration = Duration::from_millis(500);
@@ -282,5 +282,33 @@ impl Store for Watched {
 
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {
         self.note(self.inner.get_or_init_secret(candidate).await)
+    }
+
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
+    async fn get_board_state_versioned(
+        &self,
+        id: &BoardId,
+    ) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+        self.note(self.inner.get_board_state_versioned(id).await)
+    }
+
+    async fn put_board_state_if(
+        &self,
+        id: &BoardId,
+        expected: u64,
+        state: Vec<u8>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.note(self.inner.put_board_state_if(id, expected, state).await)
+    }
+
+    async fn board_state_changes(&self) -> Option<mpsc::Receiver<StateChange>> {
+        self.inner.board_state_changes().await
+    }
+
+    async fn lease(&self, name: &str, holder: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        self.note(self.inner.lease(name, holder, ttl_ms).await)
     }
 }
