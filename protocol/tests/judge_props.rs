@@ -1353,6 +1353,16 @@ impl Server {
                 }
                 self.honest(p, pull, |d| {
                     let Some(c) = card_in(d, &key) else { return };
+                    // Writing the value a field already has is still a write (a new struct in
+                    // the card's map), and the judge rightly refuses it in an item the role may
+                    // not edit; but the checker sees no change, so inside an offline batch it
+                    // counted as allowed (found with PROPTEST_RNG_SEED=12). An honest client
+                    // does not write an unchanged value.
+                    if let Some(a) = &v {
+                        if matches!(c.get(&d.transact(), f), Some(Out::Any(ref cur)) if cur == a) {
+                            return;
+                        }
+                    }
                     set_field(&mut d.transact_mut(), &c, f, v);
                 });
             }

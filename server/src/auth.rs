@@ -204,6 +204,20 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    /// Every expiry check and every issued `exp` counts from this clock: it is the wall clock
+    /// in seconds (a clock stuck at 0 would make every token valid forever; cargo-mutants found
+    /// no unit test that noticed).
+    #[test]
+    fn now_secs_is_the_wall_clock() {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        let now = now_secs();
+        assert!(now.abs_diff(wall) <= 2, "now_secs {now}, wall clock {wall}");
+        assert!(now > 1_700_000_000, "now_secs {now} is not a current time");
+    }
+
     #[test]
     fn issued_tokens_verify_and_expire() {
         let keys = Keys::new("s3cret");
