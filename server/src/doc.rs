@@ -17,7 +17,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tafel_protocol::document::{DocCore, Effect, MemberInfo, Rules, Stored};
@@ -248,7 +248,15 @@ struct LiveDoc {
     reload: bool,
     /// Server edits waiting for their flush, to be answered once stored.
     replies: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
+    /// When the presence buffered in the core is to be relayed.
+    presence_due: Option<tokio::time::Instant>,
+    /// When presence was last relayed.
+    presence_relayed: Option<tokio::time::Instant>,
 }
+
+/// Presence is coalesced per document over this tick: at most one message per recipient per
+/// tick (a lone update goes at once).
+const PRESENCE_TICK: Duration = Duration::from_millis(40);
 
 /// The `sub` behind a connection (empty when it is gone).
 fn conn_sub(conns: &HashMap<ConnId, ConnHandle>, id: ConnId) -> String {
@@ -319,6 +327,8 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         log_bytes,
         reload: false,
         replies: Vec::new(),
+        presence_due: None,
+        presence_relayed: None,
     };
     let final_join_error = live.serve(&mut rx).await;
     live.ctx.metrics.documents_loaded.dec();
@@ -352,6 +362,15 @@ impl LiveDoc {
                         return || JoinError::Gone;
                     }
                 }
+            } else if let Some(due) = self.presence_due {
+                match tokio::time::timeout_at(due, rx.recv()).await {
+                    Ok(Some(cmd)) => cmd,
+                    Ok(None) => return || JoinError::Gone,
+                    Err(_) => {
+                        self.presence_tick(due);
+                        continue;
+                    }
+                }
             } else {
                 match rx.recv().await {
                     Some(cmd) => cmd,
@@ -375,6 +394,7 @@ impl LiveDoc {
             if self.flush().await.is_err() {
                 return || JoinError::Gone;
             }
+            self.presence_tick(tokio::time::Instant::now());
         }
     }
 
@@ -481,8 +501,28 @@ impl LiveDoc {
         Ok(Flow::Continue)
     }
 
+    /// Presence is buffered in the core and relayed on the next tick ([`PRESENCE_TICK`]).
     fn awareness(&mut self, conn: ConnId, update: AwarenessUpdate) -> Vec<Effect> {
-        self.core.awareness(conn, update)
+        let effects = self.core.presence(conn, update);
+        if self.core.presence_pending() && self.presence_due.is_none() {
+            // At once when nothing was relayed within the last tick, else at the tick's end.
+            let now = tokio::time::Instant::now();
+            self.presence_due = Some(
+                self.presence_relayed
+                    .map_or(now, |last| (last + PRESENCE_TICK).max(now)),
+            );
+        }
+        effects
+    }
+
+    /// Relays the presence of the last tick, if it is due.
+    fn presence_tick(&mut self, now: tokio::time::Instant) {
+        if self.presence_due.is_some_and(|due| due <= now) {
+            self.presence_due = None;
+            self.presence_relayed = Some(now);
+            let effects = self.core.flush_presence();
+            self.carry_out(effects);
+        }
     }
 
     /// Carries out the core's effects. Sends that fail (a full queue) drop the connection,
@@ -509,9 +549,15 @@ impl LiveDoc {
                     }
                 }
                 Effect::Broadcast { except, frame } => {
+                    queue.push_front(Effect::BroadcastExcept {
+                        except: except.into_iter().collect(),
+                        frame,
+                    });
+                }
+                Effect::BroadcastExcept { except, frame } => {
                     let mut slow = Vec::new();
                     for (id, c) in &self.conns {
-                        if Some(*id) != except && !c.send(frame.clone(), &self.ctx.metrics) {
+                        if !except.contains(id) && !c.send(frame.clone(), &self.ctx.metrics) {
                             slow.push(*id);
                         }
                     }
