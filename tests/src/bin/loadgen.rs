@@ -251,6 +251,7 @@ struct Rec {
     synced_at: Option<Instant>,
     sync_bytes: usize,
     closed: Option<String>,
+    frames: u64,
 }
 
 enum Out {
@@ -308,6 +309,7 @@ fn on_frame(
 ) -> Vec<Vec<u8>> {
     let mut back = Vec::new();
     let now = micros();
+    rec.lock().expect("rec").frames += 1;
     match (bytes.first(), bytes.get(1)) {
         (Some(0), Some(0)) => {
             if !*answered_step1 {
@@ -375,6 +377,7 @@ impl Client {
         seq_base: u64,
         presence_id: u64,
         scan: bool,
+        stateless: bool,
     ) -> Option<Client> {
         let config = WebSocketConfig::default().max_message_size(Some(256 << 20));
         let mut attempt = 0;
@@ -396,10 +399,13 @@ impl Client {
         let (out, mut out_rx) = mpsc::unbounded_channel::<Out>();
         let rec = Arc::new(Mutex::new(Rec::default()));
         let doc = Doc::with_client_id(seq_base.max(1) & ((1 << 53) - 1));
-        let step1 = frame(Message::Sync(
-            SyncMessage::SyncStep1(StateVector::default()),
-        ));
-        let _ = out.send(Out::Frame(step1));
+        // Against a relay there is nobody to sync with but the peers (see the module doc).
+        if !stateless {
+            let step1 = frame(Message::Sync(
+                SyncMessage::SyncStep1(StateVector::default()),
+            ));
+            let _ = out.send(Out::Frame(step1));
+        }
         tokio::spawn(async move {
             while let Some(Out::Frame(f)) = out_rx.recv().await {
                 if sink.feed(WsMessage::Binary(f.into())).await.is_err() {
@@ -419,7 +425,7 @@ impl Client {
         let (r, o) = (rec.clone(), out.clone());
         tokio::spawn(async move {
             let mut states = HashMap::new();
-            let mut answered = false;
+            let mut answered = stateless;
             while let Some(msg) = stream.next().await {
                 match msg {
                     Ok(WsMessage::Binary(b)) => {
@@ -540,7 +546,7 @@ async fn connect_many(
             let _permit = gate.acquire_owned().await.ok()?;
             let url = t.client_url(&room, &format!("lg{id}"), writer);
             let card = writer.then(|| format!("lg{id}"));
-            let c = Client::connect(&url, card, id << 24, id, scan).await?;
+            let c = Client::connect(&url, card, id << 24, id, scan, stateless).await?;
             if !stateless {
                 let deadline = Instant::now() + Duration::from_secs(120);
                 while !c.synced() && Instant::now() < deadline {
@@ -618,6 +624,28 @@ async fn settle(clients: &[Client], want: usize, max: Duration) {
     }
 }
 
+/// Waits until the clients received nothing for 300 ms (at most 30 s): the joins' traffic is
+/// over before the measured load starts.
+async fn quiet(groups: &[&[Client]]) {
+    let total = || -> u64 {
+        groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .map(|c| c.rec.lock().expect("rec").frames)
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = total();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = total();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
 // ---------------------------------------------------------------- scenarios
 
 struct Ctx {
@@ -655,6 +683,7 @@ async fn s1(c: &Ctx) -> Value {
     };
     w.create_card();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    quiet(&[&observers, &writer]).await;
     let m = Meter::start(&c.a.pid);
     let edits = 10 * c.a.secs as usize;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -693,6 +722,8 @@ async fn s2(c: &Ctx) -> Value {
         rooms.push(cs);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let groups: Vec<&[Client]> = rooms.iter().map(|r| &r[..]).collect();
+    quiet(&groups).await;
     let m = Meter::start(&c.a.pid);
     let secs = c.a.secs;
     // Spread the people over the second: one tick per 10 ms, each person once per 100 ticks.
@@ -884,6 +915,7 @@ async fn s5(c: &Ctx) -> Value {
     };
     w.create_card();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    quiet(&[&observers, &writers]).await;
     let mut steps = Vec::new();
     let mut best = 0u64;
     let mut seq = 0u64;
@@ -953,6 +985,7 @@ async fn s6(c: &Ctx) -> Value {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    quiet(&[&cs]).await;
     let m = Meter::start(&c.a.pid);
     let secs = c.a.secs as usize;
     let total = cs.len();
