@@ -306,6 +306,7 @@ fn on_frame(
     states: &mut HashMap<u64, (u32, Arc<str>)>,
     answered_step1: &mut bool,
     scan: bool,
+    own_seq: u64,
 ) -> Vec<Vec<u8>> {
     let mut back = Vec::new();
     let now = micros();
@@ -328,7 +329,8 @@ fn on_frame(
             }
             if scan {
                 markers(bytes, |seq, t| {
-                    if r.edits_seen.insert(seq) {
+                    // A server that echoes the sender's own edits (y-websocket does): not counted.
+                    if seq >> 24 != own_seq >> 24 && r.edits_seen.insert(seq) {
                         r.edit_lat.push(now.saturating_sub(t) as u32);
                     }
                 });
@@ -429,7 +431,7 @@ impl Client {
             while let Some(msg) = stream.next().await {
                 match msg {
                     Ok(WsMessage::Binary(b)) => {
-                        for f in on_frame(&b, &r, &mut states, &mut answered, scan) {
+                        for f in on_frame(&b, &r, &mut states, &mut answered, scan, seq_base) {
                             let _ = o.send(Out::Frame(f));
                         }
                     }
