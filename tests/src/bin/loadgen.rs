@@ -312,14 +312,12 @@ fn on_frame(
     let now = micros();
     rec.lock().expect("rec").frames += 1;
     match (bytes.first(), bytes.get(1)) {
-        (Some(0), Some(0)) => {
-            if !*answered_step1 {
-                *answered_step1 = true;
-                let empty = Doc::new()
-                    .transact()
-                    .encode_state_as_update_v1(&StateVector::default());
-                back.push(frame(Message::Sync(SyncMessage::SyncStep2(empty))));
-            }
+        (Some(0), Some(0)) if !*answered_step1 => {
+            *answered_step1 = true;
+            let empty = Doc::new()
+                .transact()
+                .encode_state_as_update_v1(&StateVector::default());
+            back.push(frame(Message::Sync(SyncMessage::SyncStep2(empty))));
         }
         (Some(0), Some(sub @ (1 | 2))) => {
             let mut r = rec.lock().expect("rec");
@@ -1162,6 +1160,17 @@ fn report(path: &std::path::Path) {
         );
     }
     let base = labels.iter().find(|l| l.contains("relay")).cloned();
+    let scales: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["scale"].to_string())
+        .collect();
+    println!(
+        "Scale {}: every client count and the S4 document are the titles' × scale (S4's joiners \
+         × √scale).",
+        scales.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    println!();
     println!("| scenario | {} |", labels.join(" | "));
     println!("| --- |{}", " --- |".repeat(labels.len()));
     for (s, title) in TITLES {
