@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 
 use bytes::Bytes;
+use yrs::sync::awareness::AwarenessUpdateEntry;
 use yrs::sync::{Awareness, AwarenessUpdate};
 use yrs::{
     Any, Array, ClientID, Doc, GetString, IdSet, Map, Out, ReadTxn, StateVector, Text, Transact,
@@ -82,6 +83,9 @@ pub enum Effect {
         except: Option<ConnId>,
         frame: Bytes,
     },
+    /// Send `frame` to every member not in `except` now (coalesced presence: the senders of a
+    /// tick get their own frame, without the states they sent, in a `Send` beside it).
+    BroadcastExcept { except: Vec<ConnId>, frame: Bytes },
     /// Close a connection (it has been removed from the document).
     Close {
         conn: ConnId,
@@ -120,6 +124,9 @@ pub struct DocCore {
     doc_bytes: u64,
     /// Secret of the presence aliases (set by the host from a random source).
     alias_seed: u64,
+    /// Presence accepted since the last [`DocCore::flush_presence`], by the id it is relayed
+    /// under (the newest state wins), with the connection that sent it.
+    pending_presence: HashMap<ClientID, (ConnId, AwarenessUpdateEntry)>,
 }
 
 /// The content a document is loaded from.
@@ -184,6 +191,7 @@ impl DocCore {
             full_state_frame: None,
             doc_bytes: bytes,
             alias_seed: 0,
+            pending_presence: HashMap::new(),
         };
         (core, errors)
     }
@@ -256,6 +264,8 @@ impl DocCore {
         }
         for id in &ids {
             self.awareness.remove_state(*id);
+            // A state still waiting for the tick must not come back after its removal.
+            self.pending_presence.remove(id);
         }
         match self.awareness.update_with_clients(ids) {
             Ok(update) => vec![Effect::Broadcast {
@@ -279,6 +289,7 @@ impl DocCore {
             .collect();
         self.members.clear();
         self.awareness_owner.clear();
+        self.pending_presence.clear();
         out
     }
 
@@ -470,7 +481,67 @@ impl DocCore {
     /// claims now, being the first to announce it); others are dropped silently (the npm
     /// client re-sends everyone's states it receives). A newer connection of the owner takes
     /// the id over at once. Employees' states are rebuilt from a whitelist.
-    pub fn awareness(&mut self, conn: ConnId, mut update: AwarenessUpdate) -> Vec<Effect> {
+    /// Presence relayed at once: [`DocCore::presence`] then [`DocCore::flush_presence`].
+    pub fn awareness(&mut self, conn: ConnId, update: AwarenessUpdate) -> Vec<Effect> {
+        let mut out = self.presence(conn, update);
+        out.extend(self.flush_presence());
+        out
+    }
+
+    /// Whether presence is waiting for [`DocCore::flush_presence`].
+    pub fn presence_pending(&self) -> bool {
+        !self.pending_presence.is_empty()
+    }
+
+    /// Everything accepted since the last call, as one message per recipient: the same shared
+    /// frame for everyone who sent nothing, and for each sender a frame without its own states
+    /// (none when it was the only sender). The host calls it on a short tick, so 500 people's
+    /// presence at 1 Hz is a few messages per tick, not one per state per recipient.
+    pub fn flush_presence(&mut self) -> Vec<Effect> {
+        if self.pending_presence.is_empty() {
+            return Vec::new();
+        }
+        let pending = std::mem::take(&mut self.pending_presence);
+        let mut senders: Vec<ConnId> = pending.values().map(|(c, _)| *c).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        let encode = |skip: Option<ConnId>| {
+            let clients = pending
+                .iter()
+                .filter(|(_, (c, _))| Some(*c) != skip)
+                .map(|(id, (_, e))| (*id, e.clone()))
+                .collect();
+            Bytes::from(encode_awareness(AwarenessUpdate { clients }))
+        };
+        let all = encode(None);
+        if let [only] = senders[..] {
+            return vec![Effect::Broadcast {
+                except: Some(only),
+                frame: all,
+            }];
+        }
+        let mut out: Vec<Effect> = senders
+            .iter()
+            .filter(|c| self.members.contains_key(c))
+            .map(|c| Effect::Send {
+                to: *c,
+                frame: encode(Some(*c)),
+            })
+            .collect();
+        out.push(Effect::BroadcastExcept {
+            except: senders,
+            frame: all,
+        });
+        out
+    }
+
+    /// Presence, buffered until [`DocCore::flush_presence`]. An entry is kept only for an
+    /// awareness id the sender's participant owns (or claims now, being the first to announce
+    /// it); others are dropped silently (the npm client re-sends everyone's states it
+    /// receives), and so is an entry of the id's current connection whose clock is not newer
+    /// than the state shown (a renewal already relayed). A newer connection of the owner takes
+    /// the id over at once. Employees' states are rebuilt from a whitelist.
+    pub fn presence(&mut self, conn: ConnId, mut update: AwarenessUpdate) -> Vec<Effect> {
         let Some(info) = self.members.get(&conn).map(|m| m.info.clone()) else {
             return Vec::new();
         };
@@ -481,6 +552,18 @@ impl DocCore {
             .get(&conn)
             .map(|m| m.awareness_ids.keys().copied().collect())
             .unwrap_or_default();
+        // Stale clocks first, before any other work: the id's current connection re-sending a
+        // state it already showed (its own, echoed back by the npm client's re-send).
+        if let Some(m) = self.members.get(&conn) {
+            let (owners, shown) = (&self.awareness_owner, &self.awareness);
+            update.clients.retain(|real, e| {
+                owners.get(real) != Some(&conn)
+                    || m.awareness_ids
+                        .get(real)
+                        .and_then(|relayed| shown.meta(*relayed))
+                        .is_none_or(|(clock, _)| e.clock > clock)
+            });
+        }
         let mut room = MAX_PRESENCE_IDS.saturating_sub(mine.len());
         let index = &mut self.index;
         update.clients.retain(|id, _| {
@@ -541,12 +624,10 @@ impl DocCore {
             }
             relayed.clients.insert(id, entry);
         }
-        let frame = Bytes::from(encode_awareness(relayed.clone()));
+        for (id, entry) in &relayed.clients {
+            self.pending_presence.insert(*id, (conn, entry.clone()));
+        }
         let _ = self.awareness.apply_update(relayed);
-        out.push(Effect::Broadcast {
-            except: Some(conn),
-            frame,
-        });
         out
     }
 
@@ -1221,5 +1302,99 @@ mod tests {
         assert!(c
             .close_owner(&Owner::Participant("a".into()), CloseCode::Removed, "x")
             .is_empty());
+    }
+
+    /// The awareness ids in a frame.
+    fn ids_in(frame: &Bytes) -> Vec<u64> {
+        match crate::wire::decode_frame(frame) {
+            Ok(yrs::sync::Message::Awareness(u)) => {
+                let mut ids: Vec<u64> = u.clients.keys().map(|k| k.get()).collect();
+                ids.sort_unstable();
+                ids
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn presence_of_one_tick_goes_out_as_one_message_per_recipient_without_the_senders_own() {
+        let mut c = core(DocName::Canvas);
+        for (conn, tag) in [(1, "a"), (2, "b"), (3, "c")] {
+            c.join(conn, member(Role::Employer, tag, true));
+        }
+        assert!(c.presence(1, presence(11, 1, "{}")).is_empty(), "buffered");
+        assert!(c.presence(2, presence(22, 1, "{}")).is_empty(), "buffered");
+        assert!(
+            c.presence(1, presence(11, 2, "{}")).is_empty(),
+            "newest wins"
+        );
+        assert!(c.presence_pending());
+        let effects = c.flush_presence();
+        assert!(!c.presence_pending());
+        let mut to: Vec<(String, Vec<u64>)> = Vec::new();
+        for e in &effects {
+            match e {
+                Effect::Send { to: t, frame } => to.push((format!("send {t}"), ids_in(frame))),
+                Effect::BroadcastExcept { except, frame } => {
+                    to.push((format!("all but {except:?}"), ids_in(frame)))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        to.sort();
+        assert_eq!(
+            to,
+            vec![
+                ("all but [1, 2]".to_owned(), vec![11, 22]),
+                ("send 1".to_owned(), vec![22]),
+                ("send 2".to_owned(), vec![11]),
+            ]
+        );
+        // One sender alone: everyone but it, one frame.
+        c.presence(3, presence(33, 1, "{}"));
+        match &c.flush_presence()[..] {
+            [Effect::Broadcast {
+                except: Some(3),
+                frame,
+            }] => assert_eq!(ids_in(frame), vec![33]),
+            other => panic!("{other:?}"),
+        }
+        assert!(c.flush_presence().is_empty(), "nothing pending");
+    }
+
+    #[test]
+    fn a_state_removed_before_its_tick_is_not_relayed_after_the_removal() {
+        let mut c = core(DocName::Canvas);
+        c.join(1, member(Role::Employer, "a", true));
+        c.join(2, member(Role::Employer, "b", true));
+        c.presence(1, presence(11, 1, "{}"));
+        let removal = c.leave(1);
+        assert_eq!(removal.len(), 1, "the removal goes at once: {removal:?}");
+        assert!(
+            c.flush_presence().is_empty(),
+            "the left state must not come back"
+        );
+        // Control: without the leave it is relayed.
+        c.join(3, member(Role::Employer, "c", true));
+        c.presence(3, presence(33, 1, "{}"));
+        assert_eq!(c.flush_presence().len(), 1);
+    }
+
+    #[test]
+    fn a_renewal_echoed_with_the_same_clock_is_dropped_before_any_work() {
+        let mut c = core(DocName::Canvas);
+        c.join(1, member(Role::Employer, "a", true));
+        c.join(2, member(Role::Employer, "b", true));
+        assert_eq!(c.awareness(1, presence(11, 5, r#"{"x":1}"#)).len(), 1);
+        // The npm client re-sends its own state when it comes back: same clock, nothing new.
+        assert!(c.awareness(1, presence(11, 5, r#"{"x":1}"#)).is_empty());
+        assert!(
+            c.awareness(1, presence(11, 4, r#"{"x":0}"#)).is_empty(),
+            "older"
+        );
+        // A newer clock is a renewal and goes out (clients drop states not renewed in 30 s).
+        assert_eq!(c.awareness(1, presence(11, 6, r#"{"x":1}"#)).len(), 1);
+        // Another participant re-sending it is dropped too (not theirs).
+        assert!(c.awareness(2, presence(11, 7, r#"{"x":2}"#)).is_empty());
     }
 }

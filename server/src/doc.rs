@@ -46,6 +46,9 @@ use crate::store::{Appended, Followed, Follower, LogId, Store, StoreError};
 
 /// How often a document publishes changed presence to the other nodes (at most).
 const PRESENCE_TICK: Duration = Duration::from_millis(50);
+/// Local presence is coalesced per document over this tick: at most one message per recipient
+/// per tick (a lone update after a quiet tick goes at once).
+const PRESENCE_COALESCE: Duration = Duration::from_millis(40);
 /// How often a node re-sends its presence on a document even when it did not change.
 const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(1);
 /// A node not heard from for this long has its presence removed.
@@ -297,6 +300,10 @@ struct LiveDoc {
     replies: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
     /// The shared log, when the store has one.
     shared: Option<Shared>,
+    /// When the presence buffered in the core is to be relayed.
+    presence_due: Option<tokio::time::Instant>,
+    /// When presence was last relayed.
+    presence_relayed: Option<tokio::time::Instant>,
 }
 
 /// A document on a shared log: its position, its follower and the other nodes' presence.
@@ -450,6 +457,8 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         reload: false,
         replies: Vec::new(),
         shared,
+        presence_due: None,
+        presence_relayed: None,
     };
     let final_join_error = live.serve(&mut rx).await;
     live.ctx.metrics.documents_loaded.dec();
@@ -478,7 +487,12 @@ impl LiveDoc {
         loop {
             let idle_at = last_local + self.ctx.config.idle_evict;
             let shared = self.shared.is_some();
+            let presence_due = self.presence_due;
             let first = tokio::select! {
+                _ = tokio::time::sleep_until(presence_due.unwrap_or(idle_at)), if presence_due.is_some() => {
+                    self.relay_presence();
+                    continue;
+                }
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => {
                         last_local = tokio::time::Instant::now();
@@ -651,8 +665,26 @@ impl LiveDoc {
         Ok(Flow::Continue)
     }
 
+    /// Presence is buffered in the core and relayed on the next tick ([`PRESENCE_COALESCE`]).
     fn awareness(&mut self, conn: ConnId, update: AwarenessUpdate) -> Vec<Effect> {
-        self.core.awareness(conn, update)
+        let effects = self.core.presence(conn, update);
+        if self.core.presence_pending() && self.presence_due.is_none() {
+            // At once when nothing was relayed within the last tick, else at the tick's end.
+            let now = tokio::time::Instant::now();
+            self.presence_due = Some(
+                self.presence_relayed
+                    .map_or(now, |last| (last + PRESENCE_COALESCE).max(now)),
+            );
+        }
+        effects
+    }
+
+    /// Relays the presence buffered since the last tick.
+    fn relay_presence(&mut self) {
+        self.presence_due = None;
+        self.presence_relayed = Some(tokio::time::Instant::now());
+        let effects = self.core.flush_presence();
+        self.carry_out(effects);
     }
 
     /// Carries out the core's effects. Sends that fail (a full queue) drop the connection,
@@ -680,9 +712,15 @@ impl LiveDoc {
                     }
                 }
                 Effect::Broadcast { except, frame } => {
+                    queue.push_front(Effect::BroadcastExcept {
+                        except: except.into_iter().collect(),
+                        frame,
+                    });
+                }
+                Effect::BroadcastExcept { except, frame } => {
                     let mut slow = Vec::new();
                     for (id, c) in &self.conns {
-                        if Some(*id) != except && !c.send(frame.clone(), &self.ctx.metrics) {
+                        if !except.contains(id) && !c.send(frame.clone(), &self.ctx.metrics) {
                             slow.push(*id);
                         }
                     }

@@ -251,6 +251,7 @@ struct Rec {
     synced_at: Option<Instant>,
     sync_bytes: usize,
     closed: Option<String>,
+    frames: u64,
 }
 
 enum Out {
@@ -305,9 +306,11 @@ fn on_frame(
     states: &mut HashMap<u64, (u32, Arc<str>)>,
     answered_step1: &mut bool,
     scan: bool,
+    own_seq: u64,
 ) -> Vec<Vec<u8>> {
     let mut back = Vec::new();
     let now = micros();
+    rec.lock().expect("rec").frames += 1;
     match (bytes.first(), bytes.get(1)) {
         (Some(0), Some(0)) if !*answered_step1 => {
             *answered_step1 = true;
@@ -325,7 +328,8 @@ fn on_frame(
             }
             if scan {
                 markers(bytes, |seq, t| {
-                    if r.edits_seen.insert(seq) {
+                    // A server that echoes the sender's own edits (y-websocket does): not counted.
+                    if seq >> 24 != own_seq >> 24 && r.edits_seen.insert(seq) {
                         r.edit_lat.push(now.saturating_sub(t) as u32);
                     }
                 });
@@ -374,6 +378,7 @@ impl Client {
         seq_base: u64,
         presence_id: u64,
         scan: bool,
+        stateless: bool,
     ) -> Option<Client> {
         let config = WebSocketConfig::default().max_message_size(Some(256 << 20));
         let mut attempt = 0;
@@ -395,10 +400,13 @@ impl Client {
         let (out, mut out_rx) = mpsc::unbounded_channel::<Out>();
         let rec = Arc::new(Mutex::new(Rec::default()));
         let doc = Doc::with_client_id(seq_base.max(1) & ((1 << 53) - 1));
-        let step1 = frame(Message::Sync(
-            SyncMessage::SyncStep1(StateVector::default()),
-        ));
-        let _ = out.send(Out::Frame(step1));
+        // Against a relay there is nobody to sync with but the peers (see the module doc).
+        if !stateless {
+            let step1 = frame(Message::Sync(
+                SyncMessage::SyncStep1(StateVector::default()),
+            ));
+            let _ = out.send(Out::Frame(step1));
+        }
         tokio::spawn(async move {
             while let Some(Out::Frame(f)) = out_rx.recv().await {
                 if sink.feed(WsMessage::Binary(f.into())).await.is_err() {
@@ -418,11 +426,11 @@ impl Client {
         let (r, o) = (rec.clone(), out.clone());
         tokio::spawn(async move {
             let mut states = HashMap::new();
-            let mut answered = false;
+            let mut answered = stateless;
             while let Some(msg) = stream.next().await {
                 match msg {
                     Ok(WsMessage::Binary(b)) => {
-                        for f in on_frame(&b, &r, &mut states, &mut answered, scan) {
+                        for f in on_frame(&b, &r, &mut states, &mut answered, scan, seq_base) {
                             let _ = o.send(Out::Frame(f));
                         }
                     }
@@ -539,7 +547,7 @@ async fn connect_many(
             let _permit = gate.acquire_owned().await.ok()?;
             let url = t.client_url(&room, &format!("lg{id}"), writer);
             let card = writer.then(|| format!("lg{id}"));
-            let c = Client::connect(&url, card, id << 24, id, scan).await?;
+            let c = Client::connect(&url, card, id << 24, id, scan, stateless).await?;
             if !stateless {
                 let deadline = Instant::now() + Duration::from_secs(120);
                 while !c.synced() && Instant::now() < deadline {
@@ -617,6 +625,28 @@ async fn settle(clients: &[Client], want: usize, max: Duration) {
     }
 }
 
+/// Waits until the clients received nothing for 300 ms (at most 30 s): the joins' traffic is
+/// over before the measured load starts.
+async fn quiet(groups: &[&[Client]]) {
+    let total = || -> u64 {
+        groups
+            .iter()
+            .flat_map(|g| g.iter())
+            .map(|c| c.rec.lock().expect("rec").frames)
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = total();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = total();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
 // ---------------------------------------------------------------- scenarios
 
 struct Ctx {
@@ -654,6 +684,7 @@ async fn s1(c: &Ctx) -> Value {
     };
     w.create_card();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    quiet(&[&observers, &writer]).await;
     let m = Meter::start(&c.a.pid);
     let edits = 10 * c.a.secs as usize;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -692,6 +723,8 @@ async fn s2(c: &Ctx) -> Value {
         rooms.push(cs);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let groups: Vec<&[Client]> = rooms.iter().map(|r| &r[..]).collect();
+    quiet(&groups).await;
     let m = Meter::start(&c.a.pid);
     let secs = c.a.secs;
     // Spread the people over the second: one tick per 10 ms, each person once per 100 ticks.
@@ -883,6 +916,7 @@ async fn s5(c: &Ctx) -> Value {
     };
     w.create_card();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    quiet(&[&observers, &writers]).await;
     let mut steps = Vec::new();
     let mut best = 0u64;
     let mut seq = 0u64;
@@ -952,6 +986,7 @@ async fn s6(c: &Ctx) -> Value {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    quiet(&[&cs]).await;
     let m = Meter::start(&c.a.pid);
     let secs = c.a.secs as usize;
     let total = cs.len();
@@ -1126,6 +1161,17 @@ fn report(path: &std::path::Path) {
         );
     }
     let base = labels.iter().find(|l| l.contains("relay")).cloned();
+    let scales: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["scale"].to_string())
+        .collect();
+    println!(
+        "Scale {}: every client count and the S4 document are the titles' × scale (S4's joiners \
+         × √scale).",
+        scales.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    println!();
     println!("| scenario | {} |", labels.join(" | "));
     println!("| --- |{}", " --- |".repeat(labels.len()));
     for (s, title) in TITLES {

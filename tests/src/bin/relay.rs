@@ -38,7 +38,7 @@ async fn main() -> std::io::Result<()> {
     }
 }
 
-// The handshake callback's error type is tungstenite's own (an HTTP response).
+// The handshake callback's signature (its large error type) is tungstenite's.
 #[allow(clippy::result_large_err)]
 async fn serve(tcp: tokio::net::TcpStream, id: u64, rooms: Rooms) {
     let mut path = String::new();
