@@ -26,7 +26,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -52,12 +52,6 @@ const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(1);
 const PRESENCE_EXPIRY: Duration = Duration::from_secs(3);
 /// How often one batch may find the log moved before the document gives up (4503).
 const MAX_MOVES: usize = 20;
-
-/// This process's node id (random per start): tells its own presence messages from others'.
-pub fn node_id() -> u64 {
-    static NODE: OnceLock<u64> = OnceLock::new();
-    *NODE.get_or_init(|| rand::random::<u64>() >> 1)
-}
 
 pub use tafel_protocol::document::ConnId;
 
@@ -234,6 +228,9 @@ pub enum DocCmd {
     },
 }
 
+/// How long one node may hold a document's compaction before another may take it over.
+const COMPACTION_LEASE_MS: u64 = 30_000;
+
 /// What the actor needs from the rest of the server.
 pub struct DocContext {
     pub key: DocKey,
@@ -303,7 +300,7 @@ struct Shared {
     follow_rx: mpsc::Receiver<Result<Followed, StoreError>>,
     follower: tokio::task::JoinHandle<()>,
     /// Per other node: when it was last heard of, and the presence ids it shows here.
-    remote: HashMap<u64, (Instant, HashSet<ClientID>)>,
+    remote: HashMap<String, (Instant, HashSet<ClientID>)>,
     presence_dirty: bool,
     presence_sent: Option<Instant>,
     /// Whether the last presence this node published was non-empty.
@@ -1021,8 +1018,8 @@ impl LiveDoc {
     }
 
     /// Presence messages from other nodes: each is the node's whole presence on the document.
-    fn remote_presence(&mut self, messages: Vec<(LogId, u64, Vec<u8>)>) -> Vec<Effect> {
-        let me = node_id();
+    fn remote_presence(&mut self, messages: Vec<(LogId, String, Vec<u8>)>) -> Vec<Effect> {
+        let me = crate::store::node_id();
         let mut effects = Vec::new();
         for (_, node, msg) in messages {
             if node == me {
@@ -1055,16 +1052,16 @@ impl LiveDoc {
             return;
         };
         let now = Instant::now();
-        let expired: Vec<u64> = sh
+        let expired: Vec<String> = sh
             .remote
             .iter()
             .filter(|(_, (seen, _))| now.duration_since(*seen) > PRESENCE_EXPIRY)
-            .map(|(n, _)| *n)
+            .map(|(n, _)| n.clone())
             .collect();
         let mut gone = Vec::new();
         for n in expired {
             if let Some((_, ids)) = sh.remote.remove(&n) {
-                tracing::info!(doc = %self.ctx.key, node = n, "a node went silent; removing its presence");
+                tracing::info!(doc = %self.ctx.key, node = %n, "a node went silent; removing its presence");
                 gone.extend(ids);
             }
         }
@@ -1094,7 +1091,7 @@ impl LiveDoc {
         if let Err(e) = self
             .ctx
             .store
-            .publish_presence(&self.ctx.key, node_id(), &msg)
+            .publish_presence(&self.ctx.key, crate::store::node_id(), &msg)
             .await
         {
             tracing::warn!(doc = %self.ctx.key, error = %e, "could not publish presence");
@@ -1106,6 +1103,26 @@ impl LiveDoc {
     async fn compact(&mut self) {
         if self.log_entries == 0 {
             return;
+        }
+        // Nodes sharing a store compact a document one at a time: the lease expires by itself
+        // when its holder dies, and a node without it tries again at its next threshold.
+        let lease = format!("compact:{}", self.ctx.key);
+        match self
+            .ctx
+            .store
+            .lease(&lease, crate::store::node_id(), COMPACTION_LEASE_MS)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(doc = %self.ctx.key, "another node is compacting this document");
+                return;
+            }
+            Err(e) => {
+                self.ctx.metrics.store_errors.inc();
+                tracing::warn!(doc = %self.ctx.key, error = %e, "compaction lease unavailable; will retry");
+                return;
+            }
         }
         let snapshot = self.core.snapshot();
         let size = snapshot.len() as u64;
