@@ -1106,7 +1106,8 @@ impl LiveDoc {
         }
         // Nodes sharing a store compact a document one at a time: the lease expires by itself
         // when its holder dies, and a node without it tries again at its next threshold.
-        let lease = format!("compact:{}", self.ctx.key);
+        // The board as hash tag, like every key of a board (one Redis Cluster slot).
+        let lease = format!("compact:{{{}}}:{}", self.ctx.key.board, self.ctx.key.doc);
         match self
             .ctx
             .store

@@ -153,44 +153,6 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// How to open a dedicated connection (for a follower).
-#[derive(Clone)]
-enum Source {
-    One(redis::Client),
-    Cluster(ClusterClient),
-}
-
-impl Source {
-    async fn dedicated(&self) -> Result<Conn, StoreError> {
-        let wait = Duration::from_millis(FOLLOW_BLOCK_MS) + RESPONSE_TIMEOUT;
-        match self {
-            Source::One(client) => {
-                let conn = ConnectionManager::new_with_config(
-                    client.clone(),
-                    ConnectionManagerConfig::new()
-                        .set_response_timeout(Some(wait))
-                        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                        .set_number_of_retries(1),
-                )
-                .await
-                .map_err(unavailable)?;
-                Ok(Conn::One(conn))
-            }
-            Source::Cluster(client) => {
-                let config = redis::cluster::ClusterConfig::new()
-                    .set_response_timeout(wait)
-                    .set_connection_timeout(CONNECT_TIMEOUT);
-                Ok(Conn::Cluster(
-                    client
-                        .get_async_connection_with_config(config)
-                        .await
-                        .map_err(unavailable)?,
-                ))
-            }
-        }
-    }
-}
-
 /// Where every node hears that a board's state was stored (the message is the board id).
 const STATE_CHANNEL: &str = "tafel:board-state-changed";
 
@@ -220,7 +182,8 @@ return 0
 
 pub struct RedisStore {
     conn: Conn,
-    source: Source,
+    /// The cluster, for dedicated connections (None: one Redis, `client`).
+    cluster: Option<ClusterClient>,
     /// For the pub/sub connection of `board_state_changes` (a connection of its own; on a
     /// cluster, to its first node: PUBLISH reaches every node of a cluster).
     client: redis::Client,
@@ -332,7 +295,7 @@ impl RedisStore {
     /// Connects lazily: `tafel` starts even while Redis is down, answers `/readyz` with 503 and
     /// begins serving as soon as Redis answers.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let (conn, source, client) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        let (conn, cluster, client) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
             let client = ClusterClient::builder(cluster_nodes(rest)?)
                 .response_timeout(RESPONSE_TIMEOUT)
                 .connection_timeout(CONNECT_TIMEOUT)
@@ -345,7 +308,7 @@ impl RedisStore {
             let conn = client.get_pending_async_connection_with_config(config);
             let first = cluster_nodes(rest)?.remove(0);
             let one = redis::Client::open(first).map_err(|e| StoreError::BadUrl(e.to_string()))?;
-            (Conn::Cluster(conn), Source::Cluster(client), one)
+            (Conn::Cluster(conn), Some(client), one)
         } else {
             let client = redis::Client::open(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
             let config = ConnectionManagerConfig::new()
@@ -355,12 +318,12 @@ impl RedisStore {
                 .set_number_of_retries(3);
             let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
                 .map_err(unavailable)?;
-            (Conn::One(conn), Source::One(client.clone()), client)
+            (Conn::One(conn), None, client)
         };
         let script = |body: &str| Script::new(&format!("{LAST_ID_LUA}{body}"));
         Ok(RedisStore {
             conn,
-            source,
+            cluster,
             client,
             state_cas: redis::Script::new(STATE_CAS),
             lease: redis::Script::new(LEASE),
@@ -382,6 +345,33 @@ impl RedisStore {
             keys.push(format!("{BOARDS_KEY}[{board}]"));
         }
         Ok(keys)
+    }
+
+    /// A connection of its own (for a follower's blocking reads).
+    async fn dedicated(&self) -> Result<Conn, StoreError> {
+        let wait = Duration::from_millis(FOLLOW_BLOCK_MS) + RESPONSE_TIMEOUT;
+        match &self.cluster {
+            None => {
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(wait))
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_number_of_retries(1);
+                let conn = ConnectionManager::new_with_config(self.client.clone(), config)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(Conn::One(conn))
+            }
+            Some(cluster) => {
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_response_timeout(wait)
+                    .set_connection_timeout(CONNECT_TIMEOUT);
+                let conn = cluster
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(Conn::Cluster(conn))
+            }
+        }
     }
 
     /// Reads the document with the `LOAD` script.
@@ -631,7 +621,7 @@ impl Store for RedisStore {
 
     async fn follower(&self, doc: &DocKey) -> Result<Option<Box<dyn Follower>>, StoreError> {
         Ok(Some(Box::new(RedisFollower {
-            conn: self.source.dedicated().await?,
+            conn: self.dedicated().await?,
             log: log_key(doc),
             presence: presence_key(doc),
             presence_at: None,
