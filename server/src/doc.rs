@@ -254,6 +254,25 @@ struct Pending {
     origin: Origin,
 }
 
+impl Pending {
+    /// A `Store` effect as a pending update (any other effect is handed back).
+    fn of(effect: Effect, origin: impl FnOnce() -> Origin) -> Result<Pending, Effect> {
+        match effect {
+            Effect::Store {
+                entry,
+                frame,
+                except,
+            } => Ok(Pending {
+                entry,
+                frame,
+                except,
+                origin: origin(),
+            }),
+            other => Err(other),
+        }
+    }
+}
+
 /// Where a pending update came from: what to do with it when the log moved under it.
 enum Origin {
     /// A connection's update: judged again.
@@ -617,15 +636,10 @@ impl LiveDoc {
                 self.remote_presence(got.presence)
             }
             DocCmd::Followed(Err(e)) => {
-                self.ctx.metrics.store_errors.inc();
-                tracing::error!(doc = %self.ctx.key, error = %e, "lost the shared log; closing the document's connections");
-                self.pending.clear();
-                let effects = self.core.close_all(
-                    CloseCode::StoreUnavailable,
+                return Err(self.store_lost(
+                    e,
                     "store unavailable: this server lost the shared log; reconnect",
-                );
-                self.carry_out(effects);
-                return Err(e);
+                ));
             }
             DocCmd::Tick => {
                 self.presence_tick().await;
@@ -645,17 +659,15 @@ impl LiveDoc {
     fn carry_out(&mut self, effects: Vec<Effect>) {
         let mut queue: VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
+            let effect = match Pending::of(effect, || Origin::Server) {
+                Ok(p) => {
+                    self.pending.push(p);
+                    continue;
+                }
+                Err(effect) => effect,
+            };
             match effect {
-                Effect::Store {
-                    entry,
-                    frame,
-                    except,
-                } => self.pending.push(Pending {
-                    entry,
-                    frame,
-                    except,
-                    origin: Origin::Server,
-                }),
+                Effect::Store { .. } => {}
                 Effect::Send { to, frame } => {
                     if let Some(c) = self.conns.get(&to) {
                         if !c.send(frame, &self.ctx.metrics) {
@@ -692,18 +704,9 @@ impl LiveDoc {
                 Effect::Created { by, items } => {
                     if let Some(who) = self.conns.get(&by).map(|c| c.who.clone()) {
                         for e in self.stamp(&items, &who) {
-                            match e {
-                                Effect::Store {
-                                    entry,
-                                    frame,
-                                    except,
-                                } => self.pending.push(Pending {
-                                    entry,
-                                    frame,
-                                    except,
-                                    origin: Origin::Stamp,
-                                }),
-                                other => queue.push_back(other),
+                            match Pending::of(e, || Origin::Stamp) {
+                                Ok(p) => self.pending.push(p),
+                                Err(other) => queue.push_back(other),
                             }
                         }
                     }
@@ -799,17 +802,14 @@ impl LiveDoc {
             };
             let tip = match appended {
                 Ok(Appended::At(tip)) => tip,
-                Ok(Appended::Moved) => unreachable!("handled above"),
-                Err(e) => {
-                    self.ctx.metrics.store_errors.inc();
-                    tracing::error!(doc = %self.ctx.key, error = %e, updates = updates.len(), "store write failed; closing the document's connections");
-                    self.pending.clear();
-                    let effects = self.core.close_all(
-                        CloseCode::StoreUnavailable,
+                Ok(Appended::Moved) | Err(_) => {
+                    let e = appended.err().unwrap_or_else(|| {
+                        StoreError::Unavailable("the shared log kept moving".into())
+                    });
+                    return Err(self.store_lost(
+                        e,
                         "store unavailable: your edit was not saved; reconnecting resends it",
-                    );
-                    self.carry_out(effects);
-                    return Err(e);
+                    ));
                 }
             };
             if let Some(sh) = &mut self.shared {
@@ -861,24 +861,16 @@ impl LiveDoc {
     ) -> Vec<Effect> {
         let mut rest = Vec::with_capacity(effects.len());
         for e in effects {
-            match e {
-                Effect::Store {
-                    entry,
-                    frame,
-                    except,
-                } => {
+            let origin = || Origin::Client {
+                conn,
+                raw: raw.clone().unwrap_or_default(),
+            };
+            match Pending::of(e, origin) {
+                Ok(p) => {
                     self.ctx.metrics.updates_in.inc();
-                    self.pending.push(Pending {
-                        entry,
-                        frame,
-                        except,
-                        origin: Origin::Client {
-                            conn,
-                            raw: raw.clone().unwrap_or_default(),
-                        },
-                    });
+                    self.pending.push(p);
                 }
-                other => rest.push(other),
+                Err(other) => rest.push(other),
             }
         }
         rest
@@ -998,17 +990,22 @@ impl LiveDoc {
                 self.apply_followed(entries);
                 Ok(())
             }
-            Err(e) => {
-                self.ctx.metrics.store_errors.inc();
-                tracing::error!(doc = %self.ctx.key, error = %e, "cannot catch up with the shared log; closing the document's connections");
-                let effects = self.core.close_all(
-                    CloseCode::StoreUnavailable,
-                    "store unavailable: this server cannot read the shared log; reconnect",
-                );
-                self.carry_out(effects);
-                Err(e)
-            }
+            Err(e) => Err(self.store_lost(
+                e,
+                "store unavailable: this server cannot read the shared log; reconnect",
+            )),
         }
+    }
+
+    /// The store failed: nothing pending is stored or forwarded, every connection is closed
+    /// with 4503 (`reason`), and the actor stops with the returned error.
+    fn store_lost(&mut self, e: StoreError, reason: &str) -> StoreError {
+        self.ctx.metrics.store_errors.inc();
+        tracing::error!(doc = %self.ctx.key, error = %e, pending = self.pending.len(), "store failed; closing the document's connections");
+        self.pending.clear();
+        let effects = self.core.close_all(CloseCode::StoreUnavailable, reason);
+        self.carry_out(effects);
+        e
     }
 
     fn presence_changed(&mut self) {

@@ -688,6 +688,7 @@ impl Store for RedisStore {
                     presence_key(&key),
                     legacy_log_key(&key),
                     legacy_snap_key(&key),
+                    format!("tafel:lease:compact:{{{}}}:{}", key.board, key.doc),
                 ])
                 .await
                 .map_err(unavailable)?;
