@@ -1016,6 +1016,93 @@ mod tests {
         assert_eq!(before, c.snapshot());
     }
 
+    /// Two nodes' cores on one log: an entry judged on node A is applied on node B under its
+    /// writer (B then refuses another participant's write under that client id) and sent to
+    /// B's members; a rebuild from the stored entries keeps B's members and their presence.
+    #[test]
+    fn a_logged_entry_from_another_node_is_applied_and_a_rebuild_keeps_members() {
+        let session = SessionPolicy::default();
+        let mut a = core(DocName::Canvas);
+        let mut b = core(DocName::Canvas);
+        a.join(1, member(Role::Employer, "w", true));
+        b.join(7, member(Role::Union, "u", true));
+        let entry = match &update(&mut a, 1, card_update(10, "k", "themas"), &session)[0] {
+            Effect::Store { entry, .. } => entry.clone(),
+            other => panic!("not stored: {other:?}"),
+        };
+        let sent = b.apply_logged(&entry).expect("applied");
+        assert!(matches!(
+            &sent[..],
+            [Effect::Broadcast { except: None, .. }]
+        ));
+        assert_eq!(b.index().owner(10), Some(&Owner::Participant("w".into())));
+        // Positive control first: the union member writes under its own client id.
+        let own = update(&mut b, 7, card_update(11, "u1", "themas"), &session);
+        assert!(matches!(&own[0], Effect::Store { .. }), "{own:?}");
+        // Under the employer's client id (new clocks): refused on B too.
+        let d = Doc::with_client_id(10);
+        d.transact_mut()
+            .apply_update(decode_update(&card_update(10, "k", "themas")).unwrap())
+            .unwrap();
+        let before = d.transact().state_vector();
+        d.get_or_insert_text("x")
+            .push(&mut d.transact_mut(), "squat");
+        let squat = d.transact().encode_diff_v1(&before);
+        let refused = update(&mut b, 7, squat, &session);
+        assert!(
+            refused.iter().any(|e| matches!(e, Effect::Refused { .. })),
+            "{refused:?}"
+        );
+        // Rebuild from the log (as after a moved append): members and presence stay.
+        assert!(!b
+            .awareness(7, presence(11, 1, r#"{"user":{"name":"U"}}"#))
+            .is_empty());
+        let errors = b.rebuild(Stored {
+            snapshot: None,
+            log: vec![&entry[..]],
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(b.members().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(b.local_presence().clients.len(), 1);
+        assert_eq!(b.index().owner(10), Some(&Owner::Participant("w".into())));
+        // The union member's unstored card is gone from the rebuilt document.
+        let cards = b.export()["cards"].clone();
+        assert!(
+            cards.get("k").is_some() && cards.get("u1").is_none(),
+            "{cards}"
+        );
+    }
+
+    /// Presence from another node is shown to members here (and in later joins), and removed
+    /// when that node says so; an id a local member shows is never overridden.
+    #[test]
+    fn remote_presence_is_shown_and_removed_but_never_overrides_a_local_one() {
+        let mut c = core(DocName::Canvas);
+        c.join(1, member(Role::Employer, "w", true));
+        c.awareness(1, presence(5, 1, r#"{"user":{"name":"lokaal"}}"#));
+        let shown = c.remote_presence(presence(9, 1, r#"{"user":{"name":"elders"}}"#));
+        assert!(matches!(
+            &shown[..],
+            [Effect::Broadcast { except: None, .. }]
+        ));
+        // Sent again unchanged: nothing to send.
+        assert!(c
+            .remote_presence(presence(9, 1, r#"{"user":{"name":"elders"}}"#))
+            .is_empty());
+        // Another node cannot override the local member's id.
+        assert!(c
+            .remote_presence(presence(5, 9, r#"{"user":{"name":"vals"}}"#))
+            .is_empty());
+        assert!(c.drop_remote_presence(vec![ClientID::new(5)]).is_empty());
+        // Only the local member's presence is this node's to publish.
+        let local = c.local_presence();
+        assert_eq!(
+            local.clients.keys().copied().collect::<Vec<_>>(),
+            vec![ClientID::new(5)]
+        );
+        assert!(!c.drop_remote_presence(vec![ClientID::new(9)]).is_empty());
+    }
+
     #[test]
     fn an_id_seen_in_someones_presence_cannot_be_written_under_by_another() {
         let mut c = core(DocName::Canvas);

@@ -26,7 +26,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -55,12 +55,6 @@ const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(1);
 const PRESENCE_EXPIRY: Duration = Duration::from_secs(3);
 /// How often one batch may find the log moved before the document gives up (4503).
 const MAX_MOVES: usize = 20;
-
-/// This process's node id (random per start): tells its own presence messages from others'.
-pub fn node_id() -> u64 {
-    static NODE: OnceLock<u64> = OnceLock::new();
-    *NODE.get_or_init(|| rand::random::<u64>() >> 1)
-}
 
 pub use tafel_protocol::document::ConnId;
 
@@ -263,6 +257,25 @@ struct Pending {
     origin: Origin,
 }
 
+impl Pending {
+    /// A `Store` effect as a pending update (any other effect is handed back).
+    fn of(effect: Effect, origin: impl FnOnce() -> Origin) -> Result<Pending, Effect> {
+        match effect {
+            Effect::Store {
+                entry,
+                frame,
+                except,
+            } => Ok(Pending {
+                entry,
+                frame,
+                except,
+                origin: origin(),
+            }),
+            other => Err(other),
+        }
+    }
+}
+
 /// Where a pending update came from: what to do with it when the log moved under it.
 enum Origin {
     /// A connection's update: judged again.
@@ -315,7 +328,7 @@ struct Shared {
     follow_rx: mpsc::Receiver<Result<Followed, StoreError>>,
     follower: tokio::task::JoinHandle<()>,
     /// Per other node: when it was last heard of, and the presence ids it shows here.
-    remote: HashMap<u64, (Instant, HashSet<ClientID>)>,
+    remote: HashMap<String, (Instant, HashSet<ClientID>)>,
     presence_dirty: bool,
     presence_sent: Option<Instant>,
     /// Whether the last presence this node published was non-empty.
@@ -640,15 +653,10 @@ impl LiveDoc {
                 self.remote_presence(got.presence)
             }
             DocCmd::Followed(Err(e)) => {
-                self.ctx.metrics.store_errors.inc();
-                tracing::error!(doc = %self.ctx.key, error = %e, "lost the shared log; closing the document's connections");
-                self.pending.clear();
-                let effects = self.core.close_all(
-                    CloseCode::StoreUnavailable,
+                return Err(self.store_lost(
+                    e,
                     "store unavailable: this server lost the shared log; reconnect",
-                );
-                self.carry_out(effects);
-                return Err(e);
+                ));
             }
             DocCmd::Tick => {
                 self.presence_tick().await;
@@ -692,17 +700,15 @@ impl LiveDoc {
     fn carry_out(&mut self, effects: Vec<Effect>) {
         let mut queue: VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
+            let effect = match Pending::of(effect, || Origin::Server) {
+                Ok(p) => {
+                    self.pending.push(p);
+                    continue;
+                }
+                Err(effect) => effect,
+            };
             match effect {
-                Effect::Store {
-                    entry,
-                    frame,
-                    except,
-                } => self.pending.push(Pending {
-                    entry,
-                    frame,
-                    except,
-                    origin: Origin::Server,
-                }),
+                Effect::Store { .. } => {}
                 Effect::Send { to, frame } => {
                     if let Some(c) = self.conns.get(&to) {
                         if !c.send(frame, &self.ctx.metrics) {
@@ -745,18 +751,9 @@ impl LiveDoc {
                 Effect::Created { by, items } => {
                     if let Some(who) = self.conns.get(&by).map(|c| c.who.clone()) {
                         for e in self.stamp(&items, &who) {
-                            match e {
-                                Effect::Store {
-                                    entry,
-                                    frame,
-                                    except,
-                                } => self.pending.push(Pending {
-                                    entry,
-                                    frame,
-                                    except,
-                                    origin: Origin::Stamp,
-                                }),
-                                other => queue.push_back(other),
+                            match Pending::of(e, || Origin::Stamp) {
+                                Ok(p) => self.pending.push(p),
+                                Err(other) => queue.push_back(other),
                             }
                         }
                     }
@@ -852,17 +849,14 @@ impl LiveDoc {
             };
             let tip = match appended {
                 Ok(Appended::At(tip)) => tip,
-                Ok(Appended::Moved) => unreachable!("handled above"),
-                Err(e) => {
-                    self.ctx.metrics.store_errors.inc();
-                    tracing::error!(doc = %self.ctx.key, error = %e, updates = updates.len(), "store write failed; closing the document's connections");
-                    self.pending.clear();
-                    let effects = self.core.close_all(
-                        CloseCode::StoreUnavailable,
+                Ok(Appended::Moved) | Err(_) => {
+                    let e = appended.err().unwrap_or_else(|| {
+                        StoreError::Unavailable("the shared log kept moving".into())
+                    });
+                    return Err(self.store_lost(
+                        e,
                         "store unavailable: your edit was not saved; reconnecting resends it",
-                    );
-                    self.carry_out(effects);
-                    return Err(e);
+                    ));
                 }
             };
             if let Some(sh) = &mut self.shared {
@@ -914,24 +908,16 @@ impl LiveDoc {
     ) -> Vec<Effect> {
         let mut rest = Vec::with_capacity(effects.len());
         for e in effects {
-            match e {
-                Effect::Store {
-                    entry,
-                    frame,
-                    except,
-                } => {
+            let origin = || Origin::Client {
+                conn,
+                raw: raw.clone().unwrap_or_default(),
+            };
+            match Pending::of(e, origin) {
+                Ok(p) => {
                     self.ctx.metrics.updates_in.inc();
-                    self.pending.push(Pending {
-                        entry,
-                        frame,
-                        except,
-                        origin: Origin::Client {
-                            conn,
-                            raw: raw.clone().unwrap_or_default(),
-                        },
-                    });
+                    self.pending.push(p);
                 }
-                other => rest.push(other),
+                Err(other) => rest.push(other),
             }
         }
         rest
@@ -1051,17 +1037,22 @@ impl LiveDoc {
                 self.apply_followed(entries);
                 Ok(())
             }
-            Err(e) => {
-                self.ctx.metrics.store_errors.inc();
-                tracing::error!(doc = %self.ctx.key, error = %e, "cannot catch up with the shared log; closing the document's connections");
-                let effects = self.core.close_all(
-                    CloseCode::StoreUnavailable,
-                    "store unavailable: this server cannot read the shared log; reconnect",
-                );
-                self.carry_out(effects);
-                Err(e)
-            }
+            Err(e) => Err(self.store_lost(
+                e,
+                "store unavailable: this server cannot read the shared log; reconnect",
+            )),
         }
+    }
+
+    /// The store failed: nothing pending is stored or forwarded, every connection is closed
+    /// with 4503 (`reason`), and the actor stops with the returned error.
+    fn store_lost(&mut self, e: StoreError, reason: &str) -> StoreError {
+        self.ctx.metrics.store_errors.inc();
+        tracing::error!(doc = %self.ctx.key, error = %e, pending = self.pending.len(), "store failed; closing the document's connections");
+        self.pending.clear();
+        let effects = self.core.close_all(CloseCode::StoreUnavailable, reason);
+        self.carry_out(effects);
+        e
     }
 
     fn presence_changed(&mut self) {
@@ -1071,8 +1062,8 @@ impl LiveDoc {
     }
 
     /// Presence messages from other nodes: each is the node's whole presence on the document.
-    fn remote_presence(&mut self, messages: Vec<(LogId, u64, Vec<u8>)>) -> Vec<Effect> {
-        let me = node_id();
+    fn remote_presence(&mut self, messages: Vec<(LogId, String, Vec<u8>)>) -> Vec<Effect> {
+        let me = crate::store::node_id();
         let mut effects = Vec::new();
         for (_, node, msg) in messages {
             if node == me {
@@ -1105,16 +1096,16 @@ impl LiveDoc {
             return;
         };
         let now = Instant::now();
-        let expired: Vec<u64> = sh
+        let expired: Vec<String> = sh
             .remote
             .iter()
             .filter(|(_, (seen, _))| now.duration_since(*seen) > PRESENCE_EXPIRY)
-            .map(|(n, _)| *n)
+            .map(|(n, _)| n.clone())
             .collect();
         let mut gone = Vec::new();
         for n in expired {
             if let Some((_, ids)) = sh.remote.remove(&n) {
-                tracing::info!(doc = %self.ctx.key, node = n, "a node went silent; removing its presence");
+                tracing::info!(doc = %self.ctx.key, node = %n, "a node went silent; removing its presence");
                 gone.extend(ids);
             }
         }
@@ -1144,7 +1135,7 @@ impl LiveDoc {
         if let Err(e) = self
             .ctx
             .store
-            .publish_presence(&self.ctx.key, node_id(), &msg)
+            .publish_presence(&self.ctx.key, crate::store::node_id(), &msg)
             .await
         {
             tracing::warn!(doc = %self.ctx.key, error = %e, "could not publish presence");
@@ -1159,8 +1150,9 @@ impl LiveDoc {
         }
         // Nodes sharing a store compact a document one at a time: the lease expires by itself
         // when its holder dies (a killed node's after COMPACTION_LEASE_MS), and a node without it
-        // tries again a second later.
-        let lease = format!("compact:{}", self.ctx.key);
+        // tries again a second later. The board as hash tag, like every key of a board (one
+        // Redis Cluster slot).
+        let lease = format!("compact:{{{}}}:{}", self.ctx.key.board, self.ctx.key.doc);
         match self
             .ctx
             .store

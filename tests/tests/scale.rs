@@ -444,3 +444,111 @@ async fn reconnect_storm_of_a_thousand_clients() {
         assert!(c.closed().is_none(), "{:?}", c.closed());
     }
 }
+
+/// A real three-master Redis Cluster (`redis+cluster://h1:p1,h2:p2,h3:p3`): two nodes on it
+/// share edits, and every key of a board lives in one slot (the board is the hash tag).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_a_three_master_redis_cluster() {
+    let cluster = tafel_tests::procs::RedisCluster::start();
+    let ns = nodes(&cluster.url(), 2);
+    let board = create_board(&ns[0]).await;
+    let a = YClient::connect_synced(&url(&ns[0], &board, "e1")).await;
+    let b = YClient::connect_synced(&url(&ns[1], &board, "e2")).await;
+    a.push_text("t", "cluster-A;");
+    assert!(b.wait_text("t", "cluster-A;", T).await);
+    b.push_text("t", "cluster-B;");
+    assert!(a.wait_text("t", "cluster-B;", T).await);
+    let a_id = a.doc.client_id().get();
+    a.set_awareness(a_id, r#"{"user":{"name":"Anna"}}"#);
+    assert!(b.wait(T, |s| s.awareness.contains_key(&a_id)).await);
+    // Every key of the board, on whichever master, hashes to the board's slot.
+    let slot = cluster.cli(&["cluster", "keyslot", &format!("{{{board}}}")]);
+    let mut keys = Vec::new();
+    for p in &cluster.ports {
+        let out = std::process::Command::new("redis-cli")
+            .args([
+                "-p",
+                &p.to_string(),
+                "--scan",
+                "--pattern",
+                &format!("*{board}*"),
+            ])
+            .output()
+            .expect("redis-cli");
+        keys.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(
+        keys.iter().any(|k| k.ends_with(":party-employer:log")),
+        "{keys:?}"
+    );
+    for k in &keys {
+        assert_eq!(
+            cluster.cli(&["cluster", "keyslot", k]),
+            slot,
+            "{k} is not in the board's slot"
+        );
+    }
+    // A fresh client on either node reads both edits (loaded from the cluster).
+    for n in &ns {
+        let c = YClient::connect_synced(&url(n, &board, "e3")).await;
+        let t = c.text("t");
+        assert!(t.contains("cluster-A;") && t.contains("cluster-B;"), "{t}");
+    }
+}
+
+/// A document stored under the keys of older versions (`tafel:{B/D}:log`, a list) is moved to
+/// the board-tagged keys when it is first loaded, and its content is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_under_the_old_keys_are_migrated_on_load() {
+    let redis = Redis::start();
+    let t = Tafel::start_redis(&redis);
+    let board = create_board(&t).await;
+    // An old-style log entry: a Yjs update writing a text, without a writer envelope.
+    let doc = Doc::new();
+    {
+        use yrs::{Text, Transact};
+        let text = doc.get_or_insert_text("t");
+        text.push(&mut doc.transact_mut(), "van vroeger;");
+    }
+    let update = {
+        use yrs::{ReadTxn, StateVector, Transact};
+        doc.transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    };
+    let old_key = format!("tafel:{{{board}/party-employer}}:log");
+    let mut cli = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "-x", "RPUSH", &old_key])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-cli");
+    {
+        use std::io::Write;
+        cli.stdin
+            .take()
+            .expect("stdin")
+            .write_all(&update)
+            .expect("write");
+    }
+    assert!(cli.wait().expect("redis-cli").success());
+    let c = YClient::connect_synced(&url(&t, &board, "e1")).await;
+    assert!(c.text("t").contains("van vroeger;"), "{}", c.text("t"));
+    let exists = |key: &str| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string(), "EXISTS", key])
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    };
+    assert!(!exists(&old_key), "the old key stayed");
+    assert!(exists(&format!("tafel:{{{board}}}:party-employer:log")));
+    // Positive control: a new edit lands in the new stream and survives a restart.
+    c.push_text("t", "van nu;");
+    let c2 = YClient::connect_synced(&url(&t, &board, "e2")).await;
+    assert!(c2.wait_text("t", "van nu;", T).await);
+}

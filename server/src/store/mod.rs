@@ -86,7 +86,7 @@ pub enum Appended {
 pub struct Followed {
     pub log: Vec<(LogId, Vec<u8>)>,
     /// `(id, node, message)`: a node's presence on the document.
-    pub presence: Vec<(LogId, u64, Vec<u8>)>,
+    pub presence: Vec<(LogId, String, Vec<u8>)>,
 }
 
 /// A dedicated reader of one document's log and presence (one blocking read at a time).
@@ -173,7 +173,7 @@ pub trait Store: Send + Sync + 'static {
     async fn publish_presence(
         &self,
         _doc: &DocKey,
-        _node: u64,
+        _node: &str,
         _message: &[u8],
     ) -> Result<(), StoreError> {
         Ok(())

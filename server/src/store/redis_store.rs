@@ -155,46 +155,6 @@ impl ConnectionLike for Conn {
     }
 }
 
-/// How to open a dedicated connection (for a follower).
-// One per store, so the size of its variants does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone)]
-enum Source {
-    One(redis::Client),
-    Cluster(ClusterClient),
-}
-
-impl Source {
-    async fn dedicated(&self) -> Result<Conn, StoreError> {
-        let wait = Duration::from_millis(FOLLOW_BLOCK_MS) + RESPONSE_TIMEOUT;
-        match self {
-            Source::One(client) => {
-                let conn = ConnectionManager::new_with_config(
-                    client.clone(),
-                    ConnectionManagerConfig::new()
-                        .set_response_timeout(Some(wait))
-                        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                        .set_number_of_retries(1),
-                )
-                .await
-                .map_err(unavailable)?;
-                Ok(Conn::One(conn))
-            }
-            Source::Cluster(client) => {
-                let config = redis::cluster::ClusterConfig::new()
-                    .set_response_timeout(wait)
-                    .set_connection_timeout(CONNECT_TIMEOUT);
-                Ok(Conn::Cluster(
-                    client
-                        .get_async_connection_with_config(config)
-                        .await
-                        .map_err(unavailable)?,
-                ))
-            }
-        }
-    }
-}
-
 /// Where every node hears that a board's state was stored (the message is the board id).
 const STATE_CHANNEL: &str = "tafel:board-state-changed";
 
@@ -224,17 +184,18 @@ return 0
 
 pub struct RedisStore {
     conn: Conn,
-    source: Source,
-    /// A plain client for the pub/sub connection of `board_state_changes` (on a cluster: its
-    /// first node; a PUBLISH reaches every node of a cluster).
-    pubsub: redis::Client,
+    /// The cluster, for dedicated connections (None: one Redis, `client`).
+    cluster: Option<ClusterClient>,
+    /// For the pub/sub connection of `board_state_changes` (a connection of its own; on a
+    /// cluster, to its first node: PUBLISH reaches every node of a cluster).
+    client: redis::Client,
+    state_cas: redis::Script,
+    lease: redis::Script,
     shown: String,
     append: Script,
     load: Script,
     compact: Script,
     migrate: Script,
-    state_cas: Script,
-    lease: Script,
     hooks: Arc<StoreHooks>,
 }
 
@@ -276,11 +237,6 @@ fn state_key(board: &BoardId) -> String {
     format!("tafel:board-state:{{{board}}}")
 }
 
-/// How many times the board state was stored: the compare-and-set's version.
-fn state_version_key(board: &BoardId) -> String {
-    format!("tafel:board-state-version:{{{board}}}")
-}
-
 fn parse_id(s: &str) -> Result<LogId, StoreError> {
     LogId::parse(s).ok_or_else(|| corrupt(&format!("stream id {s:?}")))
 }
@@ -303,6 +259,11 @@ fn log_entries(ids: &[StreamId]) -> Result<Vec<(LogId, Vec<u8>)>, StoreError> {
             ))
         })
         .collect()
+}
+
+/// How many times the board state was stored: the compare-and-set's version.
+fn state_version_key(board: &BoardId) -> String {
+    format!("tafel:board-state-version:{{{board}}}")
 }
 
 /// The URL without user info, for logs.
@@ -337,7 +298,7 @@ impl RedisStore {
     /// Connects lazily: `tafel` starts even while Redis is down, answers `/readyz` with 503 and
     /// begins serving as soon as Redis answers.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let (conn, source, pubsub) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        let (conn, cluster, client) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
             let client = ClusterClient::builder(cluster_nodes(rest)?)
                 .response_timeout(RESPONSE_TIMEOUT)
                 .connection_timeout(CONNECT_TIMEOUT)
@@ -348,10 +309,9 @@ impl RedisStore {
                 .set_response_timeout(RESPONSE_TIMEOUT)
                 .set_connection_timeout(CONNECT_TIMEOUT);
             let conn = client.get_pending_async_connection_with_config(config);
-            let first = cluster_nodes(rest)?.swap_remove(0);
-            let pubsub =
-                redis::Client::open(first).map_err(|e| StoreError::BadUrl(e.to_string()))?;
-            (Conn::Cluster(conn), Source::Cluster(client), pubsub)
+            let first = cluster_nodes(rest)?.remove(0);
+            let one = redis::Client::open(first).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            (Conn::Cluster(conn), Some(client), one)
         } else {
             let client = redis::Client::open(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
             let config = ConnectionManagerConfig::new()
@@ -361,20 +321,20 @@ impl RedisStore {
                 .set_number_of_retries(3);
             let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
                 .map_err(unavailable)?;
-            (Conn::One(conn), Source::One(client.clone()), client)
+            (Conn::One(conn), None, client)
         };
         let script = |body: &str| Script::new(&format!("{LAST_ID_LUA}{body}"));
         Ok(RedisStore {
             conn,
-            source,
+            cluster,
+            client,
+            state_cas: redis::Script::new(STATE_CAS),
+            lease: redis::Script::new(LEASE),
             shown: redact(url),
             append: script(APPEND_LUA),
             load: script(LOAD_LUA),
             compact: script(COMPACT_LUA),
             migrate: script(MIGRATE_LUA),
-            state_cas: Script::new(STATE_CAS),
-            lease: Script::new(LEASE),
-            pubsub,
             hooks: StoreHooks::off(),
         })
     }
@@ -395,6 +355,33 @@ impl RedisStore {
             keys.push(format!("{BOARDS_KEY}[{board}]"));
         }
         Ok(keys)
+    }
+
+    /// A connection of its own (for a follower's blocking reads).
+    async fn dedicated(&self) -> Result<Conn, StoreError> {
+        let wait = Duration::from_millis(FOLLOW_BLOCK_MS) + RESPONSE_TIMEOUT;
+        match &self.cluster {
+            None => {
+                let config = ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(wait))
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_number_of_retries(1);
+                let conn = ConnectionManager::new_with_config(self.client.clone(), config)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(Conn::One(conn))
+            }
+            Some(cluster) => {
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_response_timeout(wait)
+                    .set_connection_timeout(CONNECT_TIMEOUT);
+                let conn = cluster
+                    .get_async_connection_with_config(config)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(Conn::Cluster(conn))
+            }
+        }
     }
 
     /// Reads the document with the `LOAD` script.
@@ -495,9 +482,7 @@ impl Follower for RedisFollower {
             } else {
                 for e in &key.ids {
                     self.presence_at = Some(e.id.clone());
-                    let node = field(e, "n")
-                        .and_then(|n| String::from_utf8(n).ok())
-                        .and_then(|n| n.parse().ok());
+                    let node = field(e, "n").and_then(|n| String::from_utf8(n).ok());
                     if let (Some(node), Some(p)) = (node, field(e, "p")) {
                         out.presence.push((parse_id(&e.id)?, node, p));
                     }
@@ -644,7 +629,7 @@ impl Store for RedisStore {
 
     async fn follower(&self, doc: &DocKey) -> Result<Option<Box<dyn Follower>>, StoreError> {
         Ok(Some(Box::new(RedisFollower {
-            conn: self.source.dedicated().await?,
+            conn: self.dedicated().await?,
             log: log_key(doc),
             presence: presence_key(doc),
             presence_at: None,
@@ -654,7 +639,7 @@ impl Store for RedisStore {
     async fn publish_presence(
         &self,
         doc: &DocKey,
-        node: u64,
+        node: &str,
         message: &[u8],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
@@ -665,7 +650,7 @@ impl Store for RedisStore {
             .arg(PRESENCE_KEEP)
             .arg("*")
             .arg("n")
-            .arg(node.to_string())
+            .arg(node)
             .arg("p")
             .arg(message)
             .query_async(&mut conn)
@@ -711,6 +696,7 @@ impl Store for RedisStore {
                     presence_key(&key),
                     legacy_log_key(&key),
                     legacy_snap_key(&key),
+                    format!("tafel:lease:compact:{{{}}}:{}", key.board, key.doc),
                 ])
                 .await
                 .map_err(unavailable)?;
@@ -809,7 +795,7 @@ impl Store for RedisStore {
 
     async fn board_state_changes(&self) -> Option<mpsc::Receiver<StateChange>> {
         let (tx, rx) = mpsc::channel(1024);
-        let client = self.pubsub.clone();
+        let client = self.client.clone();
         tokio::spawn(async move {
             let mut first = true;
             loop {

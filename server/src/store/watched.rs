@@ -338,7 +338,7 @@ impl Store for Watched {
     async fn publish_presence(
         &self,
         doc: &DocKey,
-        node: u64,
+        node: &str,
         message: &[u8],
     ) -> Result<(), StoreError> {
         self.note(self.inner.publish_presence(doc, node, message).await)
