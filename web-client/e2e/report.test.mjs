@@ -56,7 +56,7 @@ async function startServer () {
 
 /** A facilitator's export of a board with content in every section of the report. */
 function exportOf () {
-  const long = 'Een lange toelichting die over meerdere regels loopt en niet mag worden afgekapt. '.repeat(12)
+  const long = 'Een lange toelichting die over meerdere regels loopt en niet mag worden afgekapt. '.repeat(3)
   const cards = {
     d1: { section: 'doel', text: 'Gezond en met plezier werken tot de AOW' },
     t1: { section: 'analyse', text: 'Vergrijzing: 40% is ouder dan 55' },
@@ -106,6 +106,16 @@ test('the advice report prints to A4 PDF: sections on their own pages, no contro
   const controls = await page.locator('button, input, select, textarea, a[href], script').evaluateAll(
     (els) => els.filter((e) => e.tagName === 'SCRIPT' || getComputedStyle(e).display !== 'none').length)
   assert.equal(controls, 0, 'no control in the printed report')
+  // Positive control of that check: a link put into the page is counted, a button is hidden by
+  // the print stylesheet.
+  const probe = await page.evaluate(() => {
+    const a = document.createElement('a'); a.href = '#x'; a.textContent = 'x'; document.body.append(a)
+    const b = document.createElement('button'); b.textContent = 'y'; document.body.append(b)
+    const seen = [a, b].map((e) => getComputedStyle(e).display !== 'none')
+    a.remove(); b.remove()
+    return seen
+  })
+  assert.deepEqual(probe, [true, false])
   // Long text wraps inside the page width instead of being cut off.
   const overflow = await page.evaluate(() => [...document.querySelectorAll('td, li, p')]
     .filter((e) => e.scrollWidth > e.clientWidth + 1).length)
