@@ -62,7 +62,7 @@ pub async fn create(
     require_creator(&claims)?;
     let Json(body) = body?;
     let (meta, board) = new_board(&state, &body.title, &body.template).await?;
-    seed(&state, &board, None).await?;
+    seed(&state, &board, None, None).await?;
     tracing::info!(board = %meta.id, template = %meta.template, "board created");
     Ok((StatusCode::CREATED, Json(board_json(&meta))).into_response())
 }
@@ -127,21 +127,87 @@ pub async fn import(
     let plan = transfer::Import::from_export(&body).map_err(AppError::from)?;
     let (meta, board) = new_board(&state, &plan.title, &plan.template).await?;
     let plan = plan.checked(&board.template);
-    seed(&state, &board, Some(plan.themes.clone())).await?;
+    let n = fill(&state, &board, plan, None).await?;
+    tracing::info!(board = %meta.id, cards = n.0, rows = n.1, "board imported");
+    Ok((StatusCode::CREATED, Json(board_json(&meta))).into_response())
+}
+
+/// Seeds a new board with an import's themes (and `previous` in `meta`, for a next round) and
+/// writes its cards and rows. Answers how many of each.
+async fn fill(
+    state: &AppState,
+    board: &Arc<Board>,
+    plan: transfer::Import,
+    previous: Option<Value>,
+) -> Result<(usize, usize), AppError> {
+    seed(state, board, Some(plan.themes.clone()), previous).await?;
     let (cards, rows) = (plan.cards, plan.rows);
     let n = (cards.len(), rows.len());
-    ops::edit(&state, &board, DocName::Canvas, move |txn| {
+    ops::edit(state, board, DocName::Canvas, move |txn| {
         transfer::write_items(txn, "cards", &cards);
         Value::Null
     })
     .await?;
-    ops::edit(&state, &board, DocName::Gap, move |txn| {
+    ops::edit(state, board, DocName::Gap, move |txn| {
         transfer::write_items(txn, "rows", &rows);
         Value::Null
     })
     .await?;
-    tracing::info!(board = %meta.id, cards = n.0, rows = n.1, "board imported");
-    Ok((StatusCode::CREATED, Json(board_json(&meta))).into_response())
+    Ok(n)
+}
+
+#[derive(Deserialize)]
+pub struct NextRound {
+    title: String,
+}
+
+/// `POST /api/boards/{id}/next-round` `{"title"}`: a new board for the next cao round from
+/// this one, linked to an automatic snapshot of it (`meta.previous`): the agreements, the
+/// indicators and the themes, and the gap analysis with what was agreed and measured as the
+/// new huidige situatie. Nothing of the old board's participants comes along.
+pub async fn next_round(
+    State(state): State<AppState>,
+    FacilitatorOf(at): FacilitatorOf,
+    body: Result<Json<NextRound>, JsonRejection>,
+) -> Result<Response, AppError> {
+    require_creator(&at.claims)?;
+    let Json(body) = body?;
+    let old = at.board.clone();
+    let export = export_json(&state, &at.claims, &old).await?;
+    let plan = transfer::Import::from_export(&export).map_err(AppError::from)?;
+    let (meta, board) = new_board(&state, &body.title, &old.meta.template).await?;
+    let snap = ops::snapshot(
+        &state,
+        &old,
+        &format!("Basis voor de volgende cao-ronde: {}", meta.title),
+        true,
+    )
+    .await?;
+    let results: Vec<(Option<String>, String)> = report::BoardView::from_export(&export)
+        .cards
+        .iter()
+        .filter(|c| c.section == report::MONITORING && !c.text.is_empty())
+        .map(|c| (c.thema.clone(), c.text.clone()))
+        .collect();
+    let plan = plan
+        .checked(&board.template)
+        .next_round(&meta.title, &results);
+    let previous = json!({"board": old.id(), "title": old.meta.title, "snapshot": snap.id});
+    let n = fill(&state, &board, plan, Some(previous.clone())).await?;
+    let who = at.who().await;
+    old.update(|st| {
+        old.audit(
+            st,
+            &who,
+            "next-round",
+            json!({"board": meta.id, "snapshot": snap.id}),
+        )
+    })
+    .await?;
+    tracing::info!(board = %meta.id, from = %old.id(), cards = n.0, rows = n.1, "next round created");
+    let mut out = board_json(&meta);
+    out["previous"] = previous;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
 /// Writes a new board's starting content: the canvas and gap `meta`, the board's own copy of
@@ -151,9 +217,13 @@ async fn seed(
     state: &AppState,
     board: &Arc<Board>,
     themes: Option<Vec<(String, Value)>>,
+    previous: Option<Value>,
 ) -> Result<(), AppError> {
     let t = board.template.clone();
-    let meta = json!({"title": board.meta.title, "template": t.id, "level": t.level});
+    let mut meta = json!({"title": board.meta.title, "template": t.id, "level": t.level});
+    if let Some(p) = previous {
+        meta["previous"] = p;
+    }
     let themes: Vec<(String, Value)> = themes.unwrap_or_else(|| {
         t.themes
             .iter()

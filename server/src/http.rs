@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/boards/{id}/join", post(people::join))
         .route("/api/boards/{id}/export", get(boards::export))
         .route("/api/boards/{id}/control", post(session::control))
+        .route("/api/boards/{id}/next-round", post(boards::next_round))
         .route(
             "/api/boards/{id}/snapshots",
             get(history::list).post(history::create),

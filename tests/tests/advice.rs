@@ -448,3 +448,122 @@ async fn import_round_trip_between_two_servers() {
     c.add_card("n1", "bouwstenen", "nieuw", json!({}));
     assert!(tafel_tests::eventually(T, || c.items("cards")["n1"]["owner"].is_string()).await);
 }
+
+/// The next cao round: a new board from an earlier one, linked to an automatic snapshot of it,
+/// with the agreements, the indicators, the themes and the gap rows, and none of its people.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_round_from_an_earlier_board() {
+    let t = Tafel::start_embedded();
+    let (board, emp) = workshop_board(&t).await;
+    let path = format!("/api/boards/{board}/next-round");
+    let body = Some(json!({"title": "Cao 2029"}));
+    // Hostile: a participant, a facilitator of this board only (creating boards needs "*"),
+    // an invite token.
+    let (s, inv) = call(
+        &t,
+        Method::POST,
+        &format!("/api/boards/{board}/invites"),
+        &facilitator(),
+        Some(json!({"role": "union"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    for tok in [
+        emp.clone(),
+        token(Role::Employer, &board, "wg-1"),
+        token(Role::Facilitator, &board, "fac-1"),
+        inv["token"].as_str().unwrap().to_owned(),
+    ] {
+        let (s, v) = call(&t, Method::POST, &path, &tok, body.clone()).await;
+        assert_eq!(s, 403, "{v}");
+    }
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        &path,
+        &facilitator(),
+        Some(json!({"title": ""})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, made) = call(&t, Method::POST, &path, &facilitator(), body).await;
+    assert_eq!(s, 201, "{made}");
+    let new_id = made["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["previous"]["board"], board);
+    let snap = made["previous"]["snapshot"].as_str().unwrap().to_owned();
+    let (_, list) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/snapshots"),
+        &facilitator(),
+        None,
+    )
+    .await;
+    assert!(
+        list.as_array().unwrap().iter().any(|s| s["id"] == snap),
+        "linked snapshot exists: {list}"
+    );
+    let (_, copy) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{new_id}/export"),
+        &facilitator(),
+        None,
+    )
+    .await;
+    assert_eq!(copy["board"]["title"], "Cao 2029");
+    assert_eq!(
+        copy["documents"]["canvas"]["meta"]["previous"]["snapshot"],
+        snap
+    );
+    let texts: Vec<&str> = copy["documents"]["canvas"]["cards"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    for want in [
+        "Persoonlijk ontwikkelbudget",
+        "Start in 2027 met een pilot DI-uren",
+        "Gebruik ontwikkelbudget per jaar",
+        "Gezond en met plezier werken tot de AOW",
+    ] {
+        assert!(texts.contains(&want), "{want:?} not carried: {texts:?}");
+    }
+    assert!(
+        !texts.contains(&"Nachtdiensten na je 55e zijn zwaar"),
+        "the old round's knelpunten stay behind"
+    );
+    let rows: Vec<&Value> = copy["documents"]["gap"]["rows"]
+        .as_object()
+        .unwrap()
+        .values()
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["onderwerp"], "Werkdruk; roosters \"te laat\"");
+    let text = copy.to_string();
+    for never in ["GEHEIM-VERBORGEN", "Sanne", "Willem", "emp-sanne", "wg-1"] {
+        assert!(!text.contains(never), "{never:?} carried over");
+    }
+    let (_, people) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{new_id}/participants"),
+        &facilitator(),
+        None,
+    )
+    .await;
+    assert_eq!(people, json!([]));
+    // The old board is as it was.
+    let (_, old) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/export"),
+        &facilitator(),
+        None,
+    )
+    .await;
+    assert!(old
+        .to_string()
+        .contains("Nachtdiensten na je 55e zijn zwaar"));
+}

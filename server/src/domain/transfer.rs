@@ -168,6 +168,73 @@ impl Import {
     }
 }
 
+/// Canvas sections that carry over into the next cao round: the agreements and the
+/// indicators (the rest of the canvas is the new round's work).
+pub const NEXT_ROUND_SECTIONS: [&str; 4] = ["doel", "bouwstenen", "aanbevelingen", "monitoring"];
+
+impl Import {
+    /// The start of the next cao round from this board's content: the agreements
+    /// (`bouwstenen`, `aanbevelingen`), the doel and the indicators (`monitoring`) as cards
+    /// without votes or step, the themes, and each gap row with what was agreed and measured as
+    /// its new *huidige situatie* (the old huidig, the agreed oplossingen and the monitoring
+    /// results of its thema: `results` are `(thema, text)`), its gewenst kept, gap and
+    /// oplossingen empty for the new round.
+    pub fn next_round(mut self, title: &str, results: &[(Option<String>, String)]) -> Import {
+        self.title = title.to_owned();
+        self.cards.retain(|c| {
+            c.fields
+                .get("section")
+                .and_then(Value::as_str)
+                .is_some_and(|s| NEXT_ROUND_SECTIONS.contains(&s))
+        });
+        for c in &mut self.cards {
+            c.fields.remove("votes");
+            c.fields.remove("stap");
+            c.fields.remove("createdAt");
+        }
+        for r in &mut self.rows {
+            let thema = r
+                .fields
+                .get("thema")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let measured: Vec<&str> = results
+                .iter()
+                .filter(|(t, _)| thema.is_some() && *t == thema)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            let text = |k: &str| {
+                r.texts
+                    .iter()
+                    .find(|(f, _)| f == k)
+                    .map(|(_, v)| v.trim().to_owned())
+                    .unwrap_or_default()
+            };
+            let mut huidig = Vec::new();
+            for (label, v) in [
+                ("Vorige ronde", text("huidig")),
+                ("Afgesproken", text("oplossingen")),
+                ("Monitoring", measured.join("; ")),
+            ] {
+                if !v.is_empty() {
+                    huidig.push(format!("{label}: {v}"));
+                }
+            }
+            let (onderwerp, gewenst) = (text("onderwerp"), text("gewenst"));
+            r.texts = vec![
+                ("onderwerp".into(), onderwerp),
+                ("huidig".into(), huidig.join("\n")),
+                ("gewenst".into(), gewenst),
+                ("gap".into(), String::new()),
+                ("oplossingen".into(), String::new()),
+            ];
+            r.fields.remove("createdAt");
+            r.fields.remove("stap");
+        }
+        self
+    }
+}
+
 /// Writes the items under `root`, each under a new id (`i` + 12 random characters).
 pub fn write_items(txn: &mut TransactionMut, root: &str, items: &[Item]) {
     let map = txn.get_or_insert_map(root);
@@ -246,6 +313,55 @@ mod tests {
         assert_eq!(r1.fields.get("author"), None);
         assert_eq!(r1.fields["partijen"], json!(["OR"]));
         assert_eq!(r1.texts.len(), 2);
+    }
+
+    #[test]
+    fn the_next_round_carries_agreements_indicators_and_results() {
+        let mut e = export();
+        let cards = e["documents"]["canvas"]["cards"].as_object_mut().unwrap();
+        cards.insert(
+            "b1".into(),
+            json!({"section": "bouwstenen", "text": "DI-uren", "votes": 5, "stap": "4"}),
+        );
+        cards.insert(
+            "m1".into(),
+            json!({"section": "monitoring", "text": "Gebruik DI-uren"}),
+        );
+        e["documents"]["gap"]["rows"]["r1"]["oplossingen"] = json!("Gezond roosteren");
+        e["documents"]["gap"]["rows"]["r1"]["thema"] = json!("zwaar-werk");
+        let plan = Import::from_export(&e)
+            .unwrap()
+            .checked(&template())
+            .next_round(
+                "Ronde 2",
+                &[
+                    (Some("zwaar-werk".into()), "Gebruik DI-uren: 40%".into()),
+                    (Some("andere".into()), "niet van deze rij".into()),
+                    (None, "zonder thema".into()),
+                ],
+            );
+        assert_eq!(plan.title, "Ronde 2");
+        let texts: Vec<&str> = plan.cards.iter().map(|c| c.texts[0].1.as_str()).collect();
+        assert_eq!(texts.len(), 2, "themas cards stay behind: {texts:?}");
+        assert!(texts.contains(&"DI-uren") && texts.contains(&"Gebruik DI-uren"));
+        assert!(plan
+            .cards
+            .iter()
+            .all(|c| !c.fields.contains_key("votes") && !c.fields.contains_key("stap")));
+        let r = &plan.rows[0];
+        let get = |k: &str| {
+            r.texts
+                .iter()
+                .find(|(f, _)| f == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("onderwerp"), Some("Werkdruk"));
+        assert_eq!(
+            get("huidig"),
+            Some("Vorige ronde: hoog\nAfgesproken: Gezond roosteren\nMonitoring: Gebruik DI-uren: 40%")
+        );
+        assert_eq!(get("oplossingen"), Some(""));
+        assert_eq!(plan.themes.len(), 1);
     }
 
     #[test]
