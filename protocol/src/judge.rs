@@ -29,7 +29,6 @@ pub enum Code {
     BoardLocked,
     DocLocked,
     SectionLocked,
-    Presentation,
     PrivateWriting,
     RoleNotAllowed,
     NotYourItem,
@@ -47,12 +46,11 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 18] = [
         Code::ReadOnly,
         Code::BoardLocked,
         Code::DocLocked,
         Code::SectionLocked,
-        Code::Presentation,
         Code::PrivateWriting,
         Code::RoleNotAllowed,
         Code::NotYourItem,
@@ -75,7 +73,6 @@ impl Code {
             Code::BoardLocked => "board-locked",
             Code::DocLocked => "doc-locked",
             Code::SectionLocked => "section-locked",
-            Code::Presentation => "presentation",
             Code::PrivateWriting => "private-writing",
             Code::RoleNotAllowed => "role-not-allowed",
             Code::NotYourItem => "not-your-item",
@@ -600,12 +597,6 @@ impl Judging<'_, '_> {
             let s = self.ctx.session;
             if s.board_locked {
                 return refuse(Code::BoardLocked, "the board is locked by the facilitator");
-            }
-            if s.presentation {
-                return refuse(
-                    Code::Presentation,
-                    "presentation mode: the board is read-only",
-                );
             }
             if s.locked_docs.contains(self.ctx.doc.as_str()) {
                 return refuse(
@@ -1303,7 +1294,7 @@ mod tests {
     }
 
     #[test]
-    fn locks_presentation_private_writing() {
+    fn locks_and_private_writing() {
         let (mut s, e) = canvas_with_card("themas");
         let text = e.card_text();
         s.session.locked_sections.insert("themas".into());
@@ -1313,9 +1304,6 @@ mod tests {
         s.session.board_locked = true;
         assert_eq!(s.code(Role::Employee, &u), Code::BoardLocked);
         s.session.board_locked = false;
-        s.session.presentation = true;
-        assert_eq!(s.code(Role::Employee, &u), Code::Presentation);
-        s.session.presentation = false;
         s.session.locked_docs.insert("canvas".into());
         assert_eq!(s.code(Role::Employee, &u), Code::DocLocked);
         s.session.locked_docs.clear();

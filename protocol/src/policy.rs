@@ -23,6 +23,5 @@ pub struct SessionPolicy {
     pub board_locked: bool,
     pub locked_docs: BTreeSet<String>,
     pub locked_sections: BTreeSet<String>,
-    pub presentation: bool,
     pub private_writing: bool,
 }

@@ -457,8 +457,8 @@ impl Rules<'_> {
         }
         if !fac {
             let s = self.session;
-            if s.board_locked || s.presentation || s.locked_docs.contains("canvas") {
-                return Err("a change under a board, presentation or document lock".into());
+            if s.board_locked || s.locked_docs.contains("canvas") {
+                return Err("a change under a board or document lock".into());
             }
             if a.meta != b.meta || a.themes != b.themes {
                 return Err("meta or themes changed by a participant".into());
@@ -1644,7 +1644,7 @@ impl Server {
                 };
                 match which % 10 {
                     0 => s.board_locked = !s.board_locked,
-                    1 => s.presentation = !s.presentation,
+                    1 => s.board_locked = false,
                     2 => s.private_writing = !s.private_writing,
                     3 => toggle(&mut s.locked_docs, "canvas"),
                     4 => toggle(&mut s.locked_sections, "themas"),

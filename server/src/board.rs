@@ -1,6 +1,12 @@
 //! One live board on this node: its template, its state (`domain::state::BoardState`) behind a
 //! lock with the policy snapshot the document actors judge against, storing the state record,
 //! and the board's keys — unlinkable owner tags per item and participant tags per board.
+//!
+//! On a shared store (Redis, many nodes) the state in memory is a copy of the stored one at a
+//! version. A change is decided on a copy and stored by compare-and-set: when another node
+//! stored first, the state is read again and the change decided again, so a budget cannot be
+//! overspent and a pseudonym never given twice across nodes. Other nodes' changes arrive
+//! through `refresh` (the registry follows the store's change feed).
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -17,9 +23,12 @@ pub struct Board {
     pub meta: BoardMeta,
     pub template: Arc<Template>,
     state: Mutex<BoardState>,
+    /// The stored version `state` is a copy of (see `Store::put_board_state_if`).
+    version: std::sync::atomic::AtomicU64,
     /// What doc actors check updates against; refreshed whenever `state` changes.
     policy: RwLock<(SessionPolicy, AuthorMode)>,
-    /// Serialises writes of the state record, so an older snapshot never overwrites a newer.
+    /// One change of the state at a time on this node, so an older state never overwrites a
+    /// newer one and a retry decides on the latest.
     persist_lock: tokio::sync::Mutex<()>,
     /// Key for the unlinkable owner tags written on items.
     owner_key: Vec<u8>,
@@ -31,6 +40,7 @@ impl Board {
         meta: BoardMeta,
         template: Arc<Template>,
         state: BoardState,
+        version: u64,
         owner_key: Vec<u8>,
         store: Arc<dyn Store>,
     ) -> Board {
@@ -39,6 +49,7 @@ impl Board {
             meta,
             template,
             state: Mutex::new(state),
+            version: std::sync::atomic::AtomicU64::new(version),
             policy,
             persist_lock: tokio::sync::Mutex::new(()),
             owner_key,
@@ -59,22 +70,69 @@ impl Board {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on the state, refreshes the policy snapshot and stores the state.
-    pub async fn update<T>(&self, f: impl FnOnce(&mut BoardState) -> T) -> Result<T, StoreError> {
-        let out = {
-            let mut st = self.lock();
-            let out = f(&mut st);
-            *self.policy.write().unwrap_or_else(|p| p.into_inner()) = (st.policy(), st.author_mode);
-            out
-        };
-        self.persist().await?;
-        Ok(out)
+    /// Decides `f` on the latest state and stores the result; the change takes effect (in
+    /// memory, in the policy the documents judge against) only once it is stored. On a shared
+    /// store `f` may run more than once: when another node stored first, it runs again on the
+    /// state that node stored. So `f` decides from the state it is given, nothing else.
+    pub async fn update<T>(
+        &self,
+        mut f: impl FnMut(&mut BoardState) -> T,
+    ) -> Result<T, StoreError> {
+        let _turn = self.persist_lock.lock().await;
+        loop {
+            let version = self.version.load(std::sync::atomic::Ordering::Acquire);
+            let mut next = self.lock().clone();
+            let out = f(&mut next);
+            // Serializing plain data cannot fail.
+            let json = serde_json::to_vec(&next).unwrap_or_default();
+            match self
+                .store
+                .put_board_state_if(self.id(), version, json)
+                .await?
+            {
+                Some(stored) => {
+                    self.install(next, stored);
+                    return Ok(out);
+                }
+                None => {
+                    tracing::debug!(board = %self.id(), "board state changed on another node; deciding again");
+                    self.reload().await?;
+                }
+            }
+        }
     }
 
-    pub async fn persist(&self) -> Result<(), StoreError> {
+    /// Reads the stored state when it is newer than ours (another node changed it). Answers
+    /// the `sub`s removed by that change, so their connections here can be closed.
+    pub async fn refresh(&self) -> Result<Vec<String>, StoreError> {
         let _turn = self.persist_lock.lock().await;
-        let json = serde_json::to_vec(&*self.lock()).unwrap_or_default();
-        self.store.put_board_state(self.id(), json).await
+        let before = self.lock().removed.clone();
+        self.reload().await?;
+        let after = self.lock().removed.clone();
+        Ok(after.difference(&before).cloned().collect())
+    }
+
+    async fn reload(&self) -> Result<(), StoreError> {
+        let (version, json) = self.store.get_board_state_versioned(self.id()).await?;
+        if version <= self.version.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let state = match json {
+            Some(json) => serde_json::from_slice::<BoardState>(&json)
+                .map_err(|e| StoreError::Corrupt(format!("board state of {}: {e}", self.id())))?,
+            None => BoardState::default(),
+        };
+        self.install(state, version);
+        Ok(())
+    }
+
+    fn install(&self, state: BoardState, version: u64) {
+        let mut st = self.lock();
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) =
+            (state.policy(), state.author_mode);
+        *st = state;
+        self.version
+            .store(version, std::sync::atomic::Ordering::Release);
     }
 
     pub fn policy(&self) -> (SessionPolicy, AuthorMode) {
@@ -139,17 +197,29 @@ impl Board {
     /// The participant as shown to others; employees get a stable pseudonym ("Medewerker 3").
     pub async fn participant(&self, sub: &str, role: Role, name: &str) -> Participant {
         let display = if role == Role::Employee {
-            let (n, fresh) = {
-                let mut st = self.lock();
-                let next = st.pseudonyms.len() as u32 + 1;
-                let fresh = !st.pseudonyms.contains_key(sub);
-                (*st.pseudonyms.entry(sub.to_owned()).or_insert(next), fresh)
-            };
-            if fresh {
-                if let Err(e) = self.persist().await {
-                    tracing::warn!(error = %e, "cannot store a new pseudonym yet");
+            let known = self.lock().pseudonyms.get(sub).copied();
+            let n = match known {
+                Some(n) => n,
+                None => {
+                    // Numbered in the order people arrive, on whichever node: decided on the
+                    // stored state, so two nodes never give out the same number.
+                    let given = self
+                        .update(|st| {
+                            let next = st.pseudonyms.len() as u32 + 1;
+                            *st.pseudonyms.entry(sub.to_owned()).or_insert(next)
+                        })
+                        .await;
+                    match given {
+                        Ok(n) => n,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot store a new pseudonym yet");
+                            let mut st = self.lock();
+                            let next = st.pseudonyms.len() as u32 + 1;
+                            *st.pseudonyms.entry(sub.to_owned()).or_insert(next)
+                        }
+                    }
                 }
-            }
+            };
             format!("Medewerker {n}")
         } else if name.trim().is_empty() {
             Participant::party_label(role).to_owned()
@@ -167,17 +237,23 @@ impl Board {
 
     /// Records who created an item (kept on the server only) and stores it in the background.
     pub fn record_author(self: &Arc<Self>, doc: DocName, item: &str, who: &Participant) {
-        self.lock().authors.insert(
-            author_key(doc, item),
-            Author {
-                sub: who.sub.clone(),
-                role: who.role,
-                display: who.display.clone(),
-            },
-        );
+        let key = author_key(doc, item);
+        let author = Author {
+            sub: who.sub.clone(),
+            role: who.role,
+            display: who.display.clone(),
+        };
+        // Known here at once (the author's own next edits are judged against it) ...
+        self.lock().authors.insert(key.clone(), author.clone());
+        // ... and stored, on a shared store decided again on what other nodes stored.
         let board = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = board.persist().await {
+            let stored = board
+                .update(|st| {
+                    st.authors.insert(key.clone(), author.clone());
+                })
+                .await;
+            if let Err(e) = stored {
                 tracing::warn!(board = %board.id(), error = %e, "cannot store item authors yet");
             }
         });

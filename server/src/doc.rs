@@ -203,6 +203,9 @@ pub enum DocCmd {
     },
 }
 
+/// How long one node may hold a document's compaction before another may take it over.
+const COMPACTION_LEASE_MS: u64 = 30_000;
+
 /// What the actor needs from the rest of the server.
 pub struct DocContext {
     pub key: DocKey,
@@ -645,6 +648,26 @@ impl LiveDoc {
     async fn compact(&mut self) {
         if self.log_entries == 0 {
             return;
+        }
+        // Nodes sharing a store compact a document one at a time: the lease expires by itself
+        // when its holder dies, and a node without it tries again at its next threshold.
+        let lease = format!("compact:{}", self.ctx.key);
+        match self
+            .ctx
+            .store
+            .lease(&lease, crate::store::node_id(), COMPACTION_LEASE_MS)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(doc = %self.ctx.key, "another node is compacting this document");
+                return;
+            }
+            Err(e) => {
+                self.ctx.metrics.store_errors.inc();
+                tracing::warn!(doc = %self.ctx.key, error = %e, "compaction lease unavailable; will retry");
+                return;
+            }
         }
         let snapshot = self.core.snapshot();
         let size = snapshot.len() as u64;

@@ -76,7 +76,7 @@ async fn audit(
     detail: Value,
 ) -> Result<(), AppError> {
     board
-        .update(|st| board.audit(st, who, action, detail))
+        .update(|st| board.audit(st, who, action, detail.clone()))
         .await?;
     Ok(())
 }

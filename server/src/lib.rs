@@ -117,6 +117,8 @@ pub async fn run(
         templates,
         owner_key,
     );
+    // Other nodes' board state changes (a shared store only; returns at once otherwise).
+    tokio::spawn(registry.clone().follow_board_states());
     let state = http::AppState {
         keys: keys.clone(),
         store: store.clone(),

@@ -128,7 +128,7 @@ pub async fn hide(
         ..first
     };
     board
-        .update(|st| st.hidden.insert(key.clone(), held))
+        .update(|st| st.hidden.insert(key.clone(), held.clone()))
         .await?;
     let (root, id, target) = (t.root(), t.id.clone(), merged_into.clone());
     let taken = ops::edit(state, board, t.doc, move |txn| {
@@ -143,17 +143,17 @@ pub async fn hide(
     board
         .update(|st| {
             // What the item held at the moment it left (edits made between the two steps).
-            if let Ok(now) = serde_json::from_value::<HiddenItem>(taken) {
+            if let Ok(now) = serde_json::from_value::<HiddenItem>(taken.clone()) {
                 st.hidden.insert(
                     key.clone(),
                     HiddenItem {
-                        merged_into,
+                        merged_into: merged_into.clone(),
                         hidden_at,
                         ..now
                     },
                 );
             }
-            board.audit(st, who, action, detail);
+            board.audit(st, who, action, detail.clone());
         })
         .await?;
     Ok(())
@@ -222,9 +222,14 @@ pub async fn sweep_marked(state: &AppState, board: &Arc<Board>) -> Result<(), Ap
         let at = now_ms();
         board
             .update(|st| {
-                for (id, h) in taken {
-                    st.hidden
-                        .insert(author_key(doc, &id), HiddenItem { hidden_at: at, ..h });
+                for (id, h) in &taken {
+                    st.hidden.insert(
+                        author_key(doc, id),
+                        HiddenItem {
+                            hidden_at: at,
+                            ..h.clone()
+                        },
+                    );
                 }
             })
             .await?;

@@ -58,14 +58,20 @@ pub async fn mirror(state: &AppState, board: &Arc<Board>) -> Result<(), AppError
 
 /// Notes a participant for the facilitator's list (once; later calls update the display).
 pub async fn note(board: &Board, who: &Participant, invite: Option<&str>) {
-    let changed = {
-        let mut st = board.lock();
-        match st.participants.get_mut(&who.sub) {
-            Some(m) if m.display == who.display && m.role == who.role => false,
+    let known = {
+        let st = board.lock();
+        st.participants
+            .get(&who.sub)
+            .is_some_and(|m| m.display == who.display && m.role == who.role)
+    };
+    if known {
+        return;
+    }
+    let stored = board
+        .update(|st| match st.participants.get_mut(&who.sub) {
             Some(m) => {
                 m.display = who.display.clone();
                 m.role = who.role;
-                true
             }
             None => {
                 st.participants.insert(
@@ -77,14 +83,11 @@ pub async fn note(board: &Board, who: &Participant, invite: Option<&str>) {
                         invite: invite.map(str::to_owned),
                     },
                 );
-                true
             }
-        }
-    };
-    if changed {
-        if let Err(e) = board.persist().await {
-            tracing::warn!(board = %board.id(), error = %e, "cannot store the participant list yet");
-        }
+        })
+        .await;
+    if let Err(e) = stored {
+        tracing::warn!(board = %board.id(), error = %e, "cannot store the participant list yet");
     }
 }
 

@@ -114,7 +114,7 @@ pub async fn invite(
     board
         .update(|st| {
             let detail = json!({"invite": stored.id, "role": role, "expires_at": stored.expires_at, "seats": stored.seats});
-            st.invites.insert(stored.id.clone(), stored);
+            st.invites.insert(stored.id.clone(), stored.clone());
             board.audit(st, &by, "invite", detail);
         })
         .await?;
@@ -336,7 +336,7 @@ pub async fn join(
             };
             if renewed {
                 let entry = audit_as_participant(&board, &me, "rejoin", json!({}));
-                board.update(|st| st.audit.push(entry)).await?;
+                board.update(|st| st.audit.push(entry.clone())).await?;
             }
             let token = state.keys.sign(&Claims {
                 name: name.to_owned(),
@@ -399,7 +399,7 @@ async fn join_invite(
         "join",
         json!({"invite": inv, "joined": joined, "seats": seats}),
     );
-    board.update(|st| st.audit.push(entry)).await?;
+    board.update(|st| st.audit.push(entry.clone())).await?;
     let token = state.keys.sign(&Claims {
         sub,
         name: name.to_owned(),

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::doc::{self, ConnHandle, DocCmd, DocContext, JoinError, ServerEdit};
 use crate::domain::state::BoardState;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{StateChange, Store, StoreError};
 use crate::templates::Templates;
 
 /// Commands that may wait for one document before senders wait in turn.
@@ -97,7 +97,8 @@ impl Registry {
         let Some(meta) = self.store.get_board(id).await? else {
             return Ok(None);
         };
-        let state = match self.store.get_board_state(id).await? {
+        let (version, state) = self.store.get_board_state_versioned(id).await?;
+        let state = match state {
             Some(json) => serde_json::from_slice::<BoardState>(&json)
                 .map_err(|e| StoreError::Corrupt(format!("board state of {id}: {e}")))?,
             None => BoardState::default(),
@@ -112,6 +113,7 @@ impl Registry {
             meta,
             template,
             state,
+            version,
             self.owner_key.clone(),
             self.store.clone(),
         ));
@@ -280,6 +282,41 @@ impl Registry {
                     owner: owner.clone(),
                 })
                 .await;
+        }
+    }
+
+    /// Follows the other nodes' changes of board state on a shared store (returns at once on
+    /// the embedded store): a loaded board reads its new state, so its policy (locks, the
+    /// author setting) holds here too, and a participant removed on another node has their
+    /// connections here closed with 4403.
+    pub async fn follow_board_states(self: Arc<Self>) {
+        let Some(mut changes) = self.store.board_state_changes().await else {
+            return;
+        };
+        while let Some(change) = changes.recv().await {
+            let boards: Vec<Arc<Board>> = match change {
+                StateChange::Stored(id) => self.cached_board(&id).into_iter().collect(),
+                StateChange::Any => self
+                    .boards
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .cloned()
+                    .collect(),
+            };
+            for board in boards {
+                match board.refresh().await {
+                    Ok(removed) => {
+                        for sub in removed {
+                            let owner = Owner::Participant(board.participant_tag(&sub).into());
+                            self.remove_participant(board.id(), &owner).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(board = %board.id(), error = %e, "cannot read another node's board state change yet")
+                    }
+                }
+            }
         }
     }
 

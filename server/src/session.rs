@@ -113,7 +113,7 @@ async fn run(
                         "round-open",
                         json!({"round": id, "cards": round.cards, "budget": budget}),
                     );
-                    st.rounds.insert(id.clone(), round);
+                    st.rounds.insert(id.clone(), round.clone());
                 })
                 .await?;
             return Ok(json!({"ok": true, "round": id}));
@@ -322,8 +322,8 @@ pub async fn add_draft(
             if st.drafts.len() >= MAX_DRAFTS {
                 return false;
             }
-            st.authors.insert(draft_id.clone(), author);
-            st.drafts.push(draft);
+            st.authors.insert(draft_id.clone(), author.clone());
+            st.drafts.push(draft.clone());
             true
         })
         .await?;

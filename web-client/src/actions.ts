@@ -50,6 +50,7 @@ export function createActions(app: BoardApp) {
       hide: (id) => void control({ action: 'hide', card: id }),
       restore: (id) => void control({ action: 'restore', card: id }),
       merge: (id, into) => void control({ action: 'merge', card: id, into }),
+      spotlight: (id) => facilitator.presentation(true, `card:${id}`),
       vote: (id) => void vote(id, 1),
       unvote: (id) => void vote(id, -1),
       setType: (id, type) => ym.setCardField(app.doc(docName()), id, 'type', type),
@@ -148,6 +149,7 @@ export function createActions(app: BoardApp) {
     setPartijen: (id, partijen) => ym.setPartijen(app.doc('gap'), id, partijen),
     removeRow: (id) => ym.removeRow(app.doc('gap'), id),
     hideRow: (id) => void control({ action: 'hide', row: id }),
+    spotlight: (id) => facilitator.presentation(true, `row:${id}`),
     focus: (id) => s.presence.setEditing(id),
     blur: (id) => s.presence.clearEditing(id),
   }
@@ -310,7 +312,7 @@ export function createActions(app: BoardApp) {
       const tab: Tab = focus?.doc === 'gap' ? 'gap' : 'canvas'
       s.tab = tab
       app.render()
-      const target = focus?.card ? `card-${focus.card}` : focus?.section ? `section-${focus.section}` : null
+      const target = focus?.card ? `card-${focus.card}` : focus?.row ? `row-${focus.row}` : focus?.section ? `section-${focus.section}` : null
       if (target) {
         setTimeout(() => document.querySelector(`[data-testid="${target}"]`)?.scrollIntoView({ block: 'start' }), 50)
       }

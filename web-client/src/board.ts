@@ -26,6 +26,9 @@ import { mine, myColor } from './session'
 import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, HiddenItem, InviteInfo, ParticipantInfo, Party, Role, Tab, Template, UnsavedGroup } from './types'
 import { PARTIES } from './types'
 
+/** How long a notice stays (ms). */
+const NOTICE_MS = 6000
+
 export interface BoardState {
   board: string
   role: Role
@@ -54,6 +57,8 @@ export interface BoardState {
   focusCard: string | null
   /** What reloads after refused edits did not keep ("Niet opgeslagen"), oldest first. */
   unsaved: UnsavedGroup[]
+  /** The poster view: the whole canvas on one screen (chosen here, or the room's focus). */
+  poster: boolean
 }
 
 export interface BoardApp {
@@ -87,7 +92,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     conns: new Map<DocName, DocConnection>(),
     tab: 'canvas', filter: 'all', notice: '', ballot: null, drafts: [],
     party: parties[0] ?? 'employer', parties,
-    invite: null, qrShown: false, people: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [],
+    invite: null, qrShown: false, people: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [], poster: false,
   } as Omit<BoardState, 'presence'> as BoardState
 
   const observe = (conn: DocConnection): void => {
@@ -140,6 +145,13 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     notify(text) {
       state.notice = text
       schedule()
+      // A notice is news, not a state: it clears itself (unless a newer one replaced it).
+      setTimeout(() => {
+        if (state.notice === text) {
+          state.notice = ''
+          schedule()
+        }
+      }, NOTICE_MS)
     },
   }
   const actions = createActions(app)
@@ -148,6 +160,10 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   const header = createHeader({
     switchLang: () => setLang(lang() === 'nl' ? 'en' : 'nl'),
     tab: (tab) => actions.tab(tab),
+    poster: () => {
+      state.poster = !state.poster
+      schedule()
+    },
   })
   const presence = createPresence({ toggleHand: () => actions.toggleHand(), toggleReady: () => actions.toggleReady() })
   const canvas = createCanvas(actions.canvas)
@@ -167,6 +183,8 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   const page = h('div', { class: `board-page${panel ? ' with-panel' : ''}` },
     header.el, unsaved.el, presence.el, h('div', { class: 'board-body' }, main, panel?.el))
   root.replaceChildren(page)
+  // The sticky header's height, for what sticks below it (the facilitator's panel).
+  new ResizeObserver(() => document.documentElement.style.setProperty('--header-h', `${header.el.offsetHeight}px`)).observe(header.el)
 
   let lastFocus = ''
   let lastPrivate: boolean | null = null
@@ -203,11 +221,15 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       if (lastStage !== null && stage !== lastStage && state.presence.ready) state.presence.setReady(false)
       lastStage = stage
     }
-    if (!s.locks.board && !s.presentation.on) {
+    if (!s.locks.board) {
       for (const [name, conn] of state.conns) if (!s.locks.docs.includes(name)) conn.retry()
     }
 
-    document.body.classList.toggle('presenting', s.presentation.on && role !== 'facilitator')
+    const presenting = s.presentation.on && role !== 'facilitator'
+    const poster = state.tab === 'canvas' && (state.poster || (presenting && s.presentation.focus?.poster === true))
+    document.body.classList.toggle('presenting', presenting)
+    document.documentElement.classList.toggle('presenting', presenting)
+    document.body.classList.toggle('poster', poster)
     header.update({
       title: info.title, role,
       connection: combinedState([...state.conns.values()].map((c) => c.state)),
@@ -218,6 +240,8 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       timer: { timer: s.timer, offset: state.offset },
       tabs, active: state.tab, backToList,
       presenting: s.presentation.on,
+      poster,
+      canPoster: state.tab === 'canvas',
     })
     unsaved.update(vm.unsavedModel(state.unsaved, template))
     presence.update({
@@ -244,6 +268,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       ready: vm.readyCount(snap.people),
     })
     setAttr(page, 'data-tab', state.tab)
+    canvas.poster(poster)
     if (state.focusCard) {
       const area = document.querySelector<HTMLTextAreaElement>(`[data-testid="card-${state.focusCard}"] textarea`)
       if (area) {

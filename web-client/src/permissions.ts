@@ -1,5 +1,5 @@
 // What the user's role may do right now, computed from the template's rules, the session (locks,
-// presentation, private writing) and the cards this device made. It only decides which buttons
+// private writing; presentation mode locks nobody) and the cards this device made. It only decides which buttons
 // show and which texts are editable; the server judges every update and is the authority.
 
 import type { Card, Role, Row, Section, Session, Template } from './types'
@@ -22,8 +22,8 @@ export interface Rights {
 export function rights(role: Role, template: Template, session: Session, mine: Set<string>): Rights {
   const fac = role === 'facilitator'
   const participant = role === 'employer' || role === 'union' || role === 'employee'
-  // Board-wide: nothing for observers; nothing for participants under a board lock or presenting.
-  const frozen = !fac && (!participant || session.locks.board || session.presentation.on)
+  // Board-wide: nothing for observers; nothing for participants under a board lock.
+  const frozen = !fac && (!participant || session.locks.board)
   const docLocked = (doc: string): boolean => !fac && session.locks.docs.includes(doc)
   const sections = new Map<string, Section>(template.sections.map((s) => [s.id, s]))
   const sectionLocked = (id: string): boolean => session.locks.sections.includes(id)

@@ -10,7 +10,6 @@ export const REFUSAL_CODES = [
   'board-locked',
   'doc-locked',
   'section-locked',
-  'presentation',
   'private-writing',
   'role-not-allowed',
   'not-your-item',

@@ -67,7 +67,9 @@ export interface Timer {
 }
 
 /** Presentation focus as this client sends it; other shapes from other clients are tolerated. */
-export interface Focus { doc?: string; section?: string; card?: string }
+/** What the room screen shows: a document, a section, a card or a gap row in the spotlight, or the
+ * whole canvas as a poster. */
+export interface Focus { doc?: string; section?: string; card?: string; row?: string; poster?: boolean }
 
 export interface Session {
   step: string

@@ -80,6 +80,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
   const themes = themesOf(snap, template)
   const locks = snap.session.locks
   const byId = new Map(snap.cards.map((c) => [c.id, c]))
+  const spot = spotlight(snap.session)
   const cardModel = (card: Card): CardModel => {
     const mine = ballot?.votes[card.id] ?? 0
     const into = card.mergedInto ? byId.get(card.mergedInto) : undefined
@@ -91,6 +92,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
       canRemove: rights.removeCard(card),
       facilitator: fac,
       editingBy: editingBy(snap.people, card.id),
+      spotlit: spot === `card:${card.id}`,
       themes,
       vote: round && rights.vote && inRound.has(card.id)
         ? { mine, canAdd: !ballot || (ballot.left > 0 && mine < ballot.maxPerCard), canTake: mine > 0 }
@@ -106,6 +108,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
       .filter((c) => local.filter === 'all' || c.type === local.filter)
       .map(cardModel),
     drafts: local.drafts.filter((d) => d.section === section.id),
+    spotlit: spot === `section:${section.id}`,
   }))
   return {
     sections,
@@ -119,6 +122,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
 
 export function gapModel(snap: Snapshot, rights: Rights, facilitator = false): GapModel {
   const locks = snap.session.locks
+  const spot = spotlight(snap.session)
   return {
     canAdd: rights.addRow(),
     locked: locks.board || locks.docs.includes('gap'),
@@ -130,6 +134,7 @@ export function gapModel(snap: Snapshot, rights: Rights, facilitator = false): G
       last: i === snap.rows.length - 1,
       editingBy: editingBy(snap.people, row.id),
       canHide: facilitator,
+      spotlit: spot === `row:${row.id}`,
     })),
   }
 }
@@ -194,9 +199,15 @@ export function readyCount(people: Person[]): { ready: number; total: number } {
   return { ready: participants.filter((p) => p.ready).length, total: participants.length }
 }
 
-/** The presentation focus as a select value: `canvas`, `canvas:<section>` or `gap`. */
+/**
+ * The presentation focus as a select value: `canvas`, `canvas:<section>`, `poster`, `gap`,
+ * `card:<id>` or `row:<id>` (the last two set from a card's or row's spotlight button).
+ */
 export function focusKey(focus: Focus | null): string {
   if (!focus) return 'canvas'
+  if (focus.card) return `card:${focus.card}`
+  if (focus.row) return `row:${focus.row}`
+  if (focus.poster) return 'poster'
   if (focus.doc === 'gap') return 'gap'
   if (focus.section) return `canvas:${focus.section}`
   return 'canvas'
@@ -204,8 +215,21 @@ export function focusKey(focus: Focus | null): string {
 
 export function focusFromKey(key: string): Focus {
   if (key === 'gap') return { doc: 'gap' }
-  const [doc, section] = key.split(':')
-  return section ? { doc, section } : { doc }
+  if (key === 'poster') return { doc: 'canvas', poster: true }
+  const [doc, id] = key.split(':')
+  if (doc === 'card') return { doc: 'canvas', card: id }
+  if (doc === 'row') return { doc: 'gap', row: id }
+  return id ? { doc, section: id } : { doc }
+}
+
+/** What is in the spotlight while presenting (`section:<id>`, `card:<id>`, `row:<id>`), or ''. */
+export function spotlight(session: { presentation: { on: boolean; focus: Focus | null } }): string {
+  const f = session.presentation.focus
+  if (!session.presentation.on || !f) return ''
+  if (f.card) return `card:${f.card}`
+  if (f.row) return `row:${f.row}`
+  if (f.section) return `section:${f.section}`
+  return ''
 }
 
 /** What the "Niet opgeslagen" panel shows: per reload, the refusals explained and the texts. */

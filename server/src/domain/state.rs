@@ -177,7 +177,6 @@ impl BoardState {
             board_locked: self.board_locked,
             locked_docs: self.locked_docs.clone(),
             locked_sections: self.locked_sections.clone(),
-            presentation: self.presentation,
             private_writing: self.private_writing,
         }
     }

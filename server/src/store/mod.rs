@@ -92,6 +92,60 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError>;
     /// Returns the kept HS256 secret, storing `candidate` first when none is kept yet.
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError>;
+
+    /// Whether other nodes share this store (Redis). A shared store keeps the board state
+    /// under a version: nodes change it by compare-and-set and hear of each other's changes
+    /// through `board_state_changes`. The embedded store has one node, and the defaults below.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The board state with its version (how many times it was stored; 0 before the first).
+    async fn get_board_state_versioned(
+        &self,
+        id: &BoardId,
+    ) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+        Ok((0, self.get_board_state(id).await?))
+    }
+    /// Stores `state` only if the stored version is still `expected`, as one atomic step.
+    /// Answers the new version, or `None` when another node stored a newer state first (read
+    /// it, decide again, retry). One node (the default) is never overtaken.
+    async fn put_board_state_if(
+        &self,
+        id: &BoardId,
+        expected: u64,
+        state: Vec<u8>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.put_board_state(id, state).await?;
+        Ok(Some(expected + 1))
+    }
+    /// The boards whose state was stored by any node, as they are stored. `None` when the
+    /// store is not shared. The feed reconnects by itself; after a gap it sends
+    /// `StateChange::Any`, since changes may have been missed.
+    async fn board_state_changes(&self) -> Option<tokio::sync::mpsc::Receiver<StateChange>> {
+        None
+    }
+    /// Takes or renews the lease `name` for `holder` for `ttl_ms`: true when `holder` has it
+    /// now. A lease that is not renewed expires by itself, so a node that dies holding one
+    /// stops blocking the others after `ttl_ms`. One node (the default) always has it.
+    async fn lease(&self, _name: &str, _holder: &str, _ttl_ms: u64) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+}
+
+/// This process's name as a lease holder: random per start, so a restarted node does not
+/// mistake a lease of its previous life for its own.
+pub fn node_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| format!("node-{:016x}", rand::random::<u64>()))
+}
+
+/// What a shared store reports when a board's state changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    /// This board's state was stored (by any node).
+    Stored(BoardId),
+    /// The feed was interrupted: any board may have changed.
+    Any,
 }
 
 /// Opens the store named by a contract URL: `file:PATH`, `redis://...` or `rediss://...`.

@@ -10,6 +10,12 @@
 //! | `tafel:{B/D}:snap` | string | the compacted snapshot (a Yjs v1 update) |
 //! | `tafel:boards` | hash | board id → board record (JSON) |
 //! | `tafel:board-state:{B}` | string | the board's server-side session state (JSON) |
+//! | `tafel:board-state-version:{B}` | string | how often that state was stored (compare-and-set) |
+//! | `tafel:lease:NAME` | string | a lease (SET NX PX) held by one node, e.g. for compaction |
+//!
+//! The board state is changed only by `STATE_CAS` (compare the version, store, count up,
+//! PUBLISH the board id on `tafel:board-state-changed`), so two nodes never both decide on the
+//! same state: the one that loses reads the new state and decides again.
 //! | `tafel:jwt-secret` | string | the generated HS256 secret (SET NX) |
 
 use std::time::Duration;
@@ -20,7 +26,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use tafel_protocol::{BoardId, DocKey, DocName};
 
-use super::{board_from_json, board_to_json, BoardMeta, Store, StoreError, StoredDoc};
+use tokio::sync::mpsc;
+
+use super::{board_from_json, board_to_json, BoardMeta, StateChange, Store, StoreError, StoredDoc};
 
 const BOARDS_KEY: &str = "tafel:boards";
 const SECRET_KEY: &str = "tafel:jwt-secret";
@@ -28,8 +36,39 @@ const SECRET_KEY: &str = "tafel:jwt-secret";
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Where every node hears that a board's state was stored (the message is the board id).
+const STATE_CHANNEL: &str = "tafel:board-state-changed";
+
+/// Stores a board state if its version is still the one the node decided on, counts the
+/// version up and tells the other nodes, as one atomic step. KEYS: state, version. ARGV:
+/// expected version, state, channel, board. Answers the new version, or -1 when overtaken.
+const STATE_CAS: &str = r#"
+local v = tonumber(redis.call('GET', KEYS[2]) or '0')
+if v ~= tonumber(ARGV[1]) then return -1 end
+redis.call('SET', KEYS[1], ARGV[2])
+v = v + 1
+redis.call('SET', KEYS[2], v)
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return v
+"#;
+
+/// Takes the lease KEYS[1] for holder ARGV[1] for ARGV[2] ms, or renews it when the holder
+/// already has it. Answers 1 when the holder has the lease.
+const LEASE: &str = r#"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
 pub struct RedisStore {
     conn: ConnectionManager,
+    /// For the pub/sub connection of `board_state_changes` (a connection of its own).
+    client: redis::Client,
+    state_cas: redis::Script,
+    lease: redis::Script,
     shown: String,
 }
 
@@ -54,6 +93,11 @@ fn history_data_key(board: &BoardId) -> String {
     format!("tafel:history-data:{{{board}}}")
 }
 
+/// How many times the board state was stored: the compare-and-set's version.
+fn state_version_key(board: &BoardId) -> String {
+    format!("tafel:board-state-version:{{{board}}}")
+}
+
 fn snap_key(doc: &DocKey) -> String {
     format!("tafel:{{{doc}}}:snap")
 }
@@ -76,9 +120,13 @@ impl RedisStore {
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_max_delay(Duration::from_secs(2))
             .set_number_of_retries(3);
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
         Ok(RedisStore {
             conn,
+            client,
+            state_cas: redis::Script::new(STATE_CAS),
+            lease: redis::Script::new(LEASE),
             shown: redact(url),
         })
     }
@@ -192,9 +240,13 @@ impl Store for RedisStore {
                 .map_err(unavailable)?;
         }
         // The session state (ballots, drafts, pseudonyms, audit) goes with it.
-        let _: i64 = conn.del(state_key(id)).await.map_err(unavailable)?;
         let _: i64 = conn
-            .del(&[history_key(id), history_data_key(id)])
+            .del(&[
+                state_key(id),
+                state_version_key(id),
+                history_key(id),
+                history_data_key(id),
+            ])
             .await
             .map_err(unavailable)?;
         let removed: i64 = conn
@@ -293,6 +345,111 @@ impl Store for RedisStore {
         let kept: Option<String> = conn.get(SECRET_KEY).await.map_err(unavailable)?;
         kept.ok_or_else(|| StoreError::Corrupt("jwt secret vanished".into()))
     }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn get_board_state_versioned(
+        &self,
+        id: &BoardId,
+    ) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+        let mut conn = self.conn.clone();
+        let (version, state): (Option<u64>, Option<Vec<u8>>) = redis::pipe()
+            .atomic()
+            .get(state_version_key(id))
+            .get(state_key(id))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok((version.unwrap_or(0), state))
+    }
+
+    async fn put_board_state_if(
+        &self,
+        id: &BoardId,
+        expected: u64,
+        state: Vec<u8>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.conn.clone();
+        let stored: i64 = self
+            .state_cas
+            .key(state_key(id))
+            .key(state_version_key(id))
+            .arg(expected)
+            .arg(state)
+            .arg(STATE_CHANNEL)
+            .arg(id.as_str())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(stored).ok())
+    }
+
+    async fn board_state_changes(&self) -> Option<mpsc::Receiver<StateChange>> {
+        let (tx, rx) = mpsc::channel(1024);
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                match follow_state_channel(&client, &tx, first).await {
+                    Ok(()) => return, // nobody listens any more
+                    Err(e) => {
+                        tracing::warn!(error = %e, "board state feed interrupted; reconnecting")
+                    }
+                }
+                first = false;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        Some(rx)
+    }
+
+    async fn lease(&self, name: &str, holder: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let held: i64 = self
+            .lease
+            .key(format!("tafel:lease:{name}"))
+            .arg(holder)
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(held == 1)
+    }
+}
+
+/// Subscribes to the board state channel and forwards what it hears until the connection
+/// fails (an error) or the receiver is gone (Ok). A resubscription first sends `Any`.
+async fn follow_state_channel(
+    client: &redis::Client,
+    tx: &mpsc::Sender<StateChange>,
+    first: bool,
+) -> Result<(), redis::RedisError> {
+    use futures_util::StreamExt;
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(STATE_CHANNEL).await?;
+    if !first && tx.send(StateChange::Any).await.is_err() {
+        return Ok(());
+    }
+    let mut messages = pubsub.on_message();
+    while let Some(msg) = messages.next().await {
+        let change = match msg
+            .get_payload::<String>()
+            .ok()
+            .and_then(|b| BoardId::parse(&b).ok())
+        {
+            Some(id) => StateChange::Stored(id),
+            None => continue,
+        };
+        if tx.send(change).await.is_err() {
+            return Ok(());
+        }
+    }
+    Err(redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "pub/sub connection closed",
+    )))
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ export interface SectionModel {
   canStart: boolean
   cards: CardModel[]
   drafts: Draft[]
+  /** In the room's spotlight (presentation mode, the facilitator's focus). */
+  spotlit: boolean
 }
 
 export interface CanvasModel {
@@ -90,6 +92,8 @@ export function createCanvas(actions: CanvasActions) {
       setText(title, m.section.title)
       setText(hint, m.section.hint ?? '')
       setAttr(el, 'data-locked', m.locked ? 'true' : null)
+      setAttr(el, 'data-spotlight', m.spotlit ? 'true' : null)
+      el.classList.toggle('is-spotlit', m.spotlit)
       setText(lockBadge, m.locked ? t('canvas.locked') : '')
       setHidden(lockBadge, !m.locked)
       setPresent(addBtn, m.canStart)
@@ -156,9 +160,30 @@ export function createCanvas(actions: CanvasActions) {
     reconcile(grid, m.sections, (s) => s.section.id, sectionBlock)
   }
 
+  /** Poster view: the whole canvas scaled to fit the window below the header. */
+  let posterOn = false
+  function fitPoster(): void {
+    grid.style.zoom = ''
+    if (!posterOn) return
+    const top = grid.getBoundingClientRect().top + window.scrollY
+    const room = window.innerHeight - Math.max(0, top - window.scrollY) - 8
+    const height = grid.scrollHeight
+    const width = grid.scrollWidth
+    const scale = Math.min(1, room / height, el.clientWidth / width)
+    if (scale < 1) grid.style.zoom = String(Math.max(0.2, scale))
+  }
+  window.addEventListener('resize', () => fitPoster())
+
   return {
     el,
     update: render,
+    poster(on: boolean): void {
+      if (on === posterOn && !on) return
+      posterOn = on
+      el.classList.toggle('is-poster', on)
+      if (on) window.scrollTo({ top: 0 })
+      requestAnimationFrame(fitPoster)
+    },
     focusCard(id: string): boolean {
       const card = cardEls.get(id)
       if (!card) return false

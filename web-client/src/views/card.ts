@@ -26,6 +26,8 @@ export interface CardModel {
   mergeTargets?: [string, string][]
   /** The label of the card this hidden card was merged into (facilitator only). */
   mergedLabel?: string | null
+  /** In the room's spotlight (presentation mode, the facilitator's focus). */
+  spotlit?: boolean
 }
 
 export interface CardActions {
@@ -41,6 +43,8 @@ export interface CardActions {
   setPijlers(id: string, pijlers: string[]): void
   copyTo?(id: string, section: string): void
   merge?(id: string, into: string): void
+  /** The facilitator puts the card in the room's spotlight. */
+  spotlight?(id: string): void
 }
 
 export function typeName(id: string): string {
@@ -96,6 +100,7 @@ export function createCard(model: CardModel, actions: CardActions) {
 
   const removeBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: 'remove-card', onclick: () => actions.remove(id) })
   const hideBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: `hide-${id}`, onclick: () => actions.hide(id) })
+  const spotBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: `spotlight-${id}`, onclick: () => actions.spotlight?.(id) })
   const restoreBtn = h('button', { type: 'button', class: 'btn btn-small', testid: `restore-${id}`, onclick: () => actions.restore(id) })
   const copySelect = h('select', { class: 'select-small', testid: 'copy-card-section' })
   const copyBtn = h('button', {
@@ -117,7 +122,7 @@ export function createCard(model: CardModel, actions: CardActions) {
     },
   })
   const mergeBox = h('div', { class: 'merge-box' }, mergeSelect, mergeBtn)
-  const foot = h('div', { class: 'card-foot' }, author, votes, labels, removeBtn, hideBtn, restoreBtn)
+  const foot = h('div', { class: 'card-foot' }, author, votes, labels, removeBtn, spotBtn, hideBtn, restoreBtn)
   const el = h('article', { testid: `card-${id}`, class: 'card' }, status, editing, textarea, tags, voteBox, copyBox, mergeBox, foot)
 
   let bound: SharedText | null = null
@@ -139,7 +144,8 @@ export function createCard(model: CardModel, actions: CardActions) {
     if (c.hidden) {
       setText(status, c.mergedInto ? t('card.mergedInto', { target: m.mergedLabel ?? c.mergedInto }) : t('card.hidden'))
     }
-    el.className = `card${c.type ? ` type-${c.type}` : ''}${c.hidden ? ' is-hidden' : ''}${m.editingBy.length ? ' is-edited' : ''}`
+    el.className = `card${c.type ? ` type-${c.type}` : ''}${c.hidden ? ' is-hidden' : ''}${m.editingBy.length ? ' is-edited' : ''}${m.spotlit ? ' is-spotlit' : ''}`
+    setAttr(el, 'data-spotlight', m.spotlit ? 'true' : null)
     if (textarea.readOnly === m.canEdit) textarea.readOnly = !m.canEdit
     setAttr(textarea, 'aria-label', t('card.text'))
 
@@ -193,6 +199,8 @@ export function createCard(model: CardModel, actions: CardActions) {
     setAttr(removeBtn, 'title', t('card.remove'))
     setPresent(hideBtn, m.facilitator && !c.hidden)
     setText(hideBtn, t('card.hide'))
+    setPresent(spotBtn, m.facilitator && !c.hidden && !!actions.spotlight)
+    setText(spotBtn, t('card.spotlight'))
     setPresent(restoreBtn, m.facilitator && c.hidden)
     setText(restoreBtn, t('card.restore'))
 

@@ -180,7 +180,9 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
     setOptions(focus, [
       ['canvas', `${t('tab.canvas')} — ${t('fac.focusNone')}`],
       ...m.sections.map((sec): [string, string] => [`canvas:${sec.id}`, `${t('tab.canvas')} — ${sec.title}`]),
+      ['poster', `${t('tab.canvas')} — ${t('fac.focusPoster')}`],
       ['gap', t('tab.gap')],
+      ...(/^(card|row):/.test(m.focus) ? [[m.focus, t('fac.focusItem')] as [string, string]] : []),
     ], m.focus)
     setText(authorLabel, t('fac.authorMode'))
     setOptions(author, (['name', 'party', 'anonymous'] as const).map((a): [string, string] => [a, t(`fac.author.${a}`)]), s.authorMode)

@@ -15,6 +15,8 @@ export interface RowModel {
   editingBy: string[]
   /** The facilitator may hide the row (it leaves the document; restore from the panel). */
   canHide: boolean
+  /** In the room's spotlight (presentation mode, the facilitator's focus). */
+  spotlit: boolean
 }
 
 export interface GapModel {
@@ -29,6 +31,8 @@ export interface GapActions {
   setPartijen(id: string, partijen: string[]): void
   removeRow(id: string): void
   hideRow(id: string): void
+  /** The facilitator puts the row in the room's spotlight. */
+  spotlight(id: string): void
   focus(id: string): void
   blur(id: string): void
 }
@@ -61,11 +65,12 @@ function rowElement(first: RowModel, actions: GapActions) {
   const down = h('button', { type: 'button', testid: 'row-down', class: 'btn btn-small', onclick: () => actions.move(id, 1) })
   const remove = h('button', { type: 'button', testid: 'remove-row', class: 'btn btn-small btn-quiet', onclick: () => actions.removeRow(id) })
   const hide = h('button', { type: 'button', testid: `hide-row-${id}`, class: 'btn btn-small btn-quiet', onclick: () => actions.hideRow(id) })
+  const spot = h('button', { type: 'button', testid: `spotlight-row-${id}`, class: 'btn btn-small btn-quiet', onclick: () => actions.spotlight(id) })
   const priority = h('span', { class: 'priority' })
   const editing = h('span', { class: 'card-editing' })
   const author = h('span', { class: 'card-author' })
   const el = h('article', { testid: `row-${id}`, class: 'gap-row' },
-    h('div', { class: 'row-head' }, priority, editing, author, h('span', { class: 'spacer' }), up, down, hide, remove),
+    h('div', { class: 'row-head' }, priority, editing, author, h('span', { class: 'spacer' }), up, down, spot, hide, remove),
     h('div', { class: 'gap-fields' }, ...fields.map((f) => f.box),
       h('div', { class: 'gap-field gap-partijen' }, partijenLabel, partijen)))
 
@@ -101,6 +106,10 @@ function rowElement(first: RowModel, actions: GapActions) {
     setText(hide, t('card.hide'))
     setAttr(hide, 'aria-label', t('gap.hide'))
     setPresent(hide, m.canHide)
+    setText(spot, t('card.spotlight'))
+    setPresent(spot, m.canHide)
+    el.classList.toggle('is-spotlit', m.spotlit)
+    setAttr(el, 'data-spotlight', m.spotlit ? 'true' : null)
   }
   update(first)
   return {

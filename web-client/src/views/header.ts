@@ -20,11 +20,15 @@ export interface HeaderModel {
   active: Tab
   backToList: boolean
   presenting: boolean
+  /** The poster view is on; canPoster: the tab has one (the canvas). */
+  poster: boolean
+  canPoster: boolean
 }
 
 export interface HeaderActions {
   switchLang(): void
   tab(tab: Tab): void
+  poster(): void
 }
 
 const TAB_KEYS: Record<Tab, Key> = {
@@ -43,11 +47,12 @@ export function createHeader(actions: HeaderActions) {
   const phase = h('span', { testid: 'phase-indicator', class: 'pill phase' })
   const timer = createTimer()
   const presenting = h('span', { class: 'pill presenting-badge' })
+  const poster = h('button', { type: 'button', testid: 'poster-toggle', class: 'btn btn-small', onclick: () => actions.poster() })
   const tabButtons = new Map<Tab, HTMLButtonElement>()
   const tabList = h('nav', { class: 'tabs', role: 'tablist' })
   const el = h('header', { class: 'board-header' },
     h('div', { class: 'topline' }, brand, title, role, h('span', { class: 'spacer' }), status, back, lang),
-    h('div', { class: 'session-bar' }, step, phase, timer.el, presenting),
+    h('div', { class: 'session-bar' }, step, phase, timer.el, presenting, h('span', { class: 'spacer' }), poster),
     notice,
     tabList)
 
@@ -91,6 +96,9 @@ export function createHeader(actions: HeaderActions) {
     timer.update(m.timer)
     setText(presenting, t('presenting'))
     setHidden(presenting, !m.presenting)
+    setText(poster, m.poster ? t('poster.off') : t('poster.on'))
+    setAttr(poster, 'aria-pressed', m.poster ? 'true' : 'false')
+    setHidden(poster, !m.canPoster)
     setAttr(tabList, 'aria-label', t('tabs.label'))
     for (const tab of ['canvas', 'gap', 'party', 'staalkaart'] as Tab[]) {
       const shown = m.tabs.includes(tab)

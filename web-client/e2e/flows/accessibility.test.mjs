@@ -1,0 +1,82 @@
+// Browser tests: accessibility (see ../README.md). One test per thing a user does.
+import assert from 'node:assert/strict'
+import { flow, sleep, poll, BASE, FT, createBoard, invite, control, template, tid, openBoard, cardIds, addCard, waitCardText, axeRun } from '../harness.mjs'
+
+flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, the gap board and the facilitator\'s page with its panel', async (s) => {
+  const board = await createBoard('Toegankelijkheid')
+  const invE = await invite(board, 'employer')
+  const found = []
+  const check = async (page, label) => {
+    const r = await axeRun(page, label)
+    assert.ok(r.passed > 5, `axe ran on the ${label} (${r.passed} rules passed)`)
+    s.note(`${label}: ${r.passed} rules passed, ${r.serious.length} serious/critical, ${r.other.length} lesser`)
+    for (const o of r.other) s.note(o)
+    found.push(...r.serious)
+  }
+
+  // The board list (facilitator, /#token=…).
+  const ctxF = await s.context({}, 'facilitator')
+  const list = await ctxF.newPage()
+  await list.goto(`${BASE}/#token=${FT}`)
+  await list.locator(`[data-testid="board-item"][data-board-id="${board}"]`).waitFor({ state: 'visible' })
+  await check(list, 'board list')
+
+  // The name prompt of an invite.
+  const ctxE = await s.context({}, 'employer')
+  const prompt = await ctxE.newPage()
+  await prompt.goto(invE.url)
+  await tid(prompt, 'name-input').waitFor({ state: 'visible' })
+  await check(prompt, 'name prompt')
+  await prompt.close()
+
+  // The employer's canvas with a few cards, tagged ones (from the staalkaart) among them.
+  const { page: fac } = await openBoard(ctxF, `${BASE}/?board=${board}`, 'Fien')
+  const { page: employer } = await openBoard(ctxE, invE.url, 'Erik')
+  const examples = (await template()).staalkaart.slice(0, 2)
+  await tid(fac, 'tab-staalkaart').click()
+  for (const ex of examples) await tid(fac, `place-${ex.id}`).click()
+  await tid(fac, 'tab-canvas').click()
+  const mine = [
+    await addCard(employer, 'themas', 'Nachtdiensten worden zwaarder'),
+    await addCard(employer, 'bouwstenen', 'Vitaliteitsbudget voor iedereen'),
+    await addCard(employer, 'proces', 'Advies aan de cao-tafel vóór 1 juni')
+  ]
+  await poll(async () => (await cardIds(employer, 'bouwstenen')).length >= examples.length + 1, { message: 'the placed cards on the employer\'s canvas' })
+  for (const id of mine) await waitCardText(fac, id, (v) => v.length > 0, `the facilitator to see card ${id}`)
+  await tid(employer, 'ready-toggle').click()
+  await employer.evaluate(() => document.activeElement?.blur())
+  await sleep(300)
+  await check(employer, 'employer canvas')
+
+  // The gap board with a filled row.
+  await tid(employer, 'tab-gap').click()
+  await tid(employer, 'add-row').click()
+  const row = employer.locator('[data-testid^="row-"][class~="gap-row"]').first()
+  await row.waitFor()
+  await tid(row, 'row-onderwerp').fill('Werkdruk')
+  await tid(row, 'row-huidig').fill('Hoge ervaren werkdruk')
+  await tid(row, 'row-partijen').fill('OR, HR')
+  await tid(row, 'row-partijen').press('Tab')
+  await sleep(300)
+  await check(employer, 'gap board')
+
+  // The facilitator's board page with the panel (merge controls on the cards, a merged card in
+  // the hidden list, the ready count): an invite with its QR code and the audit log open.
+  await control(board, { action: 'merge', card: mine[2], into: mine[1] })
+  await poll(async () => (await tid(fac, `hidden-${mine[2]}`).getAttribute('data-merged-into')) === mine[1], { message: 'the merged card in the facilitator\'s hidden list' })
+  assert.equal(await tid(fac, `card-${mine[2]}`).count(), 0, 'a merged card is not on the facilitator\'s canvas either')
+  await poll(async () => /1/.test(await tid(fac, 'ready-count').textContent()), { message: 'ready-count counting the employer' })
+  await tid(fac, 'invite-role').selectOption('employee')
+  await tid(fac, 'invite-create').click()
+  await tid(fac, 'invite-qr').waitFor({ state: 'visible' })
+  await poll(async () => (await tid(fac, 'invite-qr').getAttribute('src'))?.startsWith('data:'), { message: 'the invite QR code' })
+  await tid(fac, 'step-select').selectOption('2')
+  await poll(async () => /2/.test(await tid(fac, 'step-indicator').textContent()), { message: 'step-indicator to show step 2' })
+  await tid(fac, 'audit-open').click()
+  await tid(fac, 'audit-entry').first().waitFor({ state: 'visible' })
+  await fac.evaluate(() => document.activeElement?.blur())
+  await sleep(300)
+  await check(fac, 'facilitator board')
+
+  assert.deepEqual(found, [], `axe found ${found.length} serious or critical violation(s):\n${found.join('\n')}`)
+})
