@@ -187,7 +187,28 @@ pub async fn next_round(
         .cards
         .iter()
         .filter(|c| c.section == report::MONITORING && !c.text.is_empty())
-        .map(|c| (c.thema.clone(), c.text.clone()))
+        .map(|c| {
+            let measured: Vec<String> = c
+                .plan
+                .get("metingen")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|m| {
+                    Some(format!(
+                        "{} {}",
+                        m["moment"].as_str()?,
+                        m["waarde"].as_str()?
+                    ))
+                })
+                .collect();
+            let text = if measured.is_empty() {
+                c.text.clone()
+            } else {
+                format!("{} ({})", c.text, measured.join(", "))
+            };
+            (c.thema.clone(), text)
+        })
         .collect();
     let plan = plan
         .checked(&board.template)

@@ -47,6 +47,8 @@ pub struct Card {
     pub votes: Option<f64>,
     pub order: f64,
     pub created: f64,
+    /// The monitoring plan's fields of an indicator card (`soort`, `nulmeting`, …), as JSON.
+    pub plan: serde_json::Map<String, Value>,
 }
 
 /// A row of the gap analysis.
@@ -131,6 +133,13 @@ impl BoardView {
                 votes: num(c, "votes"),
                 order: num(c, "order").unwrap_or(f64::MAX),
                 created: num(c, "createdAt").unwrap_or(0.0),
+                plan: c
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| tafel_protocol::judge::MONITORING_FIELDS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             })
             .collect();
         cards.sort_by(|a, b| {
@@ -416,7 +425,17 @@ pub fn advice(t: &Template, b: &BoardView) -> Vec<Block> {
                 .collect(),
         );
     }
-    out.push(Block::Heading(3, "B. Stemresultaten".into()));
+    out.push(Block::Heading(3, "B. Monitoringplan".into()));
+    let plan = monitoring_rows(b);
+    if plan.is_empty() {
+        out.push(Block::Para("—".into()));
+    } else {
+        out.push(Block::Table(
+            MONITORING_HEAD.iter().map(|h| h.to_string()).collect(),
+            plan,
+        ));
+    }
+    out.push(Block::Heading(3, "C. Stemresultaten".into()));
     if b.rounds.is_empty() {
         out.push(Block::Para("Geen onthulde stemrondes.".into()));
     }
@@ -435,7 +454,7 @@ pub fn advice(t: &Template, b: &BoardView) -> Vec<Block> {
                 .collect(),
         ));
     }
-    out.push(Block::Heading(3, "C. Verslag van de sessies".into()));
+    out.push(Block::Heading(3, "D. Verslag van de sessies".into()));
     let step = t
         .steps
         .iter()
@@ -719,33 +738,75 @@ pub fn gap_csv(t: &Template, b: &BoardView) -> String {
     )
 }
 
-/// The monitoring plan as a table: one row per indicator and meetmoment. Until the board holds
-/// a structured plan, each card of the `monitoring` section is one indicator without moments.
+/// The monitoring plan as rows: one per indicator and meetmoment (with the value measured then,
+/// if any); an indicator without moments is one row.
+pub fn monitoring_rows(b: &BoardView) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for c in b.in_section(MONITORING).filter(|c| !c.text.is_empty()) {
+        let f = |k: &str| text(&Value::Object(c.plan.clone()), k);
+        let afspraak = c
+            .plan
+            .get("afspraak")
+            .and_then(Value::as_str)
+            .and_then(|id| b.card_text(id))
+            .unwrap_or("")
+            .to_owned();
+        let measured: Vec<(String, String)> = c
+            .plan
+            .get("metingen")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|m| (text(m, "moment"), text(m, "waarde")))
+            .collect();
+        let mut moments = strings(&Value::Object(c.plan.clone()), "meetmomenten");
+        for (m, _) in &measured {
+            if !moments.contains(m) {
+                moments.push(m.clone());
+            }
+        }
+        if moments.is_empty() {
+            moments.push(String::new());
+        }
+        for m in moments {
+            let value = measured
+                .iter()
+                .find(|(x, _)| *x == m)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            rows.push(vec![
+                afspraak.clone(),
+                c.text.clone(),
+                f("soort"),
+                f("nulmeting"),
+                f("streefwaarde"),
+                m,
+                f("verzamelt"),
+                f("rapporteert"),
+                f("status"),
+                value,
+            ]);
+        }
+    }
+    rows
+}
+
+const MONITORING_HEAD: [&str; 10] = [
+    "afspraak",
+    "indicator",
+    "soort",
+    "nulmeting",
+    "streefwaarde",
+    "meetmoment",
+    "verzamelt",
+    "rapporteert",
+    "status",
+    "gemeten waarde",
+];
+
+/// The monitoring plan as CSV: one row per indicator and meetmoment.
 pub fn monitoring_csv(_t: &Template, b: &BoardView) -> String {
-    let rows: Vec<Vec<String>> = b
-        .in_section(MONITORING)
-        .filter(|c| !c.text.is_empty())
-        .map(|c| {
-            let mut r = vec![String::new(); 10];
-            r[1] = c.text.clone();
-            r
-        })
-        .collect();
-    csv(
-        &[
-            "afspraak",
-            "indicator",
-            "soort",
-            "nulmeting",
-            "streefwaarde",
-            "meetmoment",
-            "verzamelt",
-            "rapporteert",
-            "status",
-            "gemeten waarde",
-        ],
-        &rows,
-    )
+    csv(&MONITORING_HEAD, &monitoring_rows(b))
 }
 
 #[cfg(test)]
@@ -772,7 +833,11 @@ mod tests {
                         "e1": {"section": "themas", "text": "Ik wil <b>leren</b>", "stap": "3B", "author": "Medewerker 4"},
                         "b1": {"section": "bouwstenen", "text": "Ontwikkelbudget", "type": "versterkend", "votes": 7},
                         "b2": {"section": "bouwstenen", "text": "Minder nachtdiensten 55+", "type": "curatief"},
-                        "a1": {"section": "aanbevelingen", "text": "Start met een pilot"}
+                        "a1": {"section": "aanbevelingen", "text": "Start met een pilot"},
+                        "m1": {"section": "monitoring", "text": "Gebruik ontwikkelbudget", "afspraak": "b1", "soort": "kwantitatief",
+                               "nulmeting": "12%", "streefwaarde": "40%", "meetmomenten": ["halverwege", "einde cao"],
+                               "verzamelt": "HR", "rapporteert": "werkgroep", "status": "op-koers",
+                               "metingen": [{"moment": "halverwege", "waarde": "25%"}]}
                     }
                 },
                 "gap": {"rows": {
@@ -872,6 +937,25 @@ mod tests {
         assert!(lines[2].starts_with("\"Scholing\""));
         let quoted = csv(&["a"], &[vec!["zei \"ja\"; nee".into()]]);
         assert!(quoted.ends_with("\"zei \"\"ja\"\"; nee\"\r\n"));
+    }
+
+    #[test]
+    fn the_monitoring_plan_one_row_per_indicator_and_moment() {
+        let t = template();
+        let view = BoardView::from_export(&export());
+        let out = monitoring_csv(&t, &view);
+        let lines: Vec<&str> = out.trim_end().split("\r\n").collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        assert_eq!(
+            lines[1],
+            "\"Ontwikkelbudget\";\"Gebruik ontwikkelbudget\";\"kwantitatief\";\"12%\";\"40%\";\"halverwege\";\"HR\";\"werkgroep\";\"op-koers\";\"25%\""
+        );
+        assert!(lines[2].contains("\"einde cao\"") && lines[2].ends_with("\"op-koers\";\"\""));
+        let md = markdown(&advice(&t, &view));
+        assert!(md.contains("### B. Monitoringplan"));
+        assert!(md.contains(
+            "| Ontwikkelbudget | Gebruik ontwikkelbudget | kwantitatief | 12% | 40% | halverwege |"
+        ));
     }
 
     #[test]

@@ -110,6 +110,30 @@ fn valid(key: &str, v: &Value, t: &Template, themes: &[(String, Value)]) -> bool
             .is_some_and(|s| themes.is_empty() || themes.iter().any(|(id, _)| id == s)),
         "source" => v.as_str().is_some_and(|s| s.len() <= 64),
         "order" | "priority" | "createdAt" | "votes" => v.as_f64().is_some_and(f64::is_finite),
+        "afspraak" => v.as_str().is_some_and(|s| s.len() <= 64),
+        "soort" => v
+            .as_str()
+            .is_some_and(|s| matches!(s, "kwantitatief" | "kwalitatief")),
+        "status" => v
+            .as_str()
+            .is_some_and(|s| tafel_protocol::judge::STATUSES.contains(&s)),
+        "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" => {
+            v.as_str().is_some_and(|s| s.len() <= 500)
+        }
+        "meetmomenten" => v.as_array().is_some_and(|a| a.len() <= 20) && string_list(v, None, 100),
+        "metingen" => v.as_array().is_some_and(|a| {
+            a.len() <= 100
+                && a.iter().all(|m| {
+                    m.as_object().is_some_and(|o| {
+                        o.len() == 2
+                            && ["moment", "waarde"].iter().all(|k| {
+                                o.get(*k)
+                                    .and_then(Value::as_str)
+                                    .is_some_and(|s| s.len() <= 500)
+                            })
+                    })
+                })
+        }),
         _ => false,
     }
 }
@@ -188,9 +212,17 @@ impl Import {
                 .is_some_and(|s| NEXT_ROUND_SECTIONS.contains(&s))
         });
         for c in &mut self.cards {
-            c.fields.remove("votes");
-            c.fields.remove("stap");
-            c.fields.remove("createdAt");
+            // A new round measures anew; the agreement ids are new too.
+            for k in [
+                "votes",
+                "stap",
+                "createdAt",
+                "status",
+                "metingen",
+                "afspraak",
+            ] {
+                c.fields.remove(k);
+            }
         }
         for r in &mut self.rows {
             let thema = r
