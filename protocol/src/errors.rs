@@ -9,6 +9,8 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
     BadRequest,
     PermissionDenied,
     StoreUnavailable,
@@ -31,6 +33,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not-found",
+            ErrorCode::MethodNotAllowed => "method-not-allowed",
             ErrorCode::BadRequest => "bad-request",
             ErrorCode::PermissionDenied => "permission-denied",
             ErrorCode::StoreUnavailable => "store-unavailable",
@@ -54,6 +57,7 @@ impl ErrorCode {
             | ErrorCode::InviteRevoked
             | ErrorCode::InviteFull => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::BadRequest => 400,
             ErrorCode::StoreUnavailable | ErrorCode::Overloaded => 503,
             ErrorCode::Internal => 500,

@@ -185,6 +185,22 @@ pub struct Accepted {
 }
 
 const CANVAS_TEXT: &[&str] = &["text"];
+/// The monitoring plan's fields on a canvas card (an indicator, in the `monitoring` section).
+pub const MONITORING_FIELDS: &[&str] = &[
+    "afspraak",
+    "soort",
+    "nulmeting",
+    "streefwaarde",
+    "meetmomenten",
+    "verzamelt",
+    "rapporteert",
+    "status",
+    "metingen",
+];
+/// An indicator's status during the cao period.
+pub const STATUSES: &[&str] = &[
+    "gepland", "loopt", "op-koers", "achter", "behaald", "gestopt",
+];
 const GAP_TEXT: &[&str] = &["onderwerp", "huidig", "gewenst", "gap", "oplossingen"];
 
 /// Which roots each kind of document has.
@@ -847,7 +863,8 @@ impl Judging<'_, '_> {
             text || matches!(
                 field,
                 "type" | "stap" | "thema" | "pijlers" | "order" | "priority"
-            ) || (doc == DocName::Canvas && matches!(field, "section" | "source"))
+            ) || (doc == DocName::Canvas
+                && (matches!(field, "section" | "source") || MONITORING_FIELDS.contains(&field)))
                 || (doc == DocName::Gap && field == "partijen");
         if !known {
             return refuse(
@@ -898,12 +915,60 @@ impl Judging<'_, '_> {
                     }
                     _ => bad("must be a list of party names"),
                 },
+                "afspraak" if s(v).is_some_and(|t| t.len() <= 64) => Ok(()),
+                "afspraak" => bad("must be the id of an agreement's card, at most 64 bytes"),
+                "soort"
+                    if s(v)
+                        .is_some_and(|t| matches!(t.as_str(), "kwantitatief" | "kwalitatief")) =>
+                {
+                    Ok(())
+                }
+                "soort" => bad("must be kwantitatief or kwalitatief"),
+                "status" if s(v).is_some_and(|t| STATUSES.contains(&t.as_str())) => Ok(()),
+                "status" => {
+                    bad("must be one of gepland, loopt, op-koers, achter, behaald, gestopt")
+                }
+                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert"
+                    if s(v).is_some_and(|t| t.len() <= 500) =>
+                {
+                    Ok(())
+                }
+                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" => {
+                    bad("must be a text of at most 500 bytes")
+                }
+                "meetmomenten" => match v {
+                    Any::Array(a)
+                        if a.len() <= 20
+                            && a.iter()
+                                .all(|m| matches!(m, Any::String(s) if s.len() <= 100)) =>
+                    {
+                        Ok(())
+                    }
+                    _ => bad("must be a list of at most 20 moments (texts of at most 100 bytes)"),
+                },
+                "metingen" => match v {
+                    Any::Array(a) if a.len() <= 100 && a.iter().all(measurement) => Ok(()),
+                    _ => bad("must be a list of at most 100 {\"moment\", \"waarde\"} texts"),
+                },
                 "source" if s(v).is_some_and(|t| t.len() <= 64) => Ok(()),
                 "source" => bad("must be a staalkaart id of at most 64 bytes"),
                 "order" | "priority" if matches!(v, Any::Number(_)) => Ok(()),
                 _ => bad("must be a number"),
             },
         }
+    }
+}
+
+/// One measured value of an indicator: `{"moment": text, "waarde": text}`, nothing else.
+fn measurement(m: &Any) -> bool {
+    match m {
+        Any::Map(o) => {
+            o.len() == 2
+                && ["moment", "waarde"]
+                    .iter()
+                    .all(|k| matches!(o.get(*k), Some(Any::String(s)) if s.len() <= 500))
+        }
+        _ => false,
     }
 }
 
@@ -1257,6 +1322,91 @@ mod tests {
             card.insert(&mut txn, "kleur", "rood");
         });
         assert_eq!(s.code(Role::Employer, &u), Code::UnknownField);
+    }
+
+    /// The monitoring plan's fields on an indicator card: valid values are taken (by the
+    /// `monitoring` section's rules), wrong ones refused; on gap rows they are unknown.
+    #[test]
+    fn monitoring_fields_on_an_indicator() {
+        let mut s = Server::new(DocName::Canvas);
+        let indicator =
+            |client: u64, s: &Server, set: &dyn Fn(&mut yrs::TransactionMut, &yrs::MapRef)| {
+                Client::new(client, s).edit(s, |d| {
+                    let cards = d.get_or_insert_map("cards");
+                    let mut txn = d.transact_mut();
+                    let card = cards.insert(
+                        &mut txn,
+                        format!("m{client}").as_str(),
+                        MapPrelim::default(),
+                    );
+                    card.insert(&mut txn, "section", "monitoring");
+                    set(&mut txn, &card);
+                })
+            };
+        let measured = |moment: &str, waarde: &str| {
+            yrs::Any::from(std::collections::HashMap::from([
+                ("moment".to_owned(), yrs::Any::from(moment)),
+                ("waarde".to_owned(), yrs::Any::from(waarde)),
+            ]))
+        };
+        let good = indicator(EMPLOYER, &s, &|txn, c| {
+            c.insert(txn, "text", TextPrelim::new("Gebruik ontwikkelbudget"));
+            c.insert(txn, "afspraak", "b1");
+            c.insert(txn, "soort", "kwantitatief");
+            c.insert(txn, "nulmeting", "12%");
+            c.insert(txn, "streefwaarde", "40%");
+            c.insert(
+                txn,
+                "meetmomenten",
+                yrs::Any::from(vec![
+                    yrs::Any::from("halverwege"),
+                    yrs::Any::from("einde cao"),
+                ]),
+            );
+            c.insert(txn, "verzamelt", "HR");
+            c.insert(txn, "rapporteert", "werkgroep");
+            c.insert(txn, "status", "op-koers");
+            c.insert(
+                txn,
+                "metingen",
+                yrs::Any::from(vec![measured("halverwege", "25%")]),
+            );
+        });
+        assert!(
+            s.send(Role::Employer, &good).is_ok(),
+            "a whole indicator is taken"
+        );
+        for (n, bad) in [
+            ("soort", yrs::Any::from("veel")),
+            ("status", yrs::Any::from("klaar")),
+            ("nulmeting", yrs::Any::from(3.0)),
+            ("meetmomenten", yrs::Any::from("einde")),
+            ("metingen", yrs::Any::from(vec![yrs::Any::from("25%")])),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (f, v))| (i as u64, (f, v)))
+        {
+            let (field, value) = bad;
+            let u = indicator(EMPLOYER + 10 + n, &s, &|txn, c| {
+                c.insert(txn, field, value.clone());
+            });
+            assert_eq!(s.code(Role::Employer, &u), Code::InvalidValue, "{field}");
+        }
+        // An employee may not add to the monitoring section (its rules), whatever the fields.
+        let u = indicator(EMPLOYEE, &s, &|txn, c| {
+            c.insert(txn, "status", "loopt");
+        });
+        assert_eq!(s.code(Role::Employee, &u), Code::RoleNotAllowed);
+        // On a gap row the fields are unknown.
+        let mut g = Server::new(DocName::Gap);
+        let u = Client::new(EMPLOYER, &g).edit(&g, |d| {
+            let rows = d.get_or_insert_map("rows");
+            let mut txn = d.transact_mut();
+            let row = rows.insert(&mut txn, "r", MapPrelim::default());
+            row.insert(&mut txn, "status", "loopt");
+        });
+        assert_eq!(g.code(Role::Employer, &u), Code::UnknownField);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rand::distr::{Alphanumeric, SampleString};
@@ -15,7 +15,7 @@ use tafel_protocol::{BoardId, BoardScope, DocKey, DocName, ErrorCode, Role};
 
 use crate::auth::now_secs;
 use crate::board::Board;
-use crate::domain::edits;
+use crate::domain::{edits, report, transfer};
 use crate::edge::unavailable;
 use crate::edge::{
     board_or_404, existing_board, forbidden, parse_board, require_facilitator, AnyToken, AppError,
@@ -59,26 +59,41 @@ pub async fn create(
     Auth(claims): Auth,
     body: Result<Json<CreateBoard>, JsonRejection>,
 ) -> Result<Response, AppError> {
+    require_creator(&claims)?;
+    let Json(body) = body?;
+    let (meta, board) = new_board(&state, &body.title, &body.template).await?;
+    seed(&state, &board, None, None).await?;
+    tracing::info!(board = %meta.id, template = %meta.template, "board created");
+    Ok((StatusCode::CREATED, Json(board_json(&meta))).into_response())
+}
+
+/// Creating boards (also by import) needs a facilitator token for every board.
+fn require_creator(claims: &tafel_protocol::Claims) -> Result<(), AppError> {
     if claims.role != Role::Facilitator || claims.scope() != Ok(BoardScope::All) {
         return Err(forbidden(
             "creating boards needs a facilitator token for board \"*\"",
         ));
     }
-    let Json(body) = body?;
-    let title = body.title.trim();
+    Ok(())
+}
+
+/// Checks the title and template and stores a new, empty board under a fresh id.
+async fn new_board(
+    state: &AppState,
+    title: &str,
+    template: &str,
+) -> Result<(BoardMeta, Arc<Board>), AppError> {
+    let title = title.trim();
     if title.is_empty() || title.chars().count() > 200 {
         return Err(AppError::new(
             ErrorCode::BadRequest,
             "a title is 1 to 200 characters",
         ));
     }
-    let Some(template) = state.registry.templates().get(&body.template) else {
+    let Some(template) = state.registry.templates().get(template) else {
         return Err(AppError::new(
             ErrorCode::BadRequest,
-            format!(
-                "unknown template {:?}; see GET /api/templates",
-                body.template
-            ),
+            format!("unknown template {template:?}; see GET /api/templates"),
         ));
     };
     let id = BoardId::parse(
@@ -94,27 +109,153 @@ pub async fn create(
         created_at: now_secs(),
     };
     state.store.put_board(&meta).await?;
-    let board = board_or_404(&state, &id).await?;
-    seed(&state, &board).await?;
-    tracing::info!(board = %meta.id, template = %meta.template, "board created");
+    let board = board_or_404(state, &id).await?;
+    Ok((meta, board))
+}
+
+/// `POST /api/boards/import`: a facilitator's JSON export becomes a new board on this server,
+/// with the same canvas (themes, cards), gap rows and `meta`, under new ids. Nothing of the
+/// old board's participants comes along: no `owner` tags, no `author`s, no session, drafts,
+/// ballots, invites, participants or audit log; hidden items stay behind.
+pub async fn import(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, AppError> {
+    require_creator(&claims)?;
+    let Json(body) = body?;
+    let plan = transfer::Import::from_export(&body).map_err(AppError::from)?;
+    let (meta, board) = new_board(&state, &plan.title, &plan.template).await?;
+    let plan = plan.checked(&board.template);
+    let n = fill(&state, &board, plan, None).await?;
+    tracing::info!(board = %meta.id, cards = n.0, rows = n.1, "board imported");
     Ok((StatusCode::CREATED, Json(board_json(&meta))).into_response())
+}
+
+/// Seeds a new board with an import's themes (and `previous` in `meta`, for a next round) and
+/// writes its cards and rows. Answers how many of each.
+async fn fill(
+    state: &AppState,
+    board: &Arc<Board>,
+    plan: transfer::Import,
+    previous: Option<Value>,
+) -> Result<(usize, usize), AppError> {
+    seed(state, board, Some(plan.themes.clone()), previous).await?;
+    let (cards, rows) = (plan.cards, plan.rows);
+    let n = (cards.len(), rows.len());
+    ops::edit(state, board, DocName::Canvas, move |txn| {
+        transfer::write_items(txn, "cards", &cards);
+        Value::Null
+    })
+    .await?;
+    ops::edit(state, board, DocName::Gap, move |txn| {
+        transfer::write_items(txn, "rows", &rows);
+        Value::Null
+    })
+    .await?;
+    Ok(n)
+}
+
+#[derive(Deserialize)]
+pub struct NextRound {
+    title: String,
+}
+
+/// `POST /api/boards/{id}/next-round` `{"title"}`: a new board for the next cao round from
+/// this one, linked to an automatic snapshot of it (`meta.previous`): the agreements, the
+/// indicators and the themes, and the gap analysis with what was agreed and measured as the
+/// new huidige situatie. Nothing of the old board's participants comes along.
+pub async fn next_round(
+    State(state): State<AppState>,
+    FacilitatorOf(at): FacilitatorOf,
+    body: Result<Json<NextRound>, JsonRejection>,
+) -> Result<Response, AppError> {
+    require_creator(&at.claims)?;
+    let Json(body) = body?;
+    let old = at.board.clone();
+    let export = export_json(&state, &at.claims, &old).await?;
+    let plan = transfer::Import::from_export(&export).map_err(AppError::from)?;
+    let (meta, board) = new_board(&state, &body.title, &old.meta.template).await?;
+    let snap = ops::snapshot(
+        &state,
+        &old,
+        &format!("Basis voor de volgende cao-ronde: {}", meta.title),
+        true,
+    )
+    .await?;
+    let results: Vec<(Option<String>, String)> = report::BoardView::from_export(&export)
+        .cards
+        .iter()
+        .filter(|c| c.section == report::MONITORING && !c.text.is_empty())
+        .map(|c| {
+            let measured: Vec<String> = c
+                .plan
+                .get("metingen")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|m| {
+                    Some(format!(
+                        "{} {}",
+                        m["moment"].as_str()?,
+                        m["waarde"].as_str()?
+                    ))
+                })
+                .collect();
+            let text = if measured.is_empty() {
+                c.text.clone()
+            } else {
+                format!("{} ({})", c.text, measured.join(", "))
+            };
+            (c.thema.clone(), text)
+        })
+        .collect();
+    let plan = plan
+        .checked(&board.template)
+        .next_round(&meta.title, &results);
+    let previous = json!({"board": old.id(), "title": old.meta.title, "snapshot": snap.id});
+    let n = fill(&state, &board, plan, Some(previous.clone())).await?;
+    let who = at.who().await;
+    old.update(|st| {
+        old.audit(
+            st,
+            &who,
+            "next-round",
+            json!({"board": meta.id, "snapshot": snap.id}),
+        )
+    })
+    .await?;
+    tracing::info!(board = %meta.id, from = %old.id(), cards = n.0, rows = n.1, "next round created");
+    let mut out = board_json(&meta);
+    out["previous"] = previous;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
 /// Writes a new board's starting content: the canvas and gap `meta`, the board's own copy of
 /// the template's themes (editable per board), and the session mirror in `control`.
-async fn seed(state: &AppState, board: &Arc<Board>) -> Result<(), AppError> {
+/// An import brings its own themes instead of the template's.
+async fn seed(
+    state: &AppState,
+    board: &Arc<Board>,
+    themes: Option<Vec<(String, Value)>>,
+    previous: Option<Value>,
+) -> Result<(), AppError> {
     let t = board.template.clone();
-    let meta = json!({"title": board.meta.title, "template": t.id, "level": t.level});
-    let themes: Vec<(String, Value)> = t
-        .themes
-        .iter()
-        .map(|th| {
-            (
-                th.id.clone(),
-                json!({"name": th.name, "description": th.description}),
-            )
-        })
-        .collect();
+    let mut meta = json!({"title": board.meta.title, "template": t.id, "level": t.level});
+    if let Some(p) = previous {
+        meta["previous"] = p;
+    }
+    let themes: Vec<(String, Value)> = themes.unwrap_or_else(|| {
+        t.themes
+            .iter()
+            .map(|th| {
+                (
+                    th.id.clone(),
+                    json!({"name": th.name, "description": th.description}),
+                )
+            })
+            .collect()
+    });
     let canvas_meta = meta.clone();
     ops::edit(state, board, DocName::Canvas, move |txn| {
         edits::seed(txn, &canvas_meta, &themes);
@@ -207,6 +348,8 @@ pub async fn delete(
 pub struct ExportQuery {
     #[serde(default)]
     format: Option<String>,
+    #[serde(default)]
+    table: Option<String>,
 }
 
 /// `GET /api/boards/{id}/mine`: the ids of the canvas cards and gap rows the caller created, as
@@ -242,17 +385,81 @@ pub async fn mine(State(state): State<AppState>, at: ForBoard) -> Result<Json<Va
     Ok(Json(Value::Object(out)))
 }
 
-/// Every document the role may read, plus the public session state; the facilitator also gets
-/// the audit log and the hidden items (held on the server, in no document).
+/// The board as the token's role may see it: `json` (every document the role may read, plus the
+/// public session; the facilitator also gets the audit log and the hidden items), `md` and
+/// `html` (the advice report), `csv` (`table=gap`, the default, or `table=monitoring`). Every
+/// format is made from the role's JSON export, so none shows more than it.
 pub async fn export(
     State(state): State<AppState>,
     at: ForBoard,
     Query(q): Query<ExportQuery>,
-) -> Result<Json<Value>, AppError> {
-    if q.format.as_deref().is_some_and(|f| f != "json") {
-        return Err(AppError::new(ErrorCode::BadRequest, "format must be json"));
+) -> Result<Response, AppError> {
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "md" | "html" | "csv") {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "format must be json, md, html or csv",
+        ));
+    }
+    let table = q.table.as_deref().unwrap_or("gap");
+    if format == "csv" && !matches!(table, "gap" | "monitoring") {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "table must be gap or monitoring",
+        ));
     }
     let ForBoard { claims, board } = at;
+    let out = export_json(&state, &claims, &board).await?;
+    if format == "json" {
+        return Ok(Json(out).into_response());
+    }
+    let view = report::BoardView::from_export(&out);
+    let template = &board.template;
+    let file = format!("tafel-{}", board.id());
+    let (ctype, name, body) = match format {
+        "md" => (
+            "text/markdown; charset=utf-8",
+            format!("{file}-advies.md"),
+            report::markdown(&report::advice(template, &view)),
+        ),
+        "html" => (
+            "text/html; charset=utf-8",
+            format!("{file}-advies.html"),
+            report::html(
+                &format!("Adviesrapport: {}", view.title),
+                &report::advice(template, &view),
+            ),
+        ),
+        _ => (
+            "text/csv; charset=utf-8",
+            format!("{file}-{table}.csv"),
+            match table {
+                "monitoring" => report::monitoring_csv(template, &view),
+                _ => report::gap_csv(template, &view),
+            },
+        ),
+    };
+    let disposition = if format == "html" {
+        format!("inline; filename=\"{name}\"")
+    } else {
+        format!("attachment; filename=\"{name}\"")
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, ctype.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The JSON export as `claims`' role may see it.
+pub async fn export_json(
+    state: &AppState,
+    claims: &tafel_protocol::Claims,
+    board: &Arc<Board>,
+) -> Result<Value, AppError> {
     let id = board.id().clone();
     let meta = board.meta.clone();
     let mut docs = serde_json::Map::new();
@@ -261,7 +468,7 @@ pub async fn export(
             let key = DocKey::new(id.clone(), name);
             let mut content = state
                 .registry
-                .export(&key, &board)
+                .export(&key, board)
                 .await
                 .ok_or_else(unavailable)?;
             if claims.role != Role::Facilitator {
@@ -292,5 +499,5 @@ pub async fn export(
         // Hidden and merged items are in no document; the facilitator's export holds them.
         out["hidden"] = board.lock().hidden_json();
     }
-    Ok(Json(out))
+    Ok(out)
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -20,12 +20,15 @@ use tower_http::services::{ServeDir, ServeFile};
 use crate::auth::now_secs;
 use crate::store::{HookChange, HookReport, Store};
 use crate::ws::{self, WsSession};
-use crate::{boards, people, session};
+use crate::{boards, history, people, session};
 
 pub use crate::edge::{
     board_or_404, existing_board, forbidden, invite_only, parse_board, refuse_removed,
     require_facilitator, AnyToken, AppError, AppState, Auth,
 };
+
+/// Largest JSON export `POST /api/boards/import` reads, in bytes.
+const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
 
 /// Read buffer and write threshold of each WebSocket, in bytes.
 const WS_BUFFER: usize = 4 * 1024;
@@ -39,6 +42,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/templates", get(boards::templates))
         .route("/api/templates/{id}", get(boards::template))
         .route("/api/boards", get(boards::list).post(boards::create))
+        .route(
+            "/api/boards/import",
+            post(boards::import).layer(DefaultBodyLimit::max(IMPORT_LIMIT)),
+        )
         .route("/api/boards/{id}", get(boards::get).delete(boards::delete))
         .route(
             "/api/boards/{id}/invites",
@@ -55,6 +62,23 @@ pub fn router(state: AppState) -> Router {
         .route("/api/boards/{id}/export", get(boards::export))
         .route("/api/boards/{id}/mine", get(boards::mine))
         .route("/api/boards/{id}/control", post(session::control))
+        .route("/api/boards/{id}/next-round", post(boards::next_round))
+        .route(
+            "/api/boards/{id}/snapshots",
+            get(history::list).post(history::create),
+        )
+        .route(
+            "/api/boards/{id}/snapshots/{snapshot}",
+            get(history::open).delete(history::delete),
+        )
+        .route(
+            "/api/boards/{id}/snapshots/{snapshot}/compare",
+            get(history::compare),
+        )
+        .route(
+            "/api/boards/{id}/snapshots/{snapshot}/restore",
+            post(history::restore),
+        )
         .route("/api/boards/{id}/audit", get(session::audit))
         .route("/api/boards/{id}/hidden", get(crate::moderation::hidden))
         .route(
@@ -74,7 +98,11 @@ pub fn router(state: AppState) -> Router {
             "/api/boards/{id}/rounds/{round}/votes/{card}",
             delete(session::unvote),
         )
-        .route("/ws/{board}/{doc}", get(ws_upgrade));
+        .route("/ws/{board}/{doc}", get(ws_upgrade))
+        // An unknown path under /api/ is an error, never the web client's index.html.
+        .route("/api", any(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed);
     // Test-only: make one document's actor panic (see `--test-hooks`).
     let app = if state.config.test_hooks {
         app.route("/api/boards/{id}/docs/{doc}/test-panic", post(test_panic))
@@ -137,6 +165,20 @@ async fn test_store_set(
     let settings = state.store.hooks().change(change);
     tracing::warn!(?settings, "test hook: store hooks changed");
     Ok(Json(state.store.report()))
+}
+
+async fn api_not_found(uri: axum::http::Uri) -> AppError {
+    AppError::new(
+        ErrorCode::NotFound,
+        format!("no such endpoint: {}; see docs/api.md", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> AppError {
+    AppError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 async fn index() -> Html<&'static str> {

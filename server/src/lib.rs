@@ -23,6 +23,7 @@ pub mod config;
 pub mod doc;
 pub mod domain;
 pub mod edge;
+pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod moderation;

@@ -42,8 +42,22 @@ pub async fn control(
 ) -> Result<Json<Value>, AppError> {
     let Json(cmd) = body?;
     let who = at.who().await;
+    let step_before = at.board.lock().step.clone();
     let answer = run(&state, &at.board, &who, cmd).await?;
     ops::mirror(&state, &at.board).await?;
+    // History: an automatic snapshot at every step change.
+    let step = at.board.lock().step.clone();
+    if step != step_before {
+        let title = at
+            .board
+            .template
+            .steps
+            .iter()
+            .find(|s| s.id == step)
+            .map(|s| s.title.clone())
+            .unwrap_or_default();
+        ops::snapshot(&state, &at.board, &format!("Stap {step}: {title}"), true).await?;
+    }
     Ok(Json(answer))
 }
 

@@ -419,6 +419,57 @@ async fn delete_board_erases_everything(u: &Under<'_>) {
     assert!(u.keys_mentioning("orphan").await.is_empty());
 }
 
+async fn snapshots_put_list_get_delete(u: &Under<'_>) {
+    let s = u.store();
+    let (a, b) = (board("hist-a"), board("hist-b"));
+    for x in [&a, &b] {
+        s.put_board(&meta(x.as_str(), "h", 1))
+            .await
+            .expect("put board");
+    }
+    assert!(s.list_snapshots(&a).await.expect("list").is_empty());
+    assert_eq!(s.get_snapshot(&a, "s1").await.expect("get"), None);
+    let big = vec![7u8; 300_000];
+    s.put_snapshot(&a, "s2", b"{\"n\":2}".to_vec(), big.clone())
+        .await
+        .expect("put s2");
+    s.put_snapshot(&a, "s1", b"{\"n\":1}".to_vec(), b"one".to_vec())
+        .await
+        .expect("put s1");
+    s.put_snapshot(&b, "s1", b"{\"n\":9}".to_vec(), b"other".to_vec())
+        .await
+        .expect("put b/s1");
+    assert_eq!(
+        s.list_snapshots(&a).await.expect("list"),
+        vec![b"{\"n\":1}".to_vec(), b"{\"n\":2}".to_vec()],
+        "in id order, only this board's"
+    );
+    assert_eq!(s.get_snapshot(&a, "s2").await.expect("get"), Some(big));
+    assert_eq!(
+        s.get_snapshot(&b, "s1").await.expect("get"),
+        Some(b"other".to_vec())
+    );
+    // A put with the same id replaces.
+    s.put_snapshot(&a, "s1", b"{\"n\":3}".to_vec(), b"three".to_vec())
+        .await
+        .expect("replace");
+    assert_eq!(s.list_snapshots(&a).await.expect("list").len(), 2);
+    assert_eq!(
+        s.get_snapshot(&a, "s1").await.expect("get"),
+        Some(b"three".to_vec())
+    );
+    assert!(s.delete_snapshot(&a, "s1").await.expect("delete"));
+    assert!(!s.delete_snapshot(&a, "s1").await.expect("delete again"));
+    assert_eq!(s.get_snapshot(&a, "s1").await.expect("get"), None);
+    assert_eq!(s.list_snapshots(&a).await.expect("list").len(), 1);
+    // Deleting the board erases its snapshots, and only its own.
+    assert!(s.delete_board(&a).await.expect("delete board"));
+    assert!(s.list_snapshots(&a).await.expect("list").is_empty());
+    assert_eq!(s.get_snapshot(&a, "s2").await.expect("get"), None);
+    assert_eq!(u.keys_mentioning("hist-a").await, Vec::<String>::new());
+    assert_eq!(s.list_snapshots(&b).await.expect("list").len(), 1);
+}
+
 async fn secret_keeps_first_candidate(u: &Under<'_>) {
     let s = u.store();
     assert_eq!(
@@ -553,6 +604,10 @@ conformance! {
     /// `get_or_init_secret` keeps the first candidate and returns it for every later, different
     /// candidate.
     secret_keeps_first_candidate,
+    /// Snapshots (history) round-trip through put/list/get/delete per board, a put with the same
+    /// id replaces, and deleting the board erases its snapshots (no key mentions it) but not
+    /// another board's.
+    snapshots_put_list_get_delete,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,16 @@ import type {
   AuditEntry, Ballot, BoardSummary, Draft, HiddenItem, InviteInfo, ParticipantInfo, Role, Template, TemplateSummary,
 } from './types'
 
+/** A snapshot as `GET /api/boards/{id}/snapshots` lists it. */
+export interface SnapshotEntry {
+  id: string
+  name: string
+  at: number
+  auto: boolean
+  step: string
+  bytes: number
+}
+
 export class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message)
@@ -112,6 +122,36 @@ export class Api {
   /** The hidden and merged cards and rows (facilitator only). */
   hidden(board: string): Promise<HiddenItem[]> {
     return this.json('GET', `/api/boards/${board}/hidden`)
+  }
+
+  /** The board's export in `format` (`md`, `html`, `csv`, `csv&table=monitoring`), as a file. */
+  async exportFile(board: string, format: string): Promise<Blob> {
+    const res = await this.request('GET', `/api/boards/${board}/export?format=${format}`)
+    return res.blob()
+  }
+
+  snapshots(board: string): Promise<SnapshotEntry[]> {
+    return this.json('GET', `/api/boards/${board}/snapshots`)
+  }
+
+  takeSnapshot(board: string, name: string): Promise<SnapshotEntry> {
+    return this.json('POST', `/api/boards/${board}/snapshots`, { name })
+  }
+
+  snapshot(board: string, id: string): Promise<{ snapshot: SnapshotEntry; documents: Record<string, Record<string, Record<string, Record<string, unknown>>>> }> {
+    return this.json('GET', `/api/boards/${board}/snapshots/${encodeURIComponent(id)}`)
+  }
+
+  compareSnapshot(board: string, id: string): Promise<{ added: number; changed: number; removed: number; changes: { kind: string; text: string }[] }> {
+    return this.json('GET', `/api/boards/${board}/snapshots/${encodeURIComponent(id)}/compare`)
+  }
+
+  restoreSnapshot(board: string, id: string): Promise<{ ok: boolean; before: string }> {
+    return this.json('POST', `/api/boards/${board}/snapshots/${encodeURIComponent(id)}/restore`)
+  }
+
+  nextRound(board: string, title: string): Promise<{ id: string; title: string }> {
+    return this.json('POST', `/api/boards/${board}/next-round`, { title })
   }
 
   async auditCsv(board: string): Promise<Blob> {

@@ -21,6 +21,7 @@ import { createGap } from './views/gap'
 import { createParty } from './views/party'
 import { createStaalkaart } from './views/staalkaart'
 import { createFacilitatorPanel } from './views/facilitator'
+import { createAdvice } from './views/advice'
 import { createUnsavedPanel } from './views/unsaved'
 import { h, setAttr, setHidden } from './views/dom'
 import { lang, onLangChange, setLang } from './i18n'
@@ -189,6 +190,8 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   const party = createParty(actions.party)
   const staalkaart = createStaalkaart(actions.staalkaart)
   const panel = role === 'facilitator' ? createFacilitatorPanel(actions.facilitator) : null
+  // From workshop to advice (report, exports, history, next round): the facilitator's.
+  if (panel) panel.el.append(createAdvice(api, info.id).el)
   const unsaved = createUnsavedPanel(actions.unsavedPanel)
   const panels: Record<Tab, HTMLElement> = {
     canvas: h('div', { role: 'tabpanel', id: 'panel-canvas', 'aria-labelledby': 'tab-canvas' }, canvas.el),

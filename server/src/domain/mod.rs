@@ -6,7 +6,10 @@
 
 pub mod commands;
 pub mod edits;
+pub mod history;
+pub mod report;
 pub mod state;
+pub mod transfer;
 
 use tafel_protocol::ErrorCode;
 

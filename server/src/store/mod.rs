@@ -184,7 +184,23 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the board's server-side session state (an opaque JSON document).
     async fn put_board_state(&self, id: &BoardId, state: Vec<u8>) -> Result<(), StoreError>;
     async fn get_board_state(&self, id: &BoardId) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Erases the board, its session state and every document of it. Returns whether it existed.
+    /// Keeps a snapshot of the board (history): `meta` is what the list shows (small JSON),
+    /// `data` the encoded states. Replaces a snapshot with the same id.
+    async fn put_snapshot(
+        &self,
+        board: &BoardId,
+        id: &str,
+        meta: Vec<u8>,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError>;
+    /// The `meta` of every snapshot of the board, in id order.
+    async fn list_snapshots(&self, board: &BoardId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// One snapshot's `data`.
+    async fn get_snapshot(&self, board: &BoardId, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Erases one snapshot; answers whether it existed.
+    async fn delete_snapshot(&self, board: &BoardId, id: &str) -> Result<bool, StoreError>;
+    /// Erases the board, its session state, its snapshots and every document of it. Returns
+    /// whether it existed.
     async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError>;
     /// Returns the kept HS256 secret, storing `candidate` first when none is kept yet.
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError>;

@@ -6,7 +6,8 @@
 //!
 //! Tables: `log` ((doc key, seq) → update), `snapshot` (doc key → update), `board`
 //! (board id → JSON), `board_state` (board id → the server-side session state, JSON), `meta`
-//! (name → bytes; holds the generated JWT secret).
+//! (name → bytes; holds the generated JWT secret), `history_meta` and `history_data` ((board id,
+//! snapshot id) → a snapshot's list entry and its encoded states).
 
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -24,6 +25,9 @@ const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const BOARD: TableDefinition<&str, &[u8]> = TableDefinition::new("board");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const BOARD_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("board_state");
+/// (board id, snapshot id) → the snapshot's list entry (JSON), and → its encoded states.
+const SNAP_META: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("history_meta");
+const SNAP_DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("history_data");
 
 /// Most write requests folded into one transaction.
 const MAX_GROUP_COMMIT: usize = 512;
@@ -50,6 +54,16 @@ enum WriteOp {
     },
     DeleteBoard {
         id: BoardId,
+    },
+    PutSnapshot {
+        board: String,
+        id: String,
+        meta: Vec<u8>,
+        data: Vec<u8>,
+    },
+    DeleteSnapshot {
+        board: String,
+        id: String,
     },
     InitSecret {
         candidate: String,
@@ -111,6 +125,8 @@ impl RedbStore {
             txn.open_table(BOARD).map_err(unavailable)?;
             txn.open_table(META).map_err(unavailable)?;
             txn.open_table(BOARD_STATE).map_err(unavailable)?;
+            txn.open_table(SNAP_META).map_err(unavailable)?;
+            txn.open_table(SNAP_DATA).map_err(unavailable)?;
             txn.commit().map_err(unavailable)?;
             Ok(db)
         })
@@ -200,9 +216,12 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let deletes = group
-            .iter()
-            .any(|(op, _)| matches!(op, WriteOp::DeleteBoard { .. }));
+        let deletes = group.iter().any(|(op, _)| {
+            matches!(
+                op,
+                WriteOp::DeleteBoard { .. } | WriteOp::DeleteSnapshot { .. }
+            )
+        });
         let result = commit_group(&shared(db), group.iter().map(|(op, _)| op), hooks);
         if deletes && result.is_ok() {
             // Answered only once the deleted bytes are gone from the file.
@@ -237,6 +256,8 @@ fn commit_group<'a>(
         let mut boards = txn.open_table(BOARD).map_err(unavailable)?;
         let mut meta = txn.open_table(META).map_err(unavailable)?;
         let mut states = txn.open_table(BOARD_STATE).map_err(unavailable)?;
+        let mut snap_meta = txn.open_table(SNAP_META).map_err(unavailable)?;
+        let mut snap_data = txn.open_table(SNAP_DATA).map_err(unavailable)?;
         for op in ops {
             answers.push(match op {
                 WriteOp::Append { doc, updates } => {
@@ -289,6 +310,33 @@ fn commit_group<'a>(
                         log.retain_in((key.as_str(), 0)..=(key.as_str(), u64::MAX), |_, _| false)
                             .map_err(unavailable)?;
                     }
+                    let b = id.as_str();
+                    snap_meta
+                        .retain_in((b, "")..=(b, "\u{10ffff}"), |_, _| false)
+                        .map_err(unavailable)?;
+                    snap_data
+                        .retain_in((b, "")..=(b, "\u{10ffff}"), |_, _| false)
+                        .map_err(unavailable)?;
+                    WriteOk::Existed(existed)
+                }
+                WriteOp::PutSnapshot {
+                    board,
+                    id,
+                    meta,
+                    data,
+                } => {
+                    snap_meta
+                        .insert((board.as_str(), id.as_str()), meta.as_slice())
+                        .map_err(unavailable)?;
+                    snap_data
+                        .insert((board.as_str(), id.as_str()), data.as_slice())
+                        .map_err(unavailable)?;
+                    WriteOk::Done
+                }
+                WriteOp::DeleteSnapshot { board, id } => {
+                    let key = (board.as_str(), id.as_str());
+                    let existed = snap_meta.remove(key).map_err(unavailable)?.is_some();
+                    snap_data.remove(key).map_err(unavailable)?;
                     WriteOk::Existed(existed)
                 }
                 WriteOp::InitSecret { candidate } => {
@@ -439,6 +487,62 @@ impl Store for RedbStore {
         }
     }
 
+    async fn put_snapshot(
+        &self,
+        board: &BoardId,
+        id: &str,
+        meta: Vec<u8>,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.write(WriteOp::PutSnapshot {
+            board: board.to_string(),
+            id: id.to_owned(),
+            meta,
+            data,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn list_snapshots(&self, board: &BoardId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let b = board.to_string();
+        self.read(move |txn| {
+            let t = txn.open_table(SNAP_META).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for e in t
+                .range((b.as_str(), "")..=(b.as_str(), "\u{10ffff}"))
+                .map_err(unavailable)?
+            {
+                out.push(e.map_err(unavailable)?.1.value().to_vec());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_snapshot(&self, board: &BoardId, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (b, id) = (board.to_string(), id.to_owned());
+        self.read(move |txn| {
+            let t = txn.open_table(SNAP_DATA).map_err(unavailable)?;
+            let v = t.get((b.as_str(), id.as_str())).map_err(unavailable)?;
+            Ok(v.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn delete_snapshot(&self, board: &BoardId, id: &str) -> Result<bool, StoreError> {
+        match self
+            .write(WriteOp::DeleteSnapshot {
+                board: board.to_string(),
+                id: id.to_owned(),
+            })
+            .await?
+        {
+            WriteOk::Existed(b) => Ok(b),
+            _ => Ok(false),
+        }
+    }
+
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {
         match self
             .write(WriteOp::InitSecret {
@@ -479,6 +583,19 @@ impl RedbStore {
                     let (k, _) = e.map_err(unavailable)?;
                     if k.value() == needle || k.value().starts_with(&format!("{needle}/")) {
                         out.push(k.value().to_owned());
+                    }
+                }
+            }
+            for table in [SNAP_META, SNAP_DATA] {
+                for e in txn
+                    .open_table(table)
+                    .map_err(unavailable)?
+                    .iter()
+                    .map_err(unavailable)?
+                {
+                    let (k, _) = e.map_err(unavailable)?;
+                    if k.value().0 == needle {
+                        out.push(format!("history:{}:{}", k.value().0, k.value().1));
                     }
                 }
             }

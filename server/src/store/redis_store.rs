@@ -261,6 +261,15 @@ fn log_entries(ids: &[StreamId]) -> Result<Vec<(LogId, Vec<u8>)>, StoreError> {
         .collect()
 }
 
+/// A board's snapshots (history): id → list entry, and id → encoded states.
+fn history_key(board: &BoardId) -> String {
+    format!("tafel:history:{{{board}}}")
+}
+
+fn history_data_key(board: &BoardId) -> String {
+    format!("tafel:history-data:{{{board}}}")
+}
+
 /// How many times the board state was stored: the compare-and-set's version.
 fn state_version_key(board: &BoardId) -> String {
     format!("tafel:board-state-version:{{{board}}}")
@@ -703,7 +712,12 @@ impl Store for RedisStore {
         }
         // The session state (ballots, drafts, pseudonyms, audit) goes with it.
         let _: i64 = conn
-            .del(&[state_key(id), state_version_key(id)])
+            .del(&[
+                state_key(id),
+                state_version_key(id),
+                history_key(id),
+                history_data_key(id),
+            ])
             .await
             .map_err(unavailable)?;
         let removed: i64 = conn
@@ -738,6 +752,56 @@ impl Store for RedisStore {
     async fn get_board_state(&self, id: &BoardId) -> Result<Option<Vec<u8>>, StoreError> {
         let mut conn = self.conn.clone();
         conn.get(state_key(id)).await.map_err(unavailable)
+    }
+
+    async fn put_snapshot(
+        &self,
+        board: &BoardId,
+        id: &str,
+        meta: Vec<u8>,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        // Data first: a listed snapshot always has its states.
+        let () = redis::pipe()
+            .atomic()
+            .hset(history_data_key(board), id, data)
+            .ignore()
+            .hset(history_key(board), id, meta)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_snapshots(&self, board: &BoardId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut all: Vec<(String, Vec<u8>)> = conn
+            .hgetall(history_key(board))
+            .await
+            .map_err(unavailable)?;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all.into_iter().map(|(_, v)| v).collect())
+    }
+
+    async fn get_snapshot(&self, board: &BoardId, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut conn = self.conn.clone();
+        conn.hget(history_data_key(board), id)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn delete_snapshot(&self, board: &BoardId, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let (removed, _): (i64, i64) = redis::pipe()
+            .atomic()
+            .hdel(history_key(board), id)
+            .hdel(history_data_key(board), id)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(removed > 0)
     }
 
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {

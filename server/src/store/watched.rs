@@ -278,6 +278,28 @@ impl Store for Watched {
         self.note(self.inner.get_board_state(id).await)
     }
 
+    async fn put_snapshot(
+        &self,
+        board: &BoardId,
+        id: &str,
+        meta: Vec<u8>,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.note(self.inner.put_snapshot(board, id, meta, data).await)
+    }
+
+    async fn list_snapshots(&self, board: &BoardId) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.note(self.inner.list_snapshots(board).await)
+    }
+
+    async fn get_snapshot(&self, board: &BoardId, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.note(self.inner.get_snapshot(board, id).await)
+    }
+
+    async fn delete_snapshot(&self, board: &BoardId, id: &str) -> Result<bool, StoreError> {
+        self.note(self.inner.delete_snapshot(board, id).await)
+    }
+
     async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError> {
         self.note(self.inner.delete_board(id).await)
     }
