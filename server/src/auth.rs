@@ -218,6 +218,41 @@ mod tests {
         assert!(now > 1_700_000_000, "now_secs {now} is not a current time");
     }
 
+    const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIMhk5y1YdXGo5jpKLUJD9z+FONBqKwscF7wEZTUMaAiB\n-----END PRIVATE KEY-----\n";
+    const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA++TU+PSf5G9yFYx1yUeCYjRqBPy1MIzqA4NCwTrORYg=\n-----END PUBLIC KEY-----\n";
+
+    /// An outside issuer's token (Ed25519 here) verifies with its public key; a token whose
+    /// header names an algorithm the key is not for is refused before any signature check,
+    /// saying so (cargo-mutants: the algorithm guard in `decode` had no unit test).
+    #[test]
+    fn outside_issuer_tokens_verify_only_with_their_algorithm() {
+        let keys = Keys::new("s3cret")
+            .with_public_key_pem("ed.pem", ED_PUBLIC.as_bytes())
+            .expect("an Ed25519 public key");
+        let claims = Claims {
+            sub: "p9".into(),
+            name: "Buiten".into(),
+            role: Role::Employer,
+            board: "b1".into(),
+            exp: 2000,
+            iat: Some(1000),
+            nbf: None,
+            inv: None,
+        };
+        let private = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).expect("private key");
+        let t = encode(&Header::new(Algorithm::EdDSA), &claims, &private).expect("sign");
+        assert_eq!(keys.verify(&t, 1500).expect("EdDSA token").sub, "p9");
+        // The same claims under an RS256 header: not an algorithm of this key.
+        let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
+        // base64url of {"alg":"RS256","typ":"JWT"}
+        parts[0] = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9".into();
+        let forged = parts.join(".");
+        match keys.verify(&forged, 1500) {
+            Err(AuthError::Invalid(why)) => assert!(why.contains("is not accepted"), "{why}"),
+            other => panic!("an RS256 header on an Ed25519 key: {other:?}"),
+        }
+    }
+
     #[test]
     fn issued_tokens_verify_and_expire() {
         let keys = Keys::new("s3cret");
