@@ -703,8 +703,8 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Floods a paused reader (a raw client that never reads) with `n` presence frames of 64 KiB
-/// from a writer (in groups of 8, each group waited for by a healthy reader); presence replaces
+/// Floods a paused reader (a raw client that never reads) with `n` presence states of 64 KiB
+/// from a writer (in groups of 4, each group waited for by a healthy reader); presence replaces
 /// its state, so the document does not grow and the server's RSS growth is the queues'. Returns
 /// (the server's peak RSS growth in KiB: `VmHWM` at the end minus `VmRSS` before the flood, the
 /// paused reader's close frame).
@@ -719,23 +719,42 @@ async fn flood_paused_reader(
     let reader = YClient::connect_synced(&url).await;
     let writer = YClient::connect_synced(&url).await;
     let id = writer.doc.client_id().get();
-    let mut slow = if paused {
-        Some(raw_connect(&url).await)
+    // The paused reader starts reading only once the server has given up on it (within the
+    // close grace), to find the close frame at the end of its stream.
+    let slow = if paused {
+        let mut ws = raw_connect(&url).await;
+        let base = t.http();
+        Some(tokio::spawn(async move {
+            let kicked = eventually_async(Duration::from_secs(120), || async {
+                metric_at(&base, "tafel_slow_clients_closed_total")
+                    .await
+                    .is_some_and(|v| v >= 1.0)
+            })
+            .await;
+            if kicked {
+                raw_close_frame(&mut ws, Duration::from_secs(30)).await
+            } else {
+                None
+            }
+        }))
     } else {
         None
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = proc_kib(pid, "VmRSS");
     let pad = "x".repeat(CHUNK);
+    // Presence is coalesced per id per tick (the newest state wins), so each group of four
+    // states goes to four ids (the most one connection may show) and is waited for.
     for i in 0..n {
-        writer.set_awareness(id, &format!(r#"{{"n":{i},"pad":"{pad}"}}"#));
-        if i % 8 == 7 || i + 1 == n {
+        let to = id + (i % 4) as u64;
+        writer.set_awareness(to, &format!(r#"{{"n":{i},"pad":"{pad}"}}"#));
+        if i % 4 == 3 || i + 1 == n {
             let want = format!(r#"{{"n":{i},"#);
             assert!(
                 reader
                     .wait(Duration::from_secs(30), |s| s
                         .awareness
-                        .get(&id)
+                        .get(&to)
                         .is_some_and(|j| j.starts_with(&want)))
                     .await,
                 "the healthy reader did not get presence frame {i}"
@@ -743,13 +762,11 @@ async fn flood_paused_reader(
         }
     }
     let growth = proc_kib(pid, "VmHWM").saturating_sub(before);
-    let close = match slow.as_mut() {
-        Some(ws) => {
-            let kicked = slow_clients_closed(&t, 1.0).await;
-            eprintln!("slow clients closed: {kicked}");
-            raw_close_frame(ws, Duration::from_secs(10)).await
+    let close = match slow {
+        Some(task) if slow_clients_closed(&t, 1.0).await >= 1.0 => {
+            task.await.expect("the paused reader's task")
         }
-        None => None,
+        _ => None,
     };
     assert_eq!(reader.closed(), None, "the healthy reader was disconnected");
     assert_healthy(&t, "a flood").await;
