@@ -27,6 +27,15 @@ const CARD_PLAIN: &[&str] = &[
     "priority",
     "createdAt",
     "votes",
+    "afspraak",
+    "soort",
+    "nulmeting",
+    "streefwaarde",
+    "meetmomenten",
+    "verzamelt",
+    "rapporteert",
+    "status",
+    "metingen",
 ];
 const ROW_PLAIN: &[&str] = &[
     "partijen",
