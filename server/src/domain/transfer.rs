@@ -5,6 +5,7 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Map, Value};
+use tafel_protocol::judge::MONITORING_FIELDS;
 use tafel_protocol::template::Template;
 use yrs::types::text::TextPrelim;
 use yrs::{Map as _, MapPrelim, TransactionMut, WriteTxn};
@@ -27,15 +28,6 @@ const CARD_PLAIN: &[&str] = &[
     "priority",
     "createdAt",
     "votes",
-    "afspraak",
-    "soort",
-    "nulmeting",
-    "streefwaarde",
-    "meetmomenten",
-    "verzamelt",
-    "rapporteert",
-    "status",
-    "metingen",
 ];
 const ROW_PLAIN: &[&str] = &[
     "partijen",
@@ -79,7 +71,11 @@ fn items(v: &Value, texts: &[&str], plain: &[&str]) -> Vec<Item> {
         .map(|o| Item {
             fields: o
                 .iter()
-                .filter(|(k, _)| plain.contains(&k.as_str()))
+                .filter(|(k, _)| {
+                    plain.contains(&k.as_str())
+                        // An indicator's monitoring plan (canvas cards only).
+                        || (texts == CARD_TEXT && MONITORING_FIELDS.contains(&k.as_str()))
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             texts: texts
