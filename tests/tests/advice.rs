@@ -85,7 +85,9 @@ async fn workshop_board(t: &Tafel) -> (String, String) {
         "m1",
         "monitoring",
         "Gebruik ontwikkelbudget per jaar",
-        json!({}),
+        json!({"soort": "kwantitatief", "nulmeting": "12%", "streefwaarde": "40%",
+               "meetmomenten": ["halverwege", "einde cao"], "verzamelt": "HR", "status": "op-koers",
+               "metingen": [{"moment": "halverwege", "waarde": "25%"}]}),
     );
     let e = connect(t, &board, "canvas", &emp).await;
     e.add_card(
@@ -212,10 +214,14 @@ async fn export_formats_per_role_show_only_what_the_role_may_see() {
             tok,
         )
         .await;
-        assert!(
-            mon.contains("Gebruik ontwikkelbudget per jaar"),
-            "{role}: {mon}"
+        let mon_lines: Vec<&str> = mon.trim_end().split("\r\n").collect();
+        assert_eq!(
+            mon_lines.len(),
+            3,
+            "{role}: one row per indicator and moment:\n{mon}"
         );
+        assert!(mon_lines[1].contains("\"Gebruik ontwikkelbudget per jaar\";\"kwantitatief\";\"12%\";\"40%\";\"halverwege\";\"HR\";\"\";\"op-koers\";\"25%\""), "{role}: {mon}");
+        assert!(mon_lines[2].contains("\"einde cao\""), "{role}: {mon}");
     }
     // The facilitator's JSON still holds the hidden card (under "hidden"), the others' not.
     assert!(json_fac.contains("GEHEIM-VERBORGEN"));

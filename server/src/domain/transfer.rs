@@ -5,6 +5,7 @@
 
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Map, Value};
+use tafel_protocol::judge::MONITORING_FIELDS;
 use tafel_protocol::template::Template;
 use yrs::types::text::TextPrelim;
 use yrs::{Map as _, MapPrelim, TransactionMut, WriteTxn};
@@ -70,7 +71,11 @@ fn items(v: &Value, texts: &[&str], plain: &[&str]) -> Vec<Item> {
         .map(|o| Item {
             fields: o
                 .iter()
-                .filter(|(k, _)| plain.contains(&k.as_str()))
+                .filter(|(k, _)| {
+                    plain.contains(&k.as_str())
+                        // An indicator's monitoring plan (canvas cards only).
+                        || (texts == CARD_TEXT && MONITORING_FIELDS.contains(&k.as_str()))
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             texts: texts
