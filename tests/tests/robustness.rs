@@ -18,6 +18,10 @@ type RawWs = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 const T: Duration = Duration::from_secs(10);
 
+/// Tests whose claim is about keeping up (a burst read as fast as the client can) and the one
+/// that floods the server with 38 MiB take turns, so one does not starve the other on 2 cores.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A board and a writer's URL on it: the employer's own workspace, where free-form content is
 /// allowed (the canvas only takes cards of the board schema).
 async fn canvas(t: &Tafel) -> String {
@@ -646,6 +650,8 @@ fn burst(writer: &YClient, n: usize) {
 /// server keeps at least 128: twice the largest batch one flush can queue).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn burst_from_one_writer_does_not_disconnect_a_reading_client() {
+    // A reader that "reads as fast as it can" must get the CPU: not beside the flood test.
+    let _alone = HEAVY.lock().await;
     let t = Tafel::start_embedded_with(&[("TAFEL_OUTGOING_QUEUE", "16")]);
     let url = canvas(&t).await;
     let reader = YClient::connect_synced(&url).await;
@@ -781,6 +787,7 @@ async fn flood_paused_reader(
 /// comparison can fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flooded_paused_reader_is_closed_and_rss_stays_within_the_byte_bound() {
+    let _alone = HEAVY.lock().await;
     const N: usize = 600;
     const MARGIN_KIB: u64 = 8 * 1024;
     let bounded = [
