@@ -550,6 +550,109 @@ impl DocCore {
         out
     }
 
+    /// An entry of the shared log that another node judged and stored: applied, recorded in
+    /// the index under its writer (as loading would), and sent to every member. It is stored
+    /// already, so it is sent at once.
+    pub fn apply_logged(&mut self, entry: &[u8]) -> Result<Vec<Effect>, String> {
+        let (writer, update) = stored::decode_entry(entry);
+        replay(
+            self.awareness.doc(),
+            &mut self.index,
+            self.name,
+            &self.limits,
+            writer.as_ref(),
+            update,
+        )?;
+        self.full_state_frame = None;
+        self.doc_bytes += entry.len() as u64;
+        Ok(vec![Effect::Broadcast {
+            except: None,
+            frame: Bytes::from(encode_update(update.to_vec())),
+        }])
+    }
+
+    /// Replaces the document and the index by a fresh load. The host calls it when the shared
+    /// log moved under updates it had applied but not stored: it reloads what is stored and
+    /// judges its pending updates again. Members, their presence and their presence claims stay.
+    pub fn rebuild(&mut self, stored_doc: Stored<'_>) -> Vec<String> {
+        let (mut fresh, errors) = DocCore::load(self.name, self.limits, stored_doc);
+        if let Ok(states) = self.awareness.update() {
+            let _ = fresh.awareness.apply_update(states);
+        }
+        fresh.alias_seed = self.alias_seed;
+        fresh.members = std::mem::take(&mut self.members);
+        fresh.awareness_owner = std::mem::take(&mut self.awareness_owner);
+        for m in fresh.members.values() {
+            for real in m.awareness_ids.keys() {
+                fresh.index.claim_presence(real.get(), &m.info.owner);
+            }
+        }
+        *self = fresh;
+        errors
+    }
+
+    /// The presence this node's members show (as relayed: employees under their aliases), for
+    /// the other nodes.
+    pub fn local_presence(&self) -> AwarenessUpdate {
+        let shown: std::collections::HashSet<ClientID> = self
+            .awareness
+            .iter()
+            .filter(|(_, st)| st.data.is_some())
+            .map(|(c, _)| c)
+            .collect();
+        let ids: Vec<ClientID> = self
+            .members
+            .values()
+            .flat_map(|m| m.awareness_ids.values().copied())
+            .filter(|id| shown.contains(id))
+            .collect();
+        self.awareness
+            .update_with_clients(ids)
+            .unwrap_or(AwarenessUpdate {
+                clients: Default::default(),
+            })
+    }
+
+    /// Presence shown on another node (relayed there already, so nothing is scrubbed here):
+    /// kept for joins and queries, and what changed is sent to every member. An id a member
+    /// of this node shows is left alone.
+    pub fn remote_presence(&mut self, mut update: AwarenessUpdate) -> Vec<Effect> {
+        let local: std::collections::HashSet<ClientID> = self
+            .members
+            .values()
+            .flat_map(|m| m.awareness_ids.values().copied())
+            .collect();
+        update.clients.retain(|id, _| !local.contains(id));
+        let changed = match self.awareness.apply_update_summary(update) {
+            Ok(Some(summary)) => summary.all_changes(),
+            _ => Vec::new(),
+        };
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        match self.awareness.update_with_clients(changed) {
+            Ok(u) => vec![Effect::Broadcast {
+                except: None,
+                frame: Bytes::from(encode_awareness(u)),
+            }],
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Removes presence another node showed (it left there, or the node stopped answering).
+    pub fn drop_remote_presence(&mut self, ids: Vec<ClientID>) -> Vec<Effect> {
+        let local: std::collections::HashSet<ClientID> = self
+            .members
+            .values()
+            .flat_map(|m| m.awareness_ids.values().copied())
+            .collect();
+        let ids = ids
+            .into_iter()
+            .filter(|id| !local.contains(id) && self.awareness.meta(*id).is_some())
+            .collect();
+        self.remove_presence(ids)
+    }
+
     /// Every current presence state, for an awareness query.
     pub fn awareness_query(&self, conn: ConnId) -> Vec<Effect> {
         match self.awareness.update() {

@@ -22,7 +22,7 @@ use crate::edge::{
     AppState, Auth, FacilitatorOf, ForBoard,
 };
 use crate::ops;
-use crate::store::BoardMeta;
+use crate::store::{BoardMeta, Store};
 
 pub async fn templates(State(state): State<AppState>, _auth: AnyToken) -> Json<Value> {
     Json(json!(state

@@ -9,28 +9,55 @@
 //! forwarded, each encoded once and shared by every recipient. A command that reads state
 //! (join, sync step 1, export) first flushes what is pending.
 //!
+//! On a shared log (Redis, several nodes): the document's log is one Redis stream that every
+//! node follows (a follower task per loaded document, blocking `XREAD` on its own connection,
+//! feeding this actor). A batch is appended only if the stream's tip is still the id this node
+//! judged at; otherwise (`Appended::Moved`) the actor reloads what is stored, judges its pending
+//! updates again and retries, so every node applies one order and two nodes never both accept
+//! conflicting claims. Entries other nodes appended are applied and sent to everyone here. Sync
+//! step 1 is answered only after catching up to the tip. Presence goes to the other nodes on a
+//! capped presence stream, coalesced per tick, with each node re-sending its own every second;
+//! a node not heard from for a few seconds has its presence removed. See docs/scale.md.
+//!
 //! When the store fails, nothing unstored is forwarded: every connection is closed with 4503 and
 //! the document is dropped from memory; clients reconnect, the document is reloaded from the
 //! store and each client's sync step 2 sends back what the store missed. When the actor panics,
 //! its connections notice the closed mailbox and close with 1011; the next join reloads it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tafel_protocol::document::{DocCore, Effect, MemberInfo, Rules, Stored};
 use tafel_protocol::{CloseCode, DocKey, DocName};
 use tokio::sync::{mpsc, oneshot, watch};
 use yrs::sync::AwarenessUpdate;
-use yrs::{Map, Out, StateVector, TransactionMut, WriteTxn};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{ClientID, Map, Out, StateVector, TransactionMut, WriteTxn};
 
 use crate::board::Board;
 use crate::config::Config;
 use crate::domain::state::Participant;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{Appended, Followed, Follower, LogId, Store, StoreError};
+
+/// How often a document publishes changed presence to the other nodes (at most).
+const PRESENCE_TICK: Duration = Duration::from_millis(50);
+/// How often a node re-sends its presence on a document even when it did not change.
+const PRESENCE_HEARTBEAT: Duration = Duration::from_secs(1);
+/// A node not heard from for this long has its presence removed.
+const PRESENCE_EXPIRY: Duration = Duration::from_secs(3);
+/// How often one batch may find the log moved before the document gives up (4503).
+const MAX_MOVES: usize = 20;
+
+/// This process's node id (random per start): tells its own presence messages from others'.
+pub fn node_id() -> u64 {
+    static NODE: OnceLock<u64> = OnceLock::new();
+    *NODE.get_or_init(|| rand::random::<u64>() >> 1)
+}
 
 pub use tafel_protocol::document::ConnId;
 
@@ -193,6 +220,10 @@ pub enum DocCmd {
     Shutdown,
     /// Test hook (`--test-hooks`): the actor panics, as a bug would make it.
     TestPanic,
+    /// What the follower read from the shared log (internal).
+    Followed(Result<Followed, StoreError>),
+    /// Presence tick (internal, shared log only).
+    Tick,
     /// The facilitator removed a participant: close their connections with 4403.
     RemoveParticipant {
         owner: tafel_protocol::index::Owner,
@@ -204,7 +235,7 @@ pub enum DocCmd {
 }
 
 /// How long one node may hold a document's compaction before another may take it over.
-const COMPACTION_LEASE_MS: u64 = 30_000;
+const COMPACTION_LEASE_MS: u64 = 5_000;
 
 /// What the actor needs from the rest of the server.
 pub struct DocContext {
@@ -226,6 +257,17 @@ struct Pending {
     entry: Bytes,
     frame: Bytes,
     except: Option<ConnId>,
+    origin: Origin,
+}
+
+/// Where a pending update came from: what to do with it when the log moved under it.
+enum Origin {
+    /// A connection's update: judged again.
+    Client { conn: ConnId, raw: Vec<u8> },
+    /// A server edit: applied again as it is.
+    Server,
+    /// A stamp of created items: dropped (judging the creation again stamps again).
+    Stamp,
 }
 
 fn now_millis() -> u64 {
@@ -247,10 +289,70 @@ struct LiveDoc {
     pending: Vec<Pending>,
     log_entries: u64,
     log_bytes: u64,
+    /// When another node held the compaction lease: try again (on a tick) after this.
+    compact_again_at: Option<std::time::Instant>,
     /// Set when the core asks to be reloaded: the actor stops after this batch.
     reload: bool,
     /// Server edits waiting for their flush, to be answered once stored.
     replies: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
+    /// The shared log, when the store has one.
+    shared: Option<Shared>,
+}
+
+/// A document on a shared log: its position, its follower and the other nodes' presence.
+struct Shared {
+    /// The id of the last log entry applied here (everything up to it is applied).
+    tip: LogId,
+    /// Tells the follower where the actor is, so it never reads what was applied already.
+    tip_tx: watch::Sender<LogId>,
+    follow_rx: mpsc::Receiver<Result<Followed, StoreError>>,
+    follower: tokio::task::JoinHandle<()>,
+    /// Per other node: when it was last heard of, and the presence ids it shows here.
+    remote: HashMap<u64, (Instant, HashSet<ClientID>)>,
+    presence_dirty: bool,
+    presence_sent: Option<Instant>,
+    /// Whether the last presence this node published was non-empty.
+    presence_shown: bool,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+/// Reads the shared log and presence and hands them to the actor until it ends or Redis fails.
+async fn follow(
+    mut follower: Box<dyn Follower>,
+    tip: watch::Receiver<LogId>,
+    tx: mpsc::Sender<Result<Followed, StoreError>>,
+) {
+    let mut at = *tip.borrow();
+    loop {
+        let from = at.max(*tip.borrow());
+        match follower.next(from).await {
+            Ok(got) => {
+                at = got.log.last().map_or(from, |(id, _)| *id);
+                if (!got.log.is_empty() || !got.presence.is_empty())
+                    && tx.send(Ok(got)).await.is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        }
+        if tx.is_closed() {
+            return;
+        }
+    }
+}
+
+/// A stream id's time, in milliseconds since the epoch.
+fn lag_seconds(id: LogId) -> f64 {
+    now_millis().saturating_sub(id.0) as f64 / 1000.0
 }
 
 /// The `sub` behind a connection (empty when it is gone).
@@ -285,8 +387,17 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         key: ctx.key.clone(),
         generation: ctx.generation,
     };
-    let stored_doc = match ctx.store.load(&ctx.key).await {
-        Ok(v) => v,
+    let loaded = async {
+        let loaded = ctx.store.load_at(&ctx.key).await?;
+        let follower = if ctx.store.shared() {
+            ctx.store.follower(&ctx.key).await?
+        } else {
+            None
+        };
+        Ok::<_, StoreError>((loaded, follower))
+    };
+    let (stored_doc, tip, follower) = match loaded.await {
+        Ok((l, f)) => (l.doc, l.tip, f),
         Err(e) => {
             tracing::error!(doc = %ctx.key, error = %e, "cannot load document");
             ctx.metrics.store_errors.inc();
@@ -313,6 +424,21 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
     }
     ctx.metrics.documents_loaded.inc();
     tracing::debug!(doc = %ctx.key, log_entries, "document loaded");
+    let shared = follower.map(|f| {
+        // Loading read up to `tip`; the follower reads from there, so nothing falls between.
+        let (tip_tx, tip_rx) = watch::channel(tip);
+        let (tx, follow_rx) = mpsc::channel(16);
+        Shared {
+            tip,
+            tip_tx,
+            follow_rx,
+            follower: tokio::spawn(follow(f, tip_rx, tx)),
+            remote: HashMap::new(),
+            presence_dirty: false,
+            presence_sent: None,
+            presence_shown: false,
+        }
+    });
     let mut live = LiveDoc {
         ctx,
         core,
@@ -320,8 +446,10 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         pending: Vec::new(),
         log_entries,
         log_bytes,
+        compact_again_at: None,
         reload: false,
         replies: Vec::new(),
+        shared,
     };
     let final_join_error = live.serve(&mut rx).await;
     live.ctx.metrics.documents_loaded.dec();
@@ -344,21 +472,26 @@ async fn drain(rx: &mut mpsc::Receiver<DocCmd>, err: impl Fn() -> JoinError) {
 impl LiveDoc {
     /// The main loop. Returns the error that joins still queued at the end should get.
     async fn serve(&mut self, rx: &mut mpsc::Receiver<DocCmd>) -> fn() -> JoinError {
+        let mut tick = tokio::time::interval(PRESENCE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_local = tokio::time::Instant::now();
         loop {
-            let first = if self.conns.is_empty() {
-                match tokio::time::timeout(self.ctx.config.idle_evict, rx.recv()).await {
-                    Ok(Some(cmd)) => cmd,
-                    Ok(None) => return || JoinError::Gone,
-                    Err(_) => {
-                        tracing::debug!(doc = %self.ctx.key, "idle, unloading");
-                        self.compact().await;
-                        return || JoinError::Gone;
+            let idle_at = last_local + self.ctx.config.idle_evict;
+            let shared = self.shared.is_some();
+            let first = tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => {
+                        last_local = tokio::time::Instant::now();
+                        cmd
                     }
-                }
-            } else {
-                match rx.recv().await {
-                    Some(cmd) => cmd,
                     None => return || JoinError::Gone,
+                },
+                Some(f) = recv_followed(&mut self.shared) => DocCmd::Followed(f),
+                _ = tick.tick(), if shared => DocCmd::Tick,
+                _ = tokio::time::sleep_until(idle_at), if self.conns.is_empty() => {
+                    tracing::debug!(doc = %self.ctx.key, "idle, unloading");
+                    self.compact().await;
+                    return || JoinError::Gone;
                 }
             };
             let mut batch = Vec::with_capacity(8);
@@ -409,6 +542,7 @@ impl LiveDoc {
                 effects
             }
             DocCmd::Leave { conn } => {
+                self.presence_changed();
                 self.conns.remove(&conn);
                 self.core.leave(conn)
             }
@@ -424,20 +558,25 @@ impl LiveDoc {
                     session: &session,
                     owns_tag: &owns_tag,
                 };
+                let raw = self.shared.as_ref().map(|_| update.clone());
                 let effects = self.core.update(conn, update, &rules);
-                if effects.iter().any(|e| matches!(e, Effect::Store { .. })) {
-                    self.ctx.metrics.updates_in.inc();
-                }
-                effects
+                self.take_stores(conn, raw, effects)
             }
             DocCmd::SyncStep1 { conn, sv } => {
                 self.flush().await?;
+                // Answered only once caught up to the log's tip: a client that failed over
+                // from a node that was ahead is then judged against everything it has seen.
+                self.catch_up().await?;
                 self.core.sync_step1(conn, &sv)
             }
-            DocCmd::Awareness { conn, update } => self.awareness(conn, update),
+            DocCmd::Awareness { conn, update } => {
+                self.presence_changed();
+                self.awareness(conn, update)
+            }
             DocCmd::AwarenessQuery { conn } => self.core.awareness_query(conn),
             DocCmd::Export { reply } => {
                 self.flush().await?;
+                self.catch_up().await?;
                 let _ = reply.send(self.core.export());
                 Vec::new()
             }
@@ -479,6 +618,34 @@ impl LiveDoc {
                 }
                 Vec::new()
             }
+            DocCmd::Followed(Ok(got)) => {
+                if !got.log.is_empty() {
+                    self.flush().await?;
+                    self.apply_followed(got.log);
+                }
+                self.remote_presence(got.presence)
+            }
+            DocCmd::Followed(Err(e)) => {
+                self.ctx.metrics.store_errors.inc();
+                tracing::error!(doc = %self.ctx.key, error = %e, "lost the shared log; closing the document's connections");
+                self.pending.clear();
+                let effects = self.core.close_all(
+                    CloseCode::StoreUnavailable,
+                    "store unavailable: this server lost the shared log; reconnect",
+                );
+                self.carry_out(effects);
+                return Err(e);
+            }
+            DocCmd::Tick => {
+                self.presence_tick().await;
+                if self
+                    .compact_again_at
+                    .is_some_and(|at| std::time::Instant::now() >= at)
+                {
+                    self.compact().await;
+                }
+                Vec::new()
+            }
         };
         self.carry_out(effects);
         Ok(Flow::Continue)
@@ -502,6 +669,7 @@ impl LiveDoc {
                     entry,
                     frame,
                     except,
+                    origin: Origin::Server,
                 }),
                 Effect::Send { to, frame } => {
                     if let Some(c) = self.conns.get(&to) {
@@ -524,6 +692,7 @@ impl LiveDoc {
                     }
                 }
                 Effect::Close { conn, code, reason } => {
+                    self.presence_changed();
                     tracing::info!(doc = %self.ctx.key, conn, code = code.code(), %reason, "closing connection");
                     if let Some(c) = self.conns.remove(&conn) {
                         c.kick(code, reason);
@@ -537,7 +706,21 @@ impl LiveDoc {
                 }
                 Effect::Created { by, items } => {
                     if let Some(who) = self.conns.get(&by).map(|c| c.who.clone()) {
-                        queue.extend(self.stamp(&items, &who));
+                        for e in self.stamp(&items, &who) {
+                            match e {
+                                Effect::Store {
+                                    entry,
+                                    frame,
+                                    except,
+                                } => self.pending.push(Pending {
+                                    entry,
+                                    frame,
+                                    except,
+                                    origin: Origin::Stamp,
+                                }),
+                                other => queue.push_back(other),
+                            }
+                        }
                     }
                 }
                 Effect::Reload => {
@@ -588,59 +771,346 @@ impl LiveDoc {
     }
 
     /// Stores every pending update in one write, then forwards each to everyone but its sender.
-    /// On failure nothing is forwarded and every connection is closed with 4503.
+    /// On failure nothing is forwarded and every connection is closed with 4503. On a shared
+    /// log that moved, the pending updates are judged again on what is stored and retried.
     async fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
+        let mut moves = 0;
+        loop {
+            if self.pending.is_empty() {
+                for (reply, value) in self.replies.drain(..) {
+                    let _ = reply.send(value);
+                }
+                return Ok(());
+            }
+            let updates: Vec<Bytes> = self.pending.iter().map(|p| p.entry.clone()).collect();
+            let started = Instant::now();
+            let appended = match &self.shared {
+                Some(sh) => {
+                    self.ctx
+                        .store
+                        .append_at(&self.ctx.key, sh.tip, &updates)
+                        .await
+                }
+                None => self
+                    .ctx
+                    .store
+                    .append(&self.ctx.key, &updates)
+                    .await
+                    .map(|()| Appended::At(LogId::ZERO)),
+            };
+            let appended = match appended {
+                Ok(Appended::Moved) if moves < MAX_MOVES => {
+                    moves += 1;
+                    self.ctx.metrics.log_moved.inc();
+                    match self.rebase().await {
+                        Ok(()) => continue,
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(Appended::Moved) => Err(StoreError::Unavailable(
+                    "the shared log kept moving; giving up this batch".into(),
+                )),
+                other => other,
+            };
+            let tip = match appended {
+                Ok(Appended::At(tip)) => tip,
+                Ok(Appended::Moved) => unreachable!("handled above"),
+                Err(e) => {
+                    self.ctx.metrics.store_errors.inc();
+                    tracing::error!(doc = %self.ctx.key, error = %e, updates = updates.len(), "store write failed; closing the document's connections");
+                    self.pending.clear();
+                    let effects = self.core.close_all(
+                        CloseCode::StoreUnavailable,
+                        "store unavailable: your edit was not saved; reconnecting resends it",
+                    );
+                    self.carry_out(effects);
+                    return Err(e);
+                }
+            };
+            if let Some(sh) = &mut self.shared {
+                sh.tip = tip;
+                sh.tip_tx.send_replace(tip);
+            }
+            self.ctx
+                .metrics
+                .store_write_seconds
+                .observe(started.elapsed().as_secs_f64());
+            self.log_entries += updates.len() as u64;
+            self.log_bytes += updates.iter().map(|u| u.len() as u64).sum::<u64>();
+            let sends: Vec<Effect> = self
+                .pending
+                .drain(..)
+                .flat_map(|p| {
+                    self.ctx.metrics.updates_out.inc_by(
+                        self.conns
+                            .keys()
+                            .filter(|id| Some(**id) != p.except)
+                            .count() as u64,
+                    );
+                    [Effect::Broadcast {
+                        except: p.except,
+                        frame: p.frame,
+                    }]
+                })
+                .collect();
+            self.carry_out(sends);
             for (reply, value) in self.replies.drain(..) {
                 let _ = reply.send(value);
             }
+            if self.log_entries >= self.ctx.config.compact_updates
+                || self.log_bytes >= self.ctx.config.compact_bytes
+            {
+                self.compact().await;
+            }
             return Ok(());
         }
-        let updates: Vec<Bytes> = self.pending.iter().map(|p| p.entry.clone()).collect();
-        let started = Instant::now();
-        if let Err(e) = self.ctx.store.append(&self.ctx.key, &updates).await {
-            self.ctx.metrics.store_errors.inc();
-            tracing::error!(doc = %self.ctx.key, error = %e, updates = updates.len(), "store write failed; closing the document's connections");
-            self.pending.clear();
-            let effects = self.core.close_all(
-                CloseCode::StoreUnavailable,
-                "store unavailable: your edit was not saved; reconnecting resends it",
-            );
-            self.carry_out(effects);
-            return Err(e);
+    }
+
+    /// Moves a client update's `Store` effect into the pending list (with what is needed to
+    /// judge it again) and returns the other effects.
+    fn take_stores(
+        &mut self,
+        conn: ConnId,
+        raw: Option<Vec<u8>>,
+        effects: Vec<Effect>,
+    ) -> Vec<Effect> {
+        let mut rest = Vec::with_capacity(effects.len());
+        for e in effects {
+            match e {
+                Effect::Store {
+                    entry,
+                    frame,
+                    except,
+                } => {
+                    self.ctx.metrics.updates_in.inc();
+                    self.pending.push(Pending {
+                        entry,
+                        frame,
+                        except,
+                        origin: Origin::Client {
+                            conn,
+                            raw: raw.clone().unwrap_or_default(),
+                        },
+                    });
+                }
+                other => rest.push(other),
+            }
         }
-        self.ctx
-            .metrics
-            .store_write_seconds
-            .observe(started.elapsed().as_secs_f64());
-        self.log_entries += updates.len() as u64;
-        self.log_bytes += updates.iter().map(|u| u.len() as u64).sum::<u64>();
-        let sends: Vec<Effect> = self
-            .pending
-            .drain(..)
-            .flat_map(|p| {
-                self.ctx.metrics.updates_out.inc_by(
-                    self.conns
-                        .keys()
-                        .filter(|id| Some(**id) != p.except)
-                        .count() as u64,
-                );
-                [Effect::Broadcast {
-                    except: p.except,
-                    frame: p.frame,
-                }]
+        rest
+    }
+
+    /// The log moved under the pending updates (they are applied here but not stored): reload
+    /// what is stored, then judge the connections' updates again and apply the server's edits
+    /// again on top.
+    async fn rebase(&mut self) -> Result<(), StoreError> {
+        let loaded = self.ctx.store.load_at(&self.ctx.key).await?;
+        let pending = std::mem::take(&mut self.pending);
+        let old_tip = self.shared.as_ref().map_or(LogId::ZERO, |s| s.tip);
+        let errors = self.core.rebuild(tafel_protocol::document::Stored {
+            snapshot: loaded.doc.snapshot.as_deref(),
+            log: loaded.doc.log.iter().map(|b| &b[..]).collect(),
+        });
+        for e in errors {
+            tracing::error!(doc = %self.ctx.key, error = %e, "skipping an unreadable stored update");
+        }
+        self.log_entries = loaded.doc.log.len() as u64;
+        self.log_bytes = loaded.doc.log.iter().map(|b| b.len() as u64).sum();
+        if let Some(sh) = &mut self.shared {
+            sh.tip = loaded.tip;
+            sh.tip_tx.send_replace(loaded.tip);
+        }
+        tracing::debug!(doc = %self.ctx.key, pending = pending.len(), tip = %loaded.tip, "the log moved; judging pending updates again");
+        // What the other nodes appended meanwhile is in the document now and stored: send it
+        // to everyone here (the follower will skip it, being at or before the new tip).
+        let missed: Vec<Effect> = loaded
+            .ids
+            .iter()
+            .zip(&loaded.doc.log)
+            .filter(|(id, _)| **id > old_tip)
+            .map(|(id, entry)| {
+                self.ctx.metrics.log_followed.inc();
+                self.ctx.metrics.log_lag_seconds.observe(lag_seconds(*id));
+                let (_, update) = tafel_protocol::stored::decode_entry(entry);
+                Effect::Broadcast {
+                    except: None,
+                    frame: Bytes::from(tafel_protocol::wire::encode_update(update.to_vec())),
+                }
             })
             .collect();
-        self.carry_out(sends);
-        for (reply, value) in self.replies.drain(..) {
-            let _ = reply.send(value);
-        }
-        if self.log_entries >= self.ctx.config.compact_updates
-            || self.log_bytes >= self.ctx.config.compact_bytes
-        {
-            self.compact().await;
+        self.carry_out(missed);
+        for p in pending {
+            match p.origin {
+                Origin::Client { conn, raw } => {
+                    let effects = self.judge_again(conn, raw);
+                    self.carry_out(effects);
+                }
+                Origin::Server => {
+                    if let Err(e) = self.core.apply_logged(&p.entry) {
+                        tracing::error!(doc = %self.ctx.key, error = %e, "a server edit could not be applied again");
+                    }
+                    self.pending.push(p);
+                }
+                Origin::Stamp => {}
+            }
         }
         Ok(())
+    }
+
+    /// Judges a connection's update again (after a rebase).
+    fn judge_again(&mut self, conn: ConnId, raw: Vec<u8>) -> Vec<Effect> {
+        let Some(who) = self.conns.get(&conn).map(|c| c.who.clone()) else {
+            return Vec::new();
+        };
+        let (session, _) = self.ctx.board.policy();
+        let board = self.ctx.board.clone();
+        let owns_tag = move |item: &str, tag: &str| board.owns(&who.sub, item, tag);
+        let rules = Rules {
+            template: &self.ctx.board.template,
+            session: &session,
+            owns_tag: &owns_tag,
+        };
+        let effects = self.core.update(conn, raw.clone(), &rules);
+        self.take_stores(conn, Some(raw), effects)
+    }
+
+    /// Applies log entries other nodes appended (those after the tip) and sends them to
+    /// everyone here. Called with nothing pending.
+    fn apply_followed(&mut self, entries: Vec<(LogId, Vec<u8>)>) {
+        let Some(mut tip) = self.shared.as_ref().map(|s| s.tip) else {
+            return;
+        };
+        let mut effects = Vec::new();
+        for (id, entry) in entries {
+            if id <= tip {
+                continue;
+            }
+            tip = id;
+            self.ctx.metrics.log_followed.inc();
+            self.ctx.metrics.log_lag_seconds.observe(lag_seconds(id));
+            self.log_entries += 1;
+            self.log_bytes += entry.len() as u64;
+            match self.core.apply_logged(&entry) {
+                Ok(e) => effects.extend(e),
+                Err(e) => {
+                    tracing::error!(doc = %self.ctx.key, error = %e, entry = %id, "skipping an unreadable log entry")
+                }
+            }
+        }
+        if let Some(sh) = &mut self.shared {
+            sh.tip = tip;
+            sh.tip_tx.send_replace(tip);
+        }
+        self.carry_out(effects);
+    }
+
+    /// Reads and applies what the log holds after the tip (shared log only).
+    async fn catch_up(&mut self) -> Result<(), StoreError> {
+        let Some(tip) = self.shared.as_ref().map(|s| s.tip) else {
+            return Ok(());
+        };
+        match self.ctx.store.read_after(&self.ctx.key, tip).await {
+            Ok(entries) => {
+                self.apply_followed(entries);
+                Ok(())
+            }
+            Err(e) => {
+                self.ctx.metrics.store_errors.inc();
+                tracing::error!(doc = %self.ctx.key, error = %e, "cannot catch up with the shared log; closing the document's connections");
+                let effects = self.core.close_all(
+                    CloseCode::StoreUnavailable,
+                    "store unavailable: this server cannot read the shared log; reconnect",
+                );
+                self.carry_out(effects);
+                Err(e)
+            }
+        }
+    }
+
+    fn presence_changed(&mut self) {
+        if let Some(sh) = &mut self.shared {
+            sh.presence_dirty = true;
+        }
+    }
+
+    /// Presence messages from other nodes: each is the node's whole presence on the document.
+    fn remote_presence(&mut self, messages: Vec<(LogId, u64, Vec<u8>)>) -> Vec<Effect> {
+        let me = node_id();
+        let mut effects = Vec::new();
+        for (_, node, msg) in messages {
+            if node == me {
+                continue;
+            }
+            let Ok(update) = AwarenessUpdate::decode_v1(&msg) else {
+                tracing::warn!(doc = %self.ctx.key, node, "unreadable presence message");
+                continue;
+            };
+            let ids: HashSet<ClientID> = update.clients.keys().copied().collect();
+            let Some(sh) = &mut self.shared else {
+                return effects;
+            };
+            let gone: Vec<ClientID> = sh
+                .remote
+                .get(&node)
+                .map(|(_, before)| before.difference(&ids).copied().collect())
+                .unwrap_or_default();
+            sh.remote.insert(node, (Instant::now(), ids));
+            effects.extend(self.core.drop_remote_presence(gone));
+            effects.extend(self.core.remote_presence(update));
+        }
+        effects
+    }
+
+    /// Publishes this node's presence when it changed (or once a second while it shows any),
+    /// and removes the presence of nodes not heard from for a while.
+    async fn presence_tick(&mut self) {
+        let Some(sh) = &mut self.shared else {
+            return;
+        };
+        let now = Instant::now();
+        let expired: Vec<u64> = sh
+            .remote
+            .iter()
+            .filter(|(_, (seen, _))| now.duration_since(*seen) > PRESENCE_EXPIRY)
+            .map(|(n, _)| *n)
+            .collect();
+        let mut gone = Vec::new();
+        for n in expired {
+            if let Some((_, ids)) = sh.remote.remove(&n) {
+                tracing::info!(doc = %self.ctx.key, node = n, "a node went silent; removing its presence");
+                gone.extend(ids);
+            }
+        }
+        let heartbeat = sh.presence_shown
+            && sh
+                .presence_sent
+                .is_none_or(|t| now.duration_since(t) >= PRESENCE_HEARTBEAT);
+        let publish = sh.presence_dirty || heartbeat;
+        if publish {
+            sh.presence_dirty = false;
+            sh.presence_sent = Some(now);
+        }
+        let effects = self.core.drop_remote_presence(gone);
+        self.carry_out(effects);
+        if !publish {
+            return;
+        }
+        let presence = self.core.local_presence();
+        let shown = !presence.clients.is_empty();
+        if let Some(sh) = &mut self.shared {
+            if !shown && !sh.presence_shown {
+                return;
+            }
+            sh.presence_shown = shown;
+        }
+        let msg = presence.encode_v1();
+        if let Err(e) = self
+            .ctx
+            .store
+            .publish_presence(&self.ctx.key, node_id(), &msg)
+            .await
+        {
+            tracing::warn!(doc = %self.ctx.key, error = %e, "could not publish presence");
+        }
     }
 
     /// Replaces the stored snapshot with the current state (and the index at that state) and
@@ -650,7 +1120,8 @@ impl LiveDoc {
             return;
         }
         // Nodes sharing a store compact a document one at a time: the lease expires by itself
-        // when its holder dies, and a node without it tries again at its next threshold.
+        // when its holder dies (a killed node's after COMPACTION_LEASE_MS), and a node without it
+        // tries again a second later.
         let lease = format!("compact:{}", self.ctx.key);
         match self
             .ctx
@@ -658,9 +1129,11 @@ impl LiveDoc {
             .lease(&lease, crate::store::node_id(), COMPACTION_LEASE_MS)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => self.compact_again_at = None,
             Ok(false) => {
                 tracing::debug!(doc = %self.ctx.key, "another node is compacting this document");
+                self.compact_again_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
                 return;
             }
             Err(e) => {
@@ -671,10 +1144,11 @@ impl LiveDoc {
         }
         let snapshot = self.core.snapshot();
         let size = snapshot.len() as u64;
+        let at = self.shared.as_ref().map_or(LogId::ZERO, |s| s.tip);
         match self
             .ctx
             .store
-            .compact(&self.ctx.key, snapshot, self.log_entries)
+            .compact_at(&self.ctx.key, snapshot, at, self.log_entries)
             .await
         {
             Ok(()) => {
@@ -688,5 +1162,13 @@ impl LiveDoc {
                 tracing::warn!(doc = %self.ctx.key, error = %e, "compaction failed; will retry");
             }
         }
+    }
+}
+
+/// The next message of the document's follower (never, when it has none).
+async fn recv_followed(shared: &mut Option<Shared>) -> Option<Result<Followed, StoreError>> {
+    match shared {
+        Some(sh) => sh.follow_rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -30,7 +30,8 @@ use crate::store::{BoardMeta, Store, StoreError};
 #[derive(Clone)]
 pub struct AppState {
     pub keys: Arc<Keys>,
-    pub store: Arc<dyn Store>,
+    /// The store behind its health flag (new connections get 503 while it is unhealthy).
+    pub store: Arc<crate::store::Watched>,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,

@@ -18,6 +18,7 @@ use tafel_protocol::{DocKey, DocName, ErrorCode};
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::auth::now_secs;
+use crate::store::{HookChange, HookReport, Store};
 use crate::ws::{self, WsSession};
 use crate::{boards, people, session};
 
@@ -77,6 +78,10 @@ pub fn router(state: AppState) -> Router {
     // Test-only: make one document's actor panic (see `--test-hooks`).
     let app = if state.config.test_hooks {
         app.route("/api/boards/{id}/docs/{doc}/test-panic", post(test_panic))
+            .route(
+                "/api/test-hooks/store",
+                get(test_store).post(test_store_set),
+            )
     } else {
         app
     };
@@ -111,6 +116,27 @@ async fn test_panic(
             "document not available",
         ))
     }
+}
+
+/// `--test-hooks` only: what the store hooks do now (see `store::StoreHooks`).
+async fn test_store(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+) -> Result<Json<HookReport>, AppError> {
+    require_facilitator(&claims, None)?;
+    Ok(Json(state.store.report()))
+}
+
+/// `--test-hooks` only: sets store hooks, e.g. `{"hold_writes":true}`; fields left out are kept.
+async fn test_store_set(
+    State(state): State<AppState>,
+    Auth(claims): Auth,
+    Json(change): Json<HookChange>,
+) -> Result<Json<HookReport>, AppError> {
+    require_facilitator(&claims, None)?;
+    let settings = state.store.hooks().change(change);
+    tracing::warn!(?settings, "test hook: store hooks changed");
+    Ok(Json(state.store.report()))
 }
 
 async fn index() -> Html<&'static str> {
@@ -175,6 +201,13 @@ async fn ws_upgrade(
     );
     crate::ops::note(&board_state, &who, None).await;
     let upgrade = upgrade.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
+    // A store that just failed takes no new connection, even to a document still in memory.
+    if !state.store.healthy() {
+        return Err(AppError::new(
+            ErrorCode::StoreUnavailable,
+            "the store is unavailable; try again shortly",
+        ));
+    }
     let permit = state.connections.clone().try_acquire_owned().map_err(|_| {
         AppError::new(
             ErrorCode::Overloaded,

@@ -49,7 +49,7 @@ use crate::auth::{now_secs, Keys};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Pending connections the kernel keeps for us. tokio's default of 128 makes a room that
 /// (re)connects at once wait a second for SYN retries.
@@ -89,7 +89,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let config = Arc::new(config);
-    let store = store::open(&config.store).await?;
+    let hooks = store::StoreHooks::new(config.test_hooks);
+    let store = store::Watched::new(
+        store::open_with_hooks(&config.store, hooks.clone()).await?,
+        hooks,
+    );
     let secret = match &config.jwt_secret {
         Some(s) => s.clone(),
         None => kept_secret(&*store).await?,

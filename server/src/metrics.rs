@@ -19,6 +19,13 @@ pub struct Metrics {
     pub store_errors: Counter,
     pub refused_updates: Counter,
     pub slow_clients_closed: Counter,
+    /// Shared log (Redis): how far behind the log's newest entry this node applied the last
+    /// entry another node wrote, in seconds (entry id time to apply time).
+    pub log_lag_seconds: Histogram,
+    /// Shared log: appends refused because another node appended first (re-judged, retried).
+    pub log_moved: Counter,
+    /// Shared log: entries written by other nodes applied here.
+    pub log_followed: Counter,
 }
 
 impl Metrics {
@@ -37,6 +44,27 @@ impl Metrics {
         let store_errors = Counter::default();
         let refused_updates = Counter::default();
         let slow_clients_closed = Counter::default();
+        // 1 ms .. ~16 s, doubling.
+        let log_lag_seconds = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15),
+        );
+        let log_moved = Counter::default();
+        let log_followed = Counter::default();
+        registry.register(
+            "log_lag_seconds",
+            "Shared log: delay between another node appending an entry and this node applying it",
+            log_lag_seconds.clone(),
+        );
+        registry.register(
+            "log_moved",
+            "Shared log: appends that found the log moved and were judged again",
+            log_moved.clone(),
+        );
+        registry.register(
+            "log_followed",
+            "Shared log: entries from other nodes applied by this node",
+            log_followed.clone(),
+        );
         registry.register(
             "connections",
             "Open WebSocket connections",
@@ -99,6 +127,9 @@ impl Metrics {
             store_errors,
             refused_updates,
             slow_clients_closed,
+            log_lag_seconds,
+            log_moved,
+            log_followed,
         }
     }
 

@@ -116,3 +116,19 @@ pub fn named_token(role: Role, board: &str, sub: &str, name: &str) -> String {
     c.name = name.to_owned();
     sign_with(TEST_SECRET, &c)
 }
+
+/// Sets the store hooks of a server started with `--test-hooks` (e.g. `{"hold_writes": true}`;
+/// fields left out keep their value) and returns what they report: the settings, `held` writes,
+/// `paused` compactions and `healthy`.
+pub async fn store_hooks(t: &Tafel, change: Value) -> Value {
+    let (status, body) = call(
+        t,
+        reqwest::Method::POST,
+        "/api/test-hooks/store",
+        &facilitator(),
+        Some(change),
+    )
+    .await;
+    assert_eq!(status, 200, "POST /api/test-hooks/store: {body}");
+    body
+}

@@ -6,11 +6,13 @@
 //!   (send raw bytes, ignore the UI's rules).
 //! - [`api`]: tokens and HTTP calls.
 //! - [`node`]: runs the real npm `y-websocket` client scenarios in `tests/node/yws.mjs`.
+//! - [`proxy`]: a TCP proxy the test can cut and heal (a node cut off from Redis).
 
 pub mod api;
 pub mod client;
 pub mod node;
 pub mod procs;
+pub mod proxy;
 
 /// Polls `f` every 20 ms until it returns true or `timeout` passes.
 pub async fn eventually(timeout: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {

@@ -42,6 +42,9 @@ pub fn tafel_bin() -> PathBuf {
         });
         return bin;
     }
+    if std::env::var("TAFEL_TEST_BUILD").is_ok_and(|v| v == "1") {
+        build_once();
+    }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -52,6 +55,21 @@ pub fn tafel_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// `TAFEL_TEST_BUILD=1`: builds the server once per test binary before the first start, so a
+/// tool that changes the source and runs the tests (cargo-mutants) tests the changed binary.
+fn build_once() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "tafel-server", "--bin", "tafel"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "TAFEL_TEST_BUILD: cargo build failed");
+    });
 }
 
 /// Whether a Redis answers `PING` with `+PONG` on `port`.
@@ -198,6 +216,115 @@ impl Drop for Redis {
     }
 }
 
+/// A private three-master Redis Cluster: three `redis-server --cluster-enabled yes` in temp
+/// folders, joined with `redis-cli --cluster create`.
+pub struct RedisCluster {
+    pub ports: Vec<u16>,
+    dirs: Vec<TempDir>,
+    children: Vec<Child>,
+}
+
+impl RedisCluster {
+    pub fn start() -> RedisCluster {
+        let mut c = RedisCluster {
+            ports: Vec::new(),
+            dirs: Vec::new(),
+            children: Vec::new(),
+        };
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = free_port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be on the PATH");
+            c.ports.push(port);
+            c.dirs.push(dir);
+            c.children.push(child);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !c.ports.iter().all(|p| redis_pings(*p)) {
+            assert!(
+                Instant::now() < deadline,
+                "cluster nodes did not answer PING"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let nodes: Vec<String> = c.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli must be on the PATH");
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        // Wait until every node sees the cluster as ok.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = c.ports.iter().all(|p| {
+                Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "cluster", "info"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+                    .unwrap_or(false)
+            });
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the cluster never became ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c
+    }
+
+    /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3`
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    /// Runs `redis-cli -c -p P1 ARGS...` and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-c", "-p", &self.ports[0].to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            kill_hard(c);
+        }
+        let _ = &self.dirs;
+    }
+}
+
 /// A running `tafel serve`.
 pub struct Tafel {
     /// The port it bound (read from its log); 0 before the first start.
@@ -205,10 +332,29 @@ pub struct Tafel {
     pub store: String,
     dir: TempDir,
     extra_env: Vec<(String, String)>,
+    /// Extra arguments after `serve` (e.g. `--test-hooks`).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Tafel {
+    /// Starts with `--test-hooks` (the store hooks and the panic endpoint) on `store`, or on the
+    /// embedded store in a fresh temp folder when `store` is `None`.
+    pub fn start_hooked(store: Option<&str>, env: &[(&str, &str)]) -> Tafel {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("file:{}", dir.path().join("data").display()));
+        Tafel::start_full(dir, store, env, &["--test-hooks"])
+    }
+
+    /// Starts with `--test-hooks` on the embedded store in `folder` (e.g. on a small tmpfs).
+    pub fn start_hooked_in(folder: &Path, env: &[(&str, &str)]) -> Tafel {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = format!("file:{}", folder.display());
+        Tafel::start_full(dir, store, env, &["--test-hooks"])
+    }
+
     /// Starts on the embedded store in a fresh temp folder.
     pub fn start_embedded() -> Tafel {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -237,6 +383,10 @@ impl Tafel {
     }
 
     fn start_in(dir: TempDir, store: String, env: &[(&str, &str)]) -> Tafel {
+        Tafel::start_full(dir, store, env, &[])
+    }
+
+    fn start_full(dir: TempDir, store: String, env: &[(&str, &str)], args: &[&str]) -> Tafel {
         let mut t = Tafel {
             port: 0,
             store,
@@ -245,6 +395,7 @@ impl Tafel {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
         };
         t.spawn();
@@ -276,6 +427,7 @@ impl Tafel {
         let from = log.metadata().map(|m| m.len() as usize).unwrap_or(0);
         let mut cmd = Command::new(tafel_bin());
         cmd.arg("serve")
+            .args(&self.args)
             .env("TAFEL_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("TAFEL_STORE", &self.store)
             .env("TAFEL_JWT_SECRET", TEST_SECRET)

@@ -259,11 +259,10 @@ async fn nothing_is_forwarded_before_it_is_stored() {
     assert!(c.text("t").contains("wacht op opslag"));
 }
 
-/// README: "503 when the store is down" before the upgrade. A new connection to a document that
-/// is loaded in memory is upgraded (101) during a Redis outage today; it is only closed (4503)
-/// once it writes. Ignored until the server and the README agree; run with `--ignored`.
+/// README: "503 when the store is down" before the upgrade, also for a document still loaded in
+/// memory: the failed ping marks the store unhealthy and the upgrade is refused until a probe
+/// succeeds (positive control: 101 again once Redis is back).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finding: a loaded document still upgrades (101) while the store is down; README says 503"]
 async fn new_connection_during_store_outage_gets_503() {
     let mut redis = Redis::start();
     let t = Tafel::start_redis(&redis);
@@ -294,5 +293,20 @@ async fn new_connection_during_store_outage_gets_503() {
         ws_status(&url).await,
         503,
         "a new connection while Redis is down"
+    );
+    redis.restart();
+    let mut status = 0;
+    for _ in 0..150 {
+        status = ws_status(&url).await;
+        if status == 101 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status,
+        101,
+        "still refused once Redis is back:\n{}",
+        t.log()
     );
 }

@@ -692,3 +692,108 @@ async fn one_slow_client_is_counted_once() {
         .unwrap_or(closed);
     assert_eq!(closed, 1.0, "one slow client, counted {closed} times");
 }
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+fn proc_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Floods a paused reader (a raw client that never reads) with `n` presence frames of 64 KiB
+/// from a writer (in groups of 8, each group waited for by a healthy reader); presence replaces
+/// its state, so the document does not grow and the server's RSS growth is the queues'. Returns
+/// (the server's peak RSS growth in KiB: `VmHWM` at the end minus `VmRSS` before the flood, the
+/// paused reader's close frame).
+async fn flood_paused_reader(
+    env: &[(&str, &str)],
+    n: usize,
+    paused: bool,
+) -> (u64, Option<(u16, String)>) {
+    let t = Tafel::start_embedded_with(env);
+    let pid = t.pid().expect("pid");
+    let url = canvas(&t).await;
+    let reader = YClient::connect_synced(&url).await;
+    let writer = YClient::connect_synced(&url).await;
+    let id = writer.doc.client_id().get();
+    let mut slow = if paused {
+        Some(raw_connect(&url).await)
+    } else {
+        None
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = proc_kib(pid, "VmRSS");
+    let pad = "x".repeat(CHUNK);
+    for i in 0..n {
+        writer.set_awareness(id, &format!(r#"{{"n":{i},"pad":"{pad}"}}"#));
+        if i % 8 == 7 || i + 1 == n {
+            let want = format!(r#"{{"n":{i},"#);
+            assert!(
+                reader
+                    .wait(Duration::from_secs(30), |s| s
+                        .awareness
+                        .get(&id)
+                        .is_some_and(|j| j.starts_with(&want)))
+                    .await,
+                "the healthy reader did not get presence frame {i}"
+            );
+        }
+    }
+    let growth = proc_kib(pid, "VmHWM").saturating_sub(before);
+    let close = match slow.as_mut() {
+        Some(ws) => {
+            let kicked = slow_clients_closed(&t, 1.0).await;
+            eprintln!("slow clients closed: {kicked}");
+            raw_close_frame(ws, Duration::from_secs(10)).await
+        }
+        None => None,
+    };
+    assert_eq!(reader.closed(), None, "the healthy reader was disconnected");
+    assert_healthy(&t, "a flood").await;
+    (growth, close)
+}
+
+/// Issue 9.4: a paused reader flooded with 600 presence frames of 64 KiB (37.5 MiB) under a 2 MiB byte
+/// bound (and room for 100,000 frames) is closed with 4508, and the server's peak RSS grows no
+/// more than in the same run without the paused reader plus the bound and a margin (8 MiB).
+/// Positive control: with the byte bound lifted to 1 GiB the same paused reader is not closed
+/// and the server's peak RSS grows by more than that margin (the frames pile up for it), so the
+/// comparison can fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flooded_paused_reader_is_closed_and_rss_stays_within_the_byte_bound() {
+    const N: usize = 600;
+    const MARGIN_KIB: u64 = 8 * 1024;
+    let bounded = [
+        ("TAFEL_OUTGOING_QUEUE", "100000"),
+        ("TAFEL_OUTGOING_QUEUE_BYTES", "2097152"),
+    ];
+    let unbounded = [
+        ("TAFEL_OUTGOING_QUEUE", "100000"),
+        ("TAFEL_OUTGOING_QUEUE_BYTES", "1073741824"),
+    ];
+    let (baseline, _) = flood_paused_reader(&bounded, N, false).await;
+    let (flooded, close) = flood_paused_reader(&bounded, N, true).await;
+    let (piled, open) = flood_paused_reader(&unbounded, N, true).await;
+    eprintln!(
+        "peak RSS growth: {baseline} KiB without a paused reader, {flooded} KiB with one under \
+         a 2 MiB bound (close {close:?}), {piled} KiB with the bound lifted (close {open:?})"
+    );
+    assert_eq!(
+        close.as_ref().map(|c| c.0),
+        Some(4508),
+        "the flooded paused reader was not closed with 4508: {close:?}"
+    );
+    assert!(
+        flooded <= baseline + 2048 + MARGIN_KIB,
+        "the server grew by {flooded} KiB with a paused reader, {baseline} KiB without one"
+    );
+    assert_eq!(open, None, "control: without the bound it stays open");
+    assert!(
+        piled > baseline + 2048 + MARGIN_KIB,
+        "control: with the bound lifted the frames should pile up ({piled} KiB against \
+         {baseline} KiB)"
+    );
+}

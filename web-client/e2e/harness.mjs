@@ -125,6 +125,31 @@ export async function startServer () {
   if (!index.includes('<')) throw new Error('the server does not serve the web client at /')
 }
 
+/**
+ * Kills the shared `tafel serve` with SIGKILL and starts it again on the same address and store
+ * (the pages reconnect to the same URL). Waits for the new "Tafel listens on" line.
+ */
+export async function restartServerHard () {
+  const old = server
+  const gone = new Promise((resolve) => old.once('exit', resolve))
+  old.kill('SIGKILL')
+  await gone
+  const logFile = path.join(tmp, 'server.log')
+  const listens = () => (fs.readFileSync(logFile, 'utf8').match(/^Tafel listens on /gm) ?? []).length
+  const before = listens()
+  const log = fs.openSync(logFile, 'a')
+  server = spawn(TAFEL_BIN, ['serve', '--listen', BASE.replace(/^http:\/\//, ''), '--store', `file:${path.join(tmp, 'store')}`, '--web-dir', WEB_DIR], {
+    env: { ...process.env, TAFEL_JWT_SECRET: SECRET, TAFEL_LOG: process.env.TAFEL_LOG || 'info' },
+    stdio: ['ignore', log, log]
+  })
+  let exited = null
+  server.once('exit', (code, signal) => { exited = { code, signal } })
+  await poll(async () => {
+    if (exited) throw new Error(`tafel serve exited at restart (${JSON.stringify(exited)}); log: ${logFile}`)
+    return listens() > before
+  }, { timeout: 20000, interval: 50, message: 'the restarted server\'s "Tafel listens on" line' })
+}
+
 export function stopServer () {
   if (server && server.exitCode === null) server.kill('SIGTERM')
 }

@@ -9,6 +9,7 @@
 
 mod redb_store;
 mod redis_store;
+mod watched;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use tafel_protocol::{BoardId, DocKey};
 
 pub use redb_store::RedbStore;
 pub use redis_store::RedisStore;
+pub use watched::{HookChange, HookReport, HookSettings, StoreHooks, Watched, PROBE_EVERY};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +39,62 @@ pub enum StoreError {
 pub struct StoredDoc {
     pub snapshot: Option<Vec<u8>>,
     pub log: Vec<Vec<u8>>,
+}
+
+/// A position in a document's shared log: a Redis stream id (`ms-seq`). `LogId::ZERO` is the
+/// position before the first entry; a store without a shared log (redb) keeps it there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogId(pub u64, pub u64);
+
+impl LogId {
+    pub const ZERO: LogId = LogId(0, 0);
+
+    /// Reads a stream id `ms-seq`.
+    pub fn parse(s: &str) -> Option<LogId> {
+        let (ms, seq) = s.split_once('-')?;
+        Some(LogId(ms.parse().ok()?, seq.parse().ok()?))
+    }
+}
+
+impl std::fmt::Display for LogId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
+
+/// A document as stored, with the position of the log's tip it was read at.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LoadedDoc {
+    pub doc: StoredDoc,
+    /// The id of the last entry read (the snapshot's id when the log after it is empty).
+    pub tip: LogId,
+    /// The id of each entry of `doc.log` (empty for a store without a shared log).
+    pub ids: Vec<LogId>,
+}
+
+/// What a conditional append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Appended; the log's tip is now this id.
+    At(LogId),
+    /// The log moved past the position the updates were judged at: nothing was appended.
+    Moved,
+}
+
+/// What a follower read: log entries and presence messages, each after the given positions.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Followed {
+    pub log: Vec<(LogId, Vec<u8>)>,
+    /// `(id, node, message)`: a node's presence on the document.
+    pub presence: Vec<(LogId, u64, Vec<u8>)>,
+}
+
+/// A dedicated reader of one document's log and presence (one blocking read at a time).
+#[async_trait]
+pub trait Follower: Send + 'static {
+    /// Waits (up to about a second) for log entries after `log` and for presence messages
+    /// newer than the last it read (the first call starts from the presence tip).
+    async fn next(&mut self, log: LogId) -> Result<Followed, StoreError>;
 }
 
 /// What Tafel knows of a board besides its documents.
@@ -66,6 +124,60 @@ pub trait Store: Send + Sync + 'static {
         snapshot: Vec<u8>,
         covered: u64,
     ) -> Result<(), StoreError>;
+    // With a shared store (`shared()`, below) the document host follows the log, appends
+    // conditionally and publishes presence. redb (one node) never needs the methods below,
+    // whose defaults fall back on `load`/`append`/`compact`.
+    /// Loads the document and the id of the log's tip it read up to.
+    async fn load_at(&self, doc: &DocKey) -> Result<LoadedDoc, StoreError> {
+        Ok(LoadedDoc {
+            doc: self.load(doc).await?,
+            tip: LogId::ZERO,
+            ids: Vec::new(),
+        })
+    }
+    /// Appends the updates only when the log's tip is still `at` (what they were judged at),
+    /// all or none, in one atomic step.
+    async fn append_at(
+        &self,
+        doc: &DocKey,
+        at: LogId,
+        updates: &[Bytes],
+    ) -> Result<Appended, StoreError> {
+        self.append(doc, updates).await?;
+        Ok(Appended::At(at))
+    }
+    /// The log entries after `after`, in order (no waiting).
+    async fn read_after(
+        &self,
+        _doc: &DocKey,
+        _after: LogId,
+    ) -> Result<Vec<(LogId, Vec<u8>)>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// Sets the snapshot taken at log id `at` and drops the entries before it, unless a newer
+    /// snapshot is stored already. `covered` is the number of entries it covers (redb).
+    async fn compact_at(
+        &self,
+        doc: &DocKey,
+        snapshot: Vec<u8>,
+        _at: LogId,
+        covered: u64,
+    ) -> Result<(), StoreError> {
+        self.compact(doc, snapshot, covered).await
+    }
+    /// A dedicated reader for the document's log and presence (None: nothing to follow).
+    async fn follower(&self, _doc: &DocKey) -> Result<Option<Box<dyn Follower>>, StoreError> {
+        Ok(None)
+    }
+    /// Tells the other nodes this node's presence on the document.
+    async fn publish_presence(
+        &self,
+        _doc: &DocKey,
+        _node: u64,
+        _message: &[u8],
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
     async fn put_board(&self, board: &BoardMeta) -> Result<(), StoreError>;
     async fn get_board(&self, id: &BoardId) -> Result<Option<BoardMeta>, StoreError>;
     async fn list_boards(&self) -> Result<Vec<BoardMeta>, StoreError>;
@@ -77,9 +189,10 @@ pub trait Store: Send + Sync + 'static {
     /// Returns the kept HS256 secret, storing `candidate` first when none is kept yet.
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError>;
 
-    /// Whether other nodes share this store (Redis). A shared store keeps the board state
-    /// under a version: nodes change it by compare-and-set and hear of each other's changes
-    /// through `board_state_changes`. The embedded store has one node, and the defaults below.
+    /// Whether other nodes share this store (Redis): each document's log is then one ordered
+    /// log every node follows (`load_at`, `append_at`, `follower`), and the board state is kept
+    /// under a version that nodes change by compare-and-set and hear of through
+    /// `board_state_changes`. The embedded store has one node, and the defaults.
     fn shared(&self) -> bool {
         false
     }
@@ -132,17 +245,29 @@ pub enum StateChange {
     Any,
 }
 
-/// Opens the store named by a contract URL: `file:PATH`, `redis://...` or `rediss://...`.
+/// Opens the store named by a contract URL: `file:PATH`, `redis://...`, `rediss://...` or
+/// `redis+cluster://HOST:PORT,HOST:PORT,...` (a Redis Cluster, any of its nodes).
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_hooks(url, StoreHooks::off()).await
+}
+
+/// [`open`] with the `--test-hooks` store hooks (see [`StoreHooks`]).
+pub async fn open_with_hooks(
+    url: &str,
+    hooks: Arc<StoreHooks>,
+) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(path) = url.strip_prefix("file:") {
         if path.is_empty() {
             return Err(StoreError::BadUrl(
                 "file: needs a folder, e.g. file:./tafel-data".into(),
             ));
         }
-        Ok(Arc::new(RedbStore::open(path.as_ref()).await?))
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-        Ok(Arc::new(RedisStore::open(url).await?))
+        Ok(Arc::new(RedbStore::open_with(path.as_ref(), hooks).await?))
+    } else if url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || url.starts_with("redis+cluster://")
+    {
+        Ok(Arc::new(RedisStore::open(url).await?.with_hooks(hooks)))
     } else {
         Err(StoreError::BadUrl(format!(
             "{url:?}: use file:PATH, redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]"

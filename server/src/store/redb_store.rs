@@ -17,7 +17,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tafel_protocol::{BoardId, DocKey, DocName};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{board_from_json, board_to_json, BoardMeta, Store, StoreError, StoredDoc};
+use super::{board_from_json, board_to_json, BoardMeta, Store, StoreError, StoreHooks, StoredDoc};
 
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
@@ -91,6 +91,12 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 
 impl RedbStore {
     pub async fn open(folder: &Path) -> Result<Self, StoreError> {
+        RedbStore::open_with(folder, StoreHooks::off()).await
+    }
+
+    /// [`RedbStore::open`] with the `--test-hooks` store hooks (a compaction can stop inside its
+    /// transaction, before the commit).
+    pub async fn open_with(folder: &Path, hooks: Arc<StoreHooks>) -> Result<Self, StoreError> {
         let folder = folder.to_owned();
         let path = folder.join("tafel.redb");
         let shown = path.display().to_string();
@@ -115,7 +121,7 @@ impl RedbStore {
         let writer_db = db.clone();
         let writer = std::thread::Builder::new()
             .name("tafel-redb-writer".into())
-            .spawn(move || writer_loop(&writer_db, rx))
+            .spawn(move || writer_loop(&writer_db, rx, &hooks))
             .map_err(unavailable)?;
         Ok(RedbStore {
             db,
@@ -181,7 +187,11 @@ fn erase_freed(db: &RwLock<Database>) {
 
 /// The writer thread: takes every queued write, applies all in one transaction, commits once,
 /// answers each. When the commit fails every caller of the group gets the error.
-fn writer_loop(db: &RwLock<Database>, mut rx: mpsc::Receiver<(WriteOp, WriteReply)>) {
+fn writer_loop(
+    db: &RwLock<Database>,
+    mut rx: mpsc::Receiver<(WriteOp, WriteReply)>,
+    hooks: &StoreHooks,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP_COMMIT {
@@ -193,7 +203,7 @@ fn writer_loop(db: &RwLock<Database>, mut rx: mpsc::Receiver<(WriteOp, WriteRepl
         let deletes = group
             .iter()
             .any(|(op, _)| matches!(op, WriteOp::DeleteBoard { .. }));
-        let result = commit_group(&shared(db), group.iter().map(|(op, _)| op));
+        let result = commit_group(&shared(db), group.iter().map(|(op, _)| op), hooks);
         if deletes && result.is_ok() {
             // Answered only once the deleted bytes are gone from the file.
             erase_freed(db);
@@ -217,6 +227,7 @@ fn writer_loop(db: &RwLock<Database>, mut rx: mpsc::Receiver<(WriteOp, WriteRepl
 fn commit_group<'a>(
     db: &Database,
     ops: impl Iterator<Item = &'a WriteOp>,
+    hooks: &StoreHooks,
 ) -> Result<Vec<WriteOk>, StoreError> {
     let txn = db.begin_write().map_err(unavailable)?;
     let mut answers = Vec::new();
@@ -253,6 +264,8 @@ fn commit_group<'a>(
                     for s in seqs {
                         log.remove((doc.as_str(), s)).map_err(unavailable)?;
                     }
+                    // Test hook: stop here, snapshot replaced and log trimmed, not committed.
+                    hooks.compaction_midway_blocking();
                     WriteOk::Done
                 }
                 WriteOp::PutBoard { id, json } => {

@@ -1,13 +1,16 @@
-//! The Redis store, through the `redis` crate's `ConnectionManager` (one multiplexed connection
-//! that reconnects by itself; commands from all documents are pipelined on it).
+//! The Redis store, through the `redis` crate: one `ConnectionManager` (one multiplexed
+//! connection that reconnects by itself) or, for a `redis+cluster://` URL, one cluster
+//! connection; commands from all documents are pipelined on it. Each followed document gets a
+//! dedicated connection of its own for its blocking `XREAD`.
 //!
-//! Key layout (every key of a document carries `{board/doc}` as its hash tag, so a Redis Cluster
-//! keeps a document's keys on one slot and the MULTI blocks below stay legal):
+//! Every key of a board carries the board as its hash tag (`{B}`), so a Redis Cluster keeps a
+//! board's keys on one slot and one script may span them. Key layout:
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `tafel:{B/D}:log` | list | Yjs v1 updates appended since the snapshot (RPUSH) |
-//! | `tafel:{B/D}:snap` | string | the compacted snapshot (a Yjs v1 update) |
+//! | `tafel:{B}:D:log` | stream | the document's ordered log: field `u` = a log entry (writer + Yjs v1 update) |
+//! | `tafel:{B}:D:snap` | hash | `id`: the log id the snapshot was taken at, `data`: the snapshot |
+//! | `tafel:{B}:D:aw` | stream (capped) | presence: field `n` = node id, `p` = the node's presence on D |
 //! | `tafel:boards` | hash | board id → board record (JSON) |
 //! | `tafel:board-state:{B}` | string | the board's server-side session state (JSON) |
 //! | `tafel:board-state-version:{B}` | string | how often that state was stored (compare-and-set) |
@@ -17,24 +20,180 @@
 //! PUBLISH the board id on `tafel:board-state-changed`), so two nodes never both decide on the
 //! same state: the one that loses reads the new state and decides again.
 //! | `tafel:jwt-secret` | string | the generated HS256 secret (SET NX) |
+//!
+//! Older versions kept `tafel:{B/D}:log` (a list) and `tafel:{B/D}:snap` (a string); loading a
+//! document that has no new keys moves those over once (see `migrate`).
+//!
+//! Ordering (docs/scale.md): appending is the `APPEND` script, which adds the entries only when
+//! the stream's last id is still the one the node judged at, so the stream is the one order
+//! every node applies; loading is the `LOAD` script, which reads the snapshot and the entries
+//! after its id and the tip in one step; compaction (`COMPACT`) stores a snapshot only when it
+//! is newer than the stored one and trims the entries before it (`XTRIM MINID`, keeping the
+//! entry at its id, so the stream never loses its last entry).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Script, Value};
 use tafel_protocol::{BoardId, DocKey, DocName};
+
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::{board_from_json, board_to_json, BoardMeta, StateChange, Store, StoreError, StoredDoc};
+use super::{
+    board_from_json, board_to_json, Appended, BoardMeta, Followed, Follower, LoadedDoc, LogId,
+    StateChange, Store, StoreError, StoreHooks, StoredDoc,
+};
 
 const BOARDS_KEY: &str = "tafel:boards";
 const SECRET_KEY: &str = "tafel:jwt-secret";
 /// How long one command may take before the store counts as unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a follower's `XREAD` blocks; its connection waits this plus `RESPONSE_TIMEOUT`.
+const FOLLOW_BLOCK_MS: u64 = 1000;
+/// Most entries one follower read returns.
+const FOLLOW_COUNT: usize = 500;
+/// About how many presence messages a document's presence stream keeps.
+const PRESENCE_KEEP: usize = 64;
+
+/// The stream's last id ('0-0' when it does not exist).
+const LAST_ID_LUA: &str = r#"
+local function last_id(key)
+  if redis.call('EXISTS', key) == 0 then return '0-0' end
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then return info[i + 1] end
+  end
+  return '0-0'
+end
+"#;
+
+/// KEYS[1] log; ARGV[1] the id the entries were judged at; ARGV[2..] entries.
+/// Returns {1, new tip} or {0, the tip that moved}.
+const APPEND_LUA: &str = r#"
+local last = last_id(KEYS[1])
+if last ~= ARGV[1] then return {0, last} end
+for i = 2, #ARGV do
+  last = redis.call('XADD', KEYS[1], '*', 'u', ARGV[i])
+end
+return {1, last}
+"#;
+
+/// KEYS[1] log, KEYS[2] snap. Returns {snapshot or false, snapshot id, tip, entries after it}.
+const LOAD_LUA: &str = r#"
+local snap = redis.call('HMGET', KEYS[2], 'id', 'data')
+local from = snap[1] or '0-0'
+local entries = redis.call('XRANGE', KEYS[1], '(' .. from, '+')
+return {snap[2] or false, from, last_id(KEYS[1]), entries}
+"#;
+
+/// KEYS[1] log, KEYS[2] snap; ARGV[1] id, ARGV[2] snapshot. Returns 1 when stored.
+const COMPACT_LUA: &str = r#"
+local function parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local cur = redis.call('HGET', KEYS[2], 'id')
+if cur then
+  local am, as = parts(ARGV[1])
+  local bm, bs = parts(cur)
+  if am < bm or (am == bm and as <= bs) then return 0 end
+end
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'data', ARGV[2])
+redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+return 1
+"#;
+
+/// KEYS[1] log, KEYS[2] snap; ARGV[1] snapshot ('' for none), ARGV[2..] entries. Writes the
+/// migrated document only when it has no new keys yet (another node may have been first).
+const MIGRATE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[2], 'id', '0-0', 'data', ARGV[1]) end
+for i = 2, #ARGV do redis.call('XADD', KEYS[1], '*', 'u', ARGV[i]) end
+return 1
+"#;
+
+/// One Redis or one Redis Cluster, behind the same commands.
+#[derive(Clone)]
+enum Conn {
+    One(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::One(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::One(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::One(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// How to open a dedicated connection (for a follower).
+// One per store, so the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum Source {
+    One(redis::Client),
+    Cluster(ClusterClient),
+}
+
+impl Source {
+    async fn dedicated(&self) -> Result<Conn, StoreError> {
+        let wait = Duration::from_millis(FOLLOW_BLOCK_MS) + RESPONSE_TIMEOUT;
+        match self {
+            Source::One(client) => {
+                let conn = ConnectionManager::new_with_config(
+                    client.clone(),
+                    ConnectionManagerConfig::new()
+                        .set_response_timeout(Some(wait))
+                        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                        .set_number_of_retries(1),
+                )
+                .await
+                .map_err(unavailable)?;
+                Ok(Conn::One(conn))
+            }
+            Source::Cluster(client) => {
+                let config = redis::cluster::ClusterConfig::new()
+                    .set_response_timeout(wait)
+                    .set_connection_timeout(CONNECT_TIMEOUT);
+                Ok(Conn::Cluster(
+                    client
+                        .get_async_connection_with_config(config)
+                        .await
+                        .map_err(unavailable)?,
+                ))
+            }
+        }
+    }
+}
 
 /// Where every node hears that a board's state was stored (the message is the board id).
 const STATE_CHANNEL: &str = "tafel:board-state-changed";
@@ -64,20 +223,53 @@ return 0
 "#;
 
 pub struct RedisStore {
-    conn: ConnectionManager,
-    /// For the pub/sub connection of `board_state_changes` (a connection of its own).
-    client: redis::Client,
-    state_cas: redis::Script,
-    lease: redis::Script,
+    conn: Conn,
+    source: Source,
+    /// A plain client for the pub/sub connection of `board_state_changes` (on a cluster: its
+    /// first node; a PUBLISH reaches every node of a cluster).
+    pubsub: redis::Client,
     shown: String,
+    append: Script,
+    load: Script,
+    compact: Script,
+    migrate: Script,
+    state_cas: Script,
+    lease: Script,
+    hooks: Arc<StoreHooks>,
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("redis: {e}"))
 }
 
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("redis: {what}"))
+}
+
+/// `tafel:{B}:D:<what>`: a document's key, with its board as hash tag.
+fn doc_key(doc: &DocKey, what: &str) -> String {
+    format!("tafel:{{{}}}:{}:{what}", doc.board, doc.doc)
+}
+
 fn log_key(doc: &DocKey) -> String {
+    doc_key(doc, "log")
+}
+
+fn snap_key(doc: &DocKey) -> String {
+    doc_key(doc, "snap")
+}
+
+fn presence_key(doc: &DocKey) -> String {
+    doc_key(doc, "aw")
+}
+
+/// The keys of versions before the board hash tag.
+fn legacy_log_key(doc: &DocKey) -> String {
     format!("tafel:{{{doc}}}:log")
+}
+
+fn legacy_snap_key(doc: &DocKey) -> String {
+    format!("tafel:{{{doc}}}:snap")
 }
 
 fn state_key(board: &BoardId) -> String {
@@ -89,8 +281,28 @@ fn state_version_key(board: &BoardId) -> String {
     format!("tafel:board-state-version:{{{board}}}")
 }
 
-fn snap_key(doc: &DocKey) -> String {
-    format!("tafel:{{{doc}}}:snap")
+fn parse_id(s: &str) -> Result<LogId, StoreError> {
+    LogId::parse(s).ok_or_else(|| corrupt(&format!("stream id {s:?}")))
+}
+
+/// The bytes of field `field` of a stream entry.
+fn field(entry: &StreamId, field: &str) -> Option<Vec<u8>> {
+    match entry.map.get(field)? {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        _ => None,
+    }
+}
+
+fn log_entries(ids: &[StreamId]) -> Result<Vec<(LogId, Vec<u8>)>, StoreError> {
+    ids.iter()
+        .map(|e| {
+            Ok((
+                parse_id(&e.id)?,
+                field(e, "u").ok_or_else(|| corrupt("log entry without an update"))?,
+            ))
+        })
+        .collect()
 }
 
 /// The URL without user info, for logs.
@@ -101,25 +313,76 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// `redis+cluster://[user:pw@]h1:p1,h2:p2` → one `redis://[user:pw@]h:p` per node.
+fn cluster_nodes(rest: &str) -> Result<Vec<String>, StoreError> {
+    let (auth, hosts) = match rest.rfind('@') {
+        Some(at) => (&rest[..=at], &rest[at + 1..]),
+        None => ("", rest),
+    };
+    let hosts = hosts.trim_end_matches('/');
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("redis://{auth}{h}"))
+        .collect();
+    if nodes.is_empty() {
+        return Err(StoreError::BadUrl(
+            "redis+cluster:// needs at least one HOST:PORT".into(),
+        ));
+    }
+    Ok(nodes)
+}
+
 impl RedisStore {
     /// Connects lazily: `tafel` starts even while Redis is down, answers `/readyz` with 503 and
     /// begins serving as soon as Redis answers.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_max_delay(Duration::from_secs(2))
-            .set_number_of_retries(3);
-        let conn =
-            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
+        let (conn, source, pubsub) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            let client = ClusterClient::builder(cluster_nodes(rest)?)
+                .response_timeout(RESPONSE_TIMEOUT)
+                .connection_timeout(CONNECT_TIMEOUT)
+                .retries(3)
+                .build()
+                .map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let config = redis::cluster::ClusterConfig::new()
+                .set_response_timeout(RESPONSE_TIMEOUT)
+                .set_connection_timeout(CONNECT_TIMEOUT);
+            let conn = client.get_pending_async_connection_with_config(config);
+            let first = cluster_nodes(rest)?.swap_remove(0);
+            let pubsub =
+                redis::Client::open(first).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            (Conn::Cluster(conn), Source::Cluster(client), pubsub)
+        } else {
+            let client = redis::Client::open(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_max_delay(Duration::from_secs(2))
+                .set_number_of_retries(3);
+            let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+                .map_err(unavailable)?;
+            (Conn::One(conn), Source::One(client.clone()), client)
+        };
+        let script = |body: &str| Script::new(&format!("{LAST_ID_LUA}{body}"));
         Ok(RedisStore {
             conn,
-            client,
-            state_cas: redis::Script::new(STATE_CAS),
-            lease: redis::Script::new(LEASE),
+            source,
             shown: redact(url),
+            append: script(APPEND_LUA),
+            load: script(LOAD_LUA),
+            compact: script(COMPACT_LUA),
+            migrate: script(MIGRATE_LUA),
+            state_cas: Script::new(STATE_CAS),
+            lease: Script::new(LEASE),
+            pubsub,
+            hooks: StoreHooks::off(),
         })
+    }
+
+    /// Uses the `--test-hooks` store hooks (a compaction can stop before it is sent).
+    pub fn with_hooks(mut self, hooks: Arc<StoreHooks>) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Every key in the Redis database that mentions `board` (for tests that prove a delete
@@ -132,6 +395,116 @@ impl RedisStore {
             keys.push(format!("{BOARDS_KEY}[{board}]"));
         }
         Ok(keys)
+    }
+
+    /// Reads the document with the `LOAD` script.
+    async fn load_new(&self, doc: &DocKey) -> Result<LoadedDoc, StoreError> {
+        let mut conn = self.conn.clone();
+        let (snapshot, _from, tip, entries): (Option<Vec<u8>>, String, String, StreamRangeReply) =
+            self.load
+                .key(log_key(doc))
+                .key(snap_key(doc))
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        let (ids, log) = log_entries(&entries.ids)?.into_iter().unzip();
+        Ok(LoadedDoc {
+            doc: StoredDoc { snapshot, log },
+            tip: parse_id(&tip)?,
+            ids,
+        })
+    }
+
+    /// Moves a document kept under the keys of older versions (`{B/D}`) to the board-tagged
+    /// keys. Returns whether there was anything to move. The old keys live on another slot, so
+    /// this is three steps: read the old keys, write the new ones unless they exist (a script:
+    /// of two racing nodes one writes), delete the old ones. A crash in between leaves both,
+    /// and the next load finds the new keys and only deletes the old ones.
+    async fn migrate(&self, doc: &DocKey) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let (old_snap, old_log): (Option<Vec<u8>>, Vec<Vec<u8>>) = redis::pipe()
+            .atomic()
+            .get(legacy_snap_key(doc))
+            .lrange(legacy_log_key(doc), 0, -1)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if old_snap.is_none() && old_log.is_empty() {
+            return Ok(false);
+        }
+        let mut inv = self.migrate.key(log_key(doc));
+        inv.key(snap_key(doc)).arg(old_snap.unwrap_or_default());
+        for e in &old_log {
+            inv.arg(e);
+        }
+        let moved: i64 = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
+        let _: i64 = conn
+            .del(&[legacy_log_key(doc), legacy_snap_key(doc)])
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(doc = %doc, moved = moved == 1, entries = old_log.len(), "migrated a document to the board-tagged keys");
+        Ok(true)
+    }
+}
+
+/// A document's follower on its own connection.
+struct RedisFollower {
+    conn: Conn,
+    log: String,
+    presence: String,
+    /// The last presence message read (None until the first read sets it to the tip).
+    presence_at: Option<String>,
+}
+
+#[async_trait]
+impl Follower for RedisFollower {
+    async fn next(&mut self, log: LogId) -> Result<Followed, StoreError> {
+        if self.presence_at.is_none() {
+            // Presence from before this node followed is stale; every node re-sends its own
+            // presence every second.
+            let last: Vec<StreamId> = redis::cmd("XREVRANGE")
+                .arg(&self.presence)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async::<StreamRangeReply>(&mut self.conn)
+                .await
+                .map_err(unavailable)?
+                .ids;
+            self.presence_at = Some(last.first().map_or_else(|| "0-0".into(), |e| e.id.clone()));
+        }
+        let presence_at = self.presence_at.clone().unwrap_or_else(|| "0-0".into());
+        let reply: Option<StreamReadReply> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(FOLLOW_COUNT)
+            .arg("BLOCK")
+            .arg(FOLLOW_BLOCK_MS)
+            .arg("STREAMS")
+            .arg(&self.log)
+            .arg(&self.presence)
+            .arg(log.to_string())
+            .arg(&presence_at)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(unavailable)?;
+        let mut out = Followed::default();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            if key.key == self.log {
+                out.log = log_entries(&key.ids)?;
+            } else {
+                for e in &key.ids {
+                    self.presence_at = Some(e.id.clone());
+                    let node = field(e, "n")
+                        .and_then(|n| String::from_utf8(n).ok())
+                        .and_then(|n| n.parse().ok());
+                    if let (Some(node), Some(p)) = (node, field(e, "p")) {
+                        out.presence.push((parse_id(&e.id)?, node, p));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -151,28 +524,25 @@ impl Store for RedisStore {
     }
 
     async fn load(&self, doc: &DocKey) -> Result<StoredDoc, StoreError> {
-        let mut conn = self.conn.clone();
-        let (snapshot, log): (Option<Vec<u8>>, Vec<Vec<u8>>) = redis::pipe()
-            .atomic()
-            .get(snap_key(doc))
-            .lrange(log_key(doc), 0, -1)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(StoredDoc { snapshot, log })
+        Ok(self.load_at(doc).await?.doc)
     }
 
     async fn append(&self, doc: &DocKey, updates: &[Bytes]) -> Result<(), StoreError> {
         if updates.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn.clone();
-        let mut cmd = redis::cmd("RPUSH");
-        cmd.arg(log_key(doc));
+        let mut pipe = redis::pipe();
+        pipe.atomic();
         for u in updates {
-            cmd.arg(u.as_ref());
+            pipe.cmd("XADD")
+                .arg(log_key(doc))
+                .arg("*")
+                .arg("u")
+                .arg(u.as_ref())
+                .ignore();
         }
-        let _: u64 = cmd.query_async(&mut conn).await.map_err(unavailable)?;
+        let mut conn = self.conn.clone();
+        let () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -182,13 +552,122 @@ impl Store for RedisStore {
         snapshot: Vec<u8>,
         covered: u64,
     ) -> Result<(), StoreError> {
+        // The position of the `covered`-th entry after the stored snapshot.
         let mut conn = self.conn.clone();
-        let () = redis::pipe()
-            .atomic()
-            .set(snap_key(doc), snapshot)
-            .ignore()
-            .ltrim(log_key(doc), covered as isize, -1)
-            .ignore()
+        let from: Option<String> = conn.hget(snap_key(doc), "id").await.map_err(unavailable)?;
+        let from = from.as_deref().map_or(Ok(LogId::ZERO), parse_id)?;
+        let at = if covered == 0 {
+            from
+        } else {
+            let reply: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(log_key(doc))
+                .arg(format!("({from}"))
+                .arg("+")
+                .arg("COUNT")
+                .arg(covered)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            reply.ids.last().map_or(Ok(from), |e| parse_id(&e.id))?
+        };
+        self.compact_at(doc, snapshot, at, covered).await
+    }
+
+    async fn load_at(&self, doc: &DocKey) -> Result<LoadedDoc, StoreError> {
+        let loaded = self.load_new(doc).await?;
+        if loaded.tip == LogId::ZERO && loaded.doc.snapshot.is_none() && self.migrate(doc).await? {
+            return self.load_new(doc).await;
+        }
+        Ok(loaded)
+    }
+
+    async fn append_at(
+        &self,
+        doc: &DocKey,
+        at: LogId,
+        updates: &[Bytes],
+    ) -> Result<Appended, StoreError> {
+        if updates.is_empty() {
+            return Ok(Appended::At(at));
+        }
+        let mut inv = self.append.key(log_key(doc));
+        inv.arg(at.to_string());
+        for u in updates {
+            inv.arg(u.as_ref());
+        }
+        let mut conn = self.conn.clone();
+        let (ok, tip): (i64, String) = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
+        if ok == 1 {
+            Ok(Appended::At(parse_id(&tip)?))
+        } else {
+            Ok(Appended::Moved)
+        }
+    }
+
+    async fn read_after(
+        &self,
+        doc: &DocKey,
+        after: LogId,
+    ) -> Result<Vec<(LogId, Vec<u8>)>, StoreError> {
+        let mut conn = self.conn.clone();
+        let reply: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(log_key(doc))
+            .arg(format!("({after}"))
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        log_entries(&reply.ids)
+    }
+
+    async fn compact_at(
+        &self,
+        doc: &DocKey,
+        snapshot: Vec<u8>,
+        at: LogId,
+        _covered: u64,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        // Test hook: stop here, the script built and nothing of it sent.
+        self.hooks.compaction_midway().await;
+        let _: i64 = self
+            .compact
+            .key(log_key(doc))
+            .key(snap_key(doc))
+            .arg(at.to_string())
+            .arg(snapshot)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn follower(&self, doc: &DocKey) -> Result<Option<Box<dyn Follower>>, StoreError> {
+        Ok(Some(Box::new(RedisFollower {
+            conn: self.source.dedicated().await?,
+            log: log_key(doc),
+            presence: presence_key(doc),
+            presence_at: None,
+        })))
+    }
+
+    async fn publish_presence(
+        &self,
+        doc: &DocKey,
+        node: u64,
+        message: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("XADD")
+            .arg(presence_key(doc))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(PRESENCE_KEEP)
+            .arg("*")
+            .arg("n")
+            .arg(node.to_string())
+            .arg("p")
+            .arg(message)
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
@@ -226,7 +705,13 @@ impl Store for RedisStore {
         for name in DocName::ALL {
             let key = DocKey::new(id.clone(), name);
             let _: i64 = conn
-                .del(&[log_key(&key), snap_key(&key)])
+                .del(&[
+                    log_key(&key),
+                    snap_key(&key),
+                    presence_key(&key),
+                    legacy_log_key(&key),
+                    legacy_snap_key(&key),
+                ])
                 .await
                 .map_err(unavailable)?;
         }
@@ -324,7 +809,7 @@ impl Store for RedisStore {
 
     async fn board_state_changes(&self) -> Option<mpsc::Receiver<StateChange>> {
         let (tx, rx) = mpsc::channel(1024);
-        let client = self.client.clone();
+        let client = self.pubsub.clone();
         tokio::spawn(async move {
             let mut first = true;
             loop {
@@ -393,10 +878,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_carry_the_document_as_hash_tag() {
+    fn keys_carry_the_board_as_hash_tag() {
         let k = DocKey::new(BoardId::parse("b1").unwrap(), DocName::Canvas);
-        assert_eq!(log_key(&k), "tafel:{b1/canvas}:log");
-        assert_eq!(snap_key(&k), "tafel:{b1/canvas}:snap");
+        assert_eq!(log_key(&k), "tafel:{b1}:canvas:log");
+        assert_eq!(snap_key(&k), "tafel:{b1}:canvas:snap");
+        assert_eq!(presence_key(&k), "tafel:{b1}:canvas:aw");
+        assert_eq!(state_key(&k.board), "tafel:board-state:{b1}");
+        assert_eq!(legacy_log_key(&k), "tafel:{b1/canvas}:log");
+    }
+
+    #[test]
+    fn cluster_urls_name_every_node() {
+        assert_eq!(
+            cluster_nodes("h1:1,h2:2").unwrap(),
+            vec!["redis://h1:1", "redis://h2:2"]
+        );
+        assert_eq!(
+            cluster_nodes(":pw@h1:1,h2:2/").unwrap(),
+            vec!["redis://:pw@h1:1", "redis://:pw@h2:2"]
+        );
+        assert!(cluster_nodes("").is_err());
     }
 
     #[test]

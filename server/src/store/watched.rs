@@ -1,0 +1,370 @@
+//! The store as the server uses it: any [`Store`] behind a health flag, plus the `--test-hooks`
+//! store hooks that make outages and slow writes deterministic in tests.
+//!
+//! Health: any call that fails with [`StoreError::Unavailable`] marks the store unhealthy; while
+//! it is unhealthy a probe pings it every [`PROBE_EVERY`] and a successful ping marks it healthy
+//! again (so does `/readyz` when its ping succeeds). While unhealthy, the WebSocket upgrade answers
+//! 503 before upgrading and `/readyz` answers 503: a new connection is never upgraded onto a store
+//! that just failed, even when its document is still in memory.
+//!
+//! Test hooks (only with `--test-hooks`; off and unreachable otherwise), set through
+//! `POST /api/test-hooks/store` (see `http.rs`):
+//! - `hold_writes`: `append` and `compact` wait until it is cleared (a store that hangs);
+//! - `fail_writes`: `append`, `compact` and `ping` fail as if the store were gone;
+//! - `pause_compaction`: a compaction stops in the middle — redb after the snapshot is written
+//!   and the covered log entries are removed but before the transaction commits; Redis with the
+//!   MULTI/EXEC pipeline built but not sent — until it is cleared (a test kills the process there).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tafel_protocol::{BoardId, DocKey};
+use tokio::sync::watch;
+
+use super::{
+    Appended, BoardMeta, Follower, LoadedDoc, LogId, StateChange, Store, StoreError, StoredDoc,
+};
+
+/// How often an unhealthy store is probed.
+pub const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// How long a probe waits for the store.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the store hooks are set to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookSettings {
+    #[serde(default)]
+    pub hold_writes: bool,
+    #[serde(default)]
+    pub fail_writes: bool,
+    #[serde(default)]
+    pub pause_compaction: bool,
+}
+
+/// A change to the hooks: fields left out keep their value.
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub struct HookChange {
+    pub hold_writes: Option<bool>,
+    pub fail_writes: Option<bool>,
+    pub pause_compaction: Option<bool>,
+}
+
+/// What the hooks are doing now (the answer of the test-hooks endpoint).
+#[derive(Debug, Clone, Serialize)]
+pub struct HookReport {
+    #[serde(flatten)]
+    pub settings: HookSettings,
+    /// Writes waiting on `hold_writes` right now.
+    pub held: usize,
+    /// Compactions stopped in the middle right now.
+    pub paused: usize,
+    /// Whether the store counts as healthy.
+    pub healthy: bool,
+}
+
+/// The store hooks. Inert unless built with `enabled` (`--test-hooks`).
+pub struct StoreHooks {
+    enabled: bool,
+    settings: watch::Sender<HookSettings>,
+    held: AtomicUsize,
+    paused: AtomicUsize,
+}
+
+impl StoreHooks {
+    pub fn new(enabled: bool) -> Arc<StoreHooks> {
+        Arc::new(StoreHooks {
+            enabled,
+            settings: watch::Sender::new(HookSettings::default()),
+            held: AtomicUsize::new(0),
+            paused: AtomicUsize::new(0),
+        })
+    }
+
+    /// Hooks that never do anything.
+    pub fn off() -> Arc<StoreHooks> {
+        StoreHooks::new(false)
+    }
+
+    /// Applies a change (ignored when the hooks are off) and returns the settings now in force.
+    pub fn change(&self, c: HookChange) -> HookSettings {
+        if self.enabled {
+            self.settings.send_modify(|s| {
+                s.hold_writes = c.hold_writes.unwrap_or(s.hold_writes);
+                s.fail_writes = c.fail_writes.unwrap_or(s.fail_writes);
+                s.pause_compaction = c.pause_compaction.unwrap_or(s.pause_compaction);
+            });
+        }
+        *self.settings.borrow()
+    }
+
+    fn settings(&self) -> HookSettings {
+        if self.enabled {
+            *self.settings.borrow()
+        } else {
+            HookSettings::default()
+        }
+    }
+
+    /// A write's way through the hooks: waits while `hold_writes`, then fails if `fail_writes`.
+    async fn before_write(&self) -> Result<(), StoreError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.settings().hold_writes {
+            self.held.fetch_add(1, Ordering::SeqCst);
+            let mut rx = self.settings.subscribe();
+            let _ = rx.wait_for(|s| !s.hold_writes).await;
+            self.held.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.fail_check()
+    }
+
+    fn fail_check(&self) -> Result<(), StoreError> {
+        if self.settings().fail_writes {
+            Err(StoreError::Unavailable("test hook: fail_writes".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Called by a store in the middle of a compaction (async stores).
+    pub async fn compaction_midway(&self) {
+        if self.settings().pause_compaction {
+            self.paused.fetch_add(1, Ordering::SeqCst);
+            let mut rx = self.settings.subscribe();
+            let _ = rx.wait_for(|s| !s.pause_compaction).await;
+            self.paused.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The same for a store whose writes run on a thread of their own (redb's writer).
+    pub fn compaction_midway_blocking(&self) {
+        if self.settings().pause_compaction {
+            self.paused.fetch_add(1, Ordering::SeqCst);
+            while self.settings().pause_compaction {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            self.paused.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A store with a health flag (see the module doc).
+pub struct Watched {
+    inner: Arc<dyn Store>,
+    healthy: Arc<AtomicBool>,
+    hooks: Arc<StoreHooks>,
+}
+
+impl Watched {
+    /// Wraps `inner` and starts its probe (needs a tokio runtime).
+    pub fn new(inner: Arc<dyn Store>, hooks: Arc<StoreHooks>) -> Arc<Watched> {
+        let w = Arc::new(Watched {
+            inner,
+            healthy: Arc::new(AtomicBool::new(true)),
+            hooks,
+        });
+        let weak = Arc::downgrade(&w);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PROBE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(w) = weak.upgrade() else { return };
+                if !w.healthy() {
+                    let _ = w.ping().await;
+                }
+            }
+        });
+        w
+    }
+
+    /// Whether the store may be written to: false from a failed call until a successful probe.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::SeqCst)
+    }
+
+    pub fn hooks(&self) -> &Arc<StoreHooks> {
+        &self.hooks
+    }
+
+    pub fn report(&self) -> HookReport {
+        HookReport {
+            settings: self.hooks.settings(),
+            held: self.hooks.held.load(Ordering::SeqCst),
+            paused: self.hooks.paused.load(Ordering::SeqCst),
+            healthy: self.healthy(),
+        }
+    }
+
+    /// Notes the outcome of a call: an unavailable store is unhealthy until a probe succeeds.
+    fn note<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Unavailable(why)) = &r {
+            if self.healthy.swap(false, Ordering::SeqCst) {
+                tracing::warn!(error = %why, "store unhealthy: new connections get 503 until a probe succeeds");
+            }
+        }
+        r
+    }
+}
+
+#[async_trait]
+impl Store for Watched {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    /// The probe: a successful ping marks the store healthy again.
+    async fn ping(&self) -> Result<(), StoreError> {
+        let r = match self.hooks.fail_check() {
+            Ok(()) => match tokio::time::timeout(PROBE_TIMEOUT, self.inner.ping()).await {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::Unavailable("no answer to a ping".into())),
+            },
+            Err(e) => Err(e),
+        };
+        if r.is_ok() && !self.healthy.swap(true, Ordering::SeqCst) {
+            tracing::info!("store healthy again");
+        }
+        self.note(r)
+    }
+
+    async fn load(&self, doc: &DocKey) -> Result<StoredDoc, StoreError> {
+        self.note(self.inner.load(doc).await)
+    }
+
+    async fn append(&self, doc: &DocKey, updates: &[Bytes]) -> Result<(), StoreError> {
+        let r = match self.hooks.before_write().await {
+            Ok(()) => self.inner.append(doc, updates).await,
+            Err(e) => Err(e),
+        };
+        self.note(r)
+    }
+
+    async fn compact(
+        &self,
+        doc: &DocKey,
+        snapshot: Vec<u8>,
+        covered: u64,
+    ) -> Result<(), StoreError> {
+        let r = match self.hooks.before_write().await {
+            Ok(()) => self.inner.compact(doc, snapshot, covered).await,
+            Err(e) => Err(e),
+        };
+        self.note(r)
+    }
+
+    async fn put_board(&self, board: &BoardMeta) -> Result<(), StoreError> {
+        self.note(self.inner.put_board(board).await)
+    }
+
+    async fn get_board(&self, id: &BoardId) -> Result<Option<BoardMeta>, StoreError> {
+        self.note(self.inner.get_board(id).await)
+    }
+
+    async fn list_boards(&self) -> Result<Vec<BoardMeta>, StoreError> {
+        self.note(self.inner.list_boards().await)
+    }
+
+    async fn put_board_state(&self, id: &BoardId, state: Vec<u8>) -> Result<(), StoreError> {
+        self.note(self.inner.put_board_state(id, state).await)
+    }
+
+    async fn get_board_state(&self, id: &BoardId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.note(self.inner.get_board_state(id).await)
+    }
+
+    async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError> {
+        self.note(self.inner.delete_board(id).await)
+    }
+
+    async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {
+        self.note(self.inner.get_or_init_secret(candidate).await)
+    }
+
+    // Every method with a default in the trait is forwarded too: the default would quietly
+    // make a shared store behave as a single node.
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
+
+    async fn load_at(&self, doc: &DocKey) -> Result<LoadedDoc, StoreError> {
+        self.note(self.inner.load_at(doc).await)
+    }
+
+    async fn append_at(
+        &self,
+        doc: &DocKey,
+        at: LogId,
+        updates: &[Bytes],
+    ) -> Result<Appended, StoreError> {
+        let r = match self.hooks.before_write().await {
+            Ok(()) => self.inner.append_at(doc, at, updates).await,
+            Err(e) => Err(e),
+        };
+        self.note(r)
+    }
+
+    async fn read_after(
+        &self,
+        doc: &DocKey,
+        after: LogId,
+    ) -> Result<Vec<(LogId, Vec<u8>)>, StoreError> {
+        self.note(self.inner.read_after(doc, after).await)
+    }
+
+    async fn compact_at(
+        &self,
+        doc: &DocKey,
+        snapshot: Vec<u8>,
+        at: LogId,
+        covered: u64,
+    ) -> Result<(), StoreError> {
+        let r = match self.hooks.before_write().await {
+            Ok(()) => self.inner.compact_at(doc, snapshot, at, covered).await,
+            Err(e) => Err(e),
+        };
+        self.note(r)
+    }
+
+    async fn follower(&self, doc: &DocKey) -> Result<Option<Box<dyn Follower>>, StoreError> {
+        self.note(self.inner.follower(doc).await)
+    }
+
+    async fn publish_presence(
+        &self,
+        doc: &DocKey,
+        node: u64,
+        message: &[u8],
+    ) -> Result<(), StoreError> {
+        self.note(self.inner.publish_presence(doc, node, message).await)
+    }
+
+    async fn get_board_state_versioned(
+        &self,
+        id: &BoardId,
+    ) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+        self.note(self.inner.get_board_state_versioned(id).await)
+    }
+
+    async fn put_board_state_if(
+        &self,
+        id: &BoardId,
+        expected: u64,
+        state: Vec<u8>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.note(self.inner.put_board_state_if(id, expected, state).await)
+    }
+
+    async fn board_state_changes(&self) -> Option<tokio::sync::mpsc::Receiver<StateChange>> {
+        self.inner.board_state_changes().await
+    }
+
+    async fn lease(&self, name: &str, holder: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        self.note(self.inner.lease(name, holder, ttl_ms).await)
+    }
+}
