@@ -454,4 +454,33 @@ mod tests {
             "unknown fields are refused"
         );
     }
+
+    /// The built-in templates declare English, so every staalkaart example has its English title
+    /// and text (not the Dutch copied over).
+    #[test]
+    fn built_in_staalkaart_examples_all_have_english() {
+        for json in [
+            include_str!("../../server/templates/cao-di-organisatie.json"),
+            include_str!("../../server/templates/cao-di-sector.json"),
+        ] {
+            let t = Template::from_json(json).expect("a built-in template is valid");
+            let en = t
+                .translations
+                .get("en")
+                .expect("the template declares English");
+            for e in &t.staalkaart {
+                let tr = en
+                    .staalkaart
+                    .get(&e.id)
+                    .unwrap_or_else(|| panic!("{}: example {} has no English", t.id, e.id));
+                assert!(!tr.title.trim().is_empty(), "{}: {} title", t.id, e.id);
+                assert!(
+                    !tr.description.trim().is_empty() && tr.description != e.description,
+                    "{}: {} has no English text",
+                    t.id,
+                    e.id
+                );
+            }
+        }
+    }
 }

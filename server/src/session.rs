@@ -93,18 +93,31 @@ async fn run(
         Command::OpenRound {
             title,
             cards,
+            items,
             budget,
             max_per_card,
         } => {
-            let wanted = cards.clone();
-            let missing = ops::edit(state, board, DocName::Canvas, move |txn| {
-                json!(edits::missing_cards(txn, &wanted))
-            })
-            .await?;
-            let missing: Vec<String> = serde_json::from_value(missing).unwrap_or_default();
+            let keys = commands::round_items(&cards, &items)?;
+            let mut missing = Vec::new();
+            for (doc, root) in [(DocName::Canvas, "cards"), (DocName::Gap, "rows")] {
+                let prefix = format!("{}/", doc.as_str());
+                let wanted: Vec<String> = keys
+                    .iter()
+                    .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+                    .collect();
+                if wanted.is_empty() {
+                    continue;
+                }
+                let absent = ops::edit(state, board, doc, move |txn| {
+                    json!(edits::missing_items(txn, root, &wanted))
+                })
+                .await?;
+                let absent: Vec<String> = serde_json::from_value(absent).unwrap_or_default();
+                missing.extend(absent.into_iter().map(|id| format!("{prefix}{id}")));
+            }
             let id = new_id("r");
             let round =
-                commands::open_round(id.clone(), &title, cards, budget, max_per_card, &missing)?;
+                commands::open_round(id.clone(), &title, keys, budget, max_per_card, &missing)?;
             board
                 .update(|st| {
                     board.audit(
@@ -248,7 +261,10 @@ async fn reveal_round(
         })
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
-    let for_cards = totals.clone();
+    let for_cards: std::collections::BTreeMap<String, u32> = totals
+        .iter()
+        .filter_map(|(k, n)| Some((k.strip_prefix("canvas/")?.to_owned(), *n)))
+        .collect();
     ops::edit(state, board, DocName::Canvas, move |txn| {
         edits::write_votes(txn, &for_cards);
         Value::Null
@@ -384,11 +400,14 @@ pub async fn ballot(
 
 #[derive(Deserialize)]
 pub struct Vote {
-    card: String,
+    #[serde(default)]
+    card: Option<String>,
+    #[serde(default)]
+    item: Option<String>,
 }
 
-/// `POST .../rounds/{round}/votes {"card"}`: one dot, within the budget and the per-card limit,
-/// while the round is open.
+/// `POST .../rounds/{round}/votes {"item": "gap/<id>"}` (or `{"card": id}` for a canvas card):
+/// one dot, within the budget and the per-item limit, while the round is open.
 pub async fn vote(
     State(state): State<AppState>,
     at: ForBoard,
@@ -397,17 +416,23 @@ pub async fn vote(
 ) -> Result<Json<Value>, AppError> {
     commands::may_vote(at.claims.role)?;
     let Json(v) = body?;
-    change_ballot(&state, &at, &round, BallotChange::Vote(v.card)).await
+    let item = commands::vote_item(v.card, v.item)?;
+    change_ballot(&state, &at, &round, BallotChange::Vote(item)).await
 }
 
-/// `DELETE .../rounds/{round}/votes/{card}`: takes one of your dots back while the round is open.
+/// `DELETE .../rounds/{round}/votes/{item}`: takes one of your dots back while the round is open
+/// (`{item}` a canvas card id, or `gap%2F<row id>`).
 pub async fn unvote(
     State(state): State<AppState>,
     at: ForBoard,
     Path((_, round, card)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, AppError> {
     commands::may_vote(at.claims.role)?;
-    change_ballot(&state, &at, &round, BallotChange::Unvote(card)).await
+    let item = match card.contains('/') {
+        true => commands::vote_item(None, Some(card)),
+        false => commands::vote_item(Some(card), None),
+    }?;
+    change_ballot(&state, &at, &round, BallotChange::Unvote(item)).await
 }
 
 /// Stores a ballot change the domain allowed and answers with the ballot; the public round

@@ -147,7 +147,7 @@ async fn two_people_one_invite(t: Tafel) {
     assert_eq!(s, 403, "A's budget of one is spent");
     let (s, ballot) = call(&t, Method::POST, &votes, &b, Some(json!({"card": "k2"}))).await;
     assert_eq!(s, 200, "B has a budget of their own: {ballot}");
-    assert_eq!(ballot["votes"], json!({"k2": 1}));
+    assert_eq!(ballot["votes"], json!({"canvas/k2": 1}));
 
     // Coming back with the personal token keeps the person (same sub, same pseudonym).
     let (a2, a2_display) = join_ok(&t, &board, &a, "Anna B.").await;

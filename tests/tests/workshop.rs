@@ -489,13 +489,16 @@ async fn dot_voting_is_secret_and_budgeted() {
     let ballot = format!("/api/boards/{board}/rounds/{round}/ballot");
     let (status, mine) = call(&t, Method::GET, &ballot, &e, None).await;
     assert_eq!(status, 200, "{mine}");
-    assert_eq!(mine["votes"], json!({"a": 1, "b": 0, "c": 1}));
+    assert_eq!(
+        mine["votes"],
+        json!({"canvas/a": 1, "canvas/b": 0, "canvas/c": 1})
+    );
     assert_eq!(mine["left"], 0);
     let (status, union_view) = call(&t, Method::GET, &ballot, &u, None).await;
     assert_eq!(status, 200, "{union_view}");
     assert_eq!(
         union_view["votes"],
-        json!({"a": 1}),
+        json!({"canvas/a": 1}),
         "a ballot shows only your own dots"
     );
     // Before the reveal no totals anywhere a participant can read.
@@ -515,10 +518,13 @@ async fn dot_voting_is_secret_and_budgeted() {
     )
     .await;
     assert_eq!(s, 200);
-    assert_eq!(v["totals"], json!({"a": 2, "b": 0, "c": 2}));
+    assert_eq!(
+        v["totals"],
+        json!({"canvas/a": 2, "canvas/b": 0, "canvas/c": 2})
+    );
     assert!(tafel_tests::eventually(T, || o.items("cards")["a"]["votes"] == 2).await);
     let rounds = connect(&t, &board, "control", &u).await.map_json("rounds");
-    assert_eq!(rounds[&round]["totals"]["c"], 2);
+    assert_eq!(rounds[&round]["totals"]["canvas/c"], 2);
     assert_eq!(rounds[&round]["status"], "revealed");
     assert_eq!(
         call(&t, Method::POST, &votes, &w, Some(json!({"card": "a"})))
@@ -533,9 +539,132 @@ async fn dot_voting_is_secret_and_budgeted() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(
         body["votes"],
-        json!({"a": 1, "b": 0, "c": 1}),
+        json!({"canvas/a": 1, "canvas/b": 0, "canvas/c": 1}),
         "the ballot is unchanged after refused calls"
     );
+}
+
+/// A round over cards of any section and gap rows: items are `doc/id`, so a card and a gap row
+/// with the same id are counted apart; a vote for an item outside the round, or a gap row named
+/// as a card, is refused; the reveal publishes a ranked list in `control`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rounds_over_any_section_and_gap_rows_rank_by_document_and_item() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let fac = token(Role::Facilitator, &board, "f");
+    let f = connect(&t, &board, "canvas", &fac).await;
+    f.add_card("same", "themas", "thema met de id van een rij", json!({}));
+    f.add_card("knel", "opdracht", "de opdracht", json!({}));
+    let g = connect(&t, &board, "gap", &fac).await;
+    g.add_item("rows", "same", json!({"priority": 1}), "onderwerp", "rij 1");
+    g.add_item("rows", "rij2", json!({"priority": 2}), "onderwerp", "rij 2");
+    let o = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
+    let og = connect(&t, &board, "gap", &token(Role::Observer, &board, "o")).await;
+    assert!(
+        tafel_tests::eventually(T, || o
+            .items("cards")
+            .as_object()
+            .is_some_and(|m| m.len() == 2))
+        .await
+    );
+    assert!(
+        tafel_tests::eventually(T, || og
+            .items("rows")
+            .as_object()
+            .is_some_and(|m| m.len() == 2))
+        .await
+    );
+    // Hostile: a gap row's id given as a card (the canvas has no such card), an unknown document.
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "open-round", "title": "x", "cards": ["rij2"], "budget": 1}),
+    )
+    .await;
+    assert_eq!(s, 400, "a gap row is not a card: {v}");
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "open-round", "title": "x", "items": ["control/session"], "budget": 1}),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "open-round", "title": "x", "items": ["gap/knel"], "budget": 1}),
+    )
+    .await;
+    assert_eq!(s, 400, "a card is not a gap row: {v}");
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "open-round", "title": "Prioriteit", "cards": ["knel"], "items": ["canvas/same", "gap/same", "gap/rij2"], "budget": 3}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let round = v["round"].as_str().unwrap().to_owned();
+    let votes = format!("/api/boards/{board}/rounds/{round}/votes");
+    let e = token(Role::Employer, &board, "e");
+    let w = token(Role::Employee, &board, "w");
+    let vote = |tok: &str, body: Value| {
+        let (t, votes, tok) = (&t, votes.clone(), tok.to_owned());
+        async move { call(t, Method::POST, &votes, &tok, Some(body)).await }
+    };
+    for (tok, body) in [
+        (&e, json!({"item": "gap/same"})),
+        (&e, json!({"item": "gap/same"})),
+        (&e, json!({"card": "same"})),
+        (&w, json!({"item": "gap/same"})),
+        (&w, json!({"item": "gap/rij2"})),
+    ] {
+        let (s, v) = vote(tok, body.clone()).await;
+        assert_eq!(s, 200, "{body}: {v}");
+    }
+    // Hostile: an item not in the round, a bare or malformed item, a row named as a card.
+    for body in [
+        json!({"item": "gap/nope"}),
+        json!({"item": "same"}),
+        json!({"item": "party-employer/same"}),
+        json!({"card": "rij2"}),
+        json!({"card": "same", "item": "gap/same"}),
+    ] {
+        let (s, v) = vote(&w, body.clone()).await;
+        assert_eq!(s, 400, "{body}: {v}");
+    }
+    let ballot = format!("/api/boards/{board}/rounds/{round}/ballot");
+    let (_, mine) = call(&t, Method::GET, &ballot, &e, None).await;
+    assert_eq!(mine["votes"], json!({"gap/same": 2, "canvas/same": 1}));
+    // Taking a gap row's dot back by its item in the path.
+    let (s, v) = call(&t, Method::DELETE, &format!("{votes}/gap%2Fsame"), &e, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["votes"]["gap/same"], 1);
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "reveal-round", "round": round}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["totals"],
+        json!({"canvas/knel": 0, "canvas/same": 1, "gap/same": 2, "gap/rij2": 1})
+    );
+    let ctl = connect(&t, &board, "control", &w).await;
+    let r = &ctl.map_json("rounds")[&round];
+    assert_eq!(
+        r["ranking"],
+        json!([
+            {"item": "gap/same", "votes": 2},
+            {"item": "canvas/same", "votes": 1},
+            {"item": "gap/rij2", "votes": 1},
+            {"item": "canvas/knel", "votes": 0},
+        ]),
+        "most dots first, ties in the round's order: {r}"
+    );
+    assert_eq!(r["cards"], json!(["knel", "same"]));
+    // The canvas card carries its own total, not the gap row's.
+    assert!(tafel_tests::eventually(T, || o.items("cards")["same"]["votes"] == 1).await);
 }
 
 /// Moderation: hide, restore and merge are the facilitator's, are audited (who, what, when),

@@ -105,6 +105,7 @@ export interface Ballot {
   status: string
   budget: number
   maxPerCard: number
+  /** Your dots by item, `canvas/<card id>` or `gap/<row id>`. */
   votes: Record<string, number>
   left: number
 }

@@ -84,7 +84,7 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
   const byId = new Map(snap.cards.map((c) => [c.id, c]))
   const spot = spotlight(snap.session)
   const cardModel = (card: Card): CardModel => {
-    const mine = ballot?.votes[card.id] ?? 0
+    const mine = ballot?.votes[`canvas/${card.id}`] ?? 0
     const into = card.mergedInto ? byId.get(card.mergedInto) : undefined
     return {
       card,

@@ -50,7 +50,12 @@ pub enum Command {
     RevealDrafts,
     OpenRound {
         title: String,
+        /// Canvas card ids (the older form of `items`).
+        #[serde(default)]
         cards: Vec<String>,
+        /// What is votable: `canvas/<card id>` or `gap/<row id>`.
+        #[serde(default)]
+        items: Vec<String>,
         budget: u32,
         #[serde(default)]
         max_per_card: Option<u32>,
@@ -241,7 +246,71 @@ pub fn apply(
 /// Most unrevealed drafts a board keeps.
 pub const MAX_DRAFTS: usize = 5000;
 
-/// A round as the facilitator opens it; `missing` are the named cards the canvas does not hold.
+/// The documents a round's items may come from.
+const VOTABLE: [DocName; 2] = [DocName::Canvas, DocName::Gap];
+
+/// One votable item as `doc/id` (`canvas/c1`, `gap/g1`): ballots and totals are keyed by it, as a
+/// bare id can name a card and a gap row at once.
+pub fn parse_item(item: &str) -> Result<(DocName, &str), Refusal> {
+    let refuse = || {
+        bad(format!(
+            "an item is canvas/<card id> or gap/<row id>, not {item:?}"
+        ))
+    };
+    let (doc, id) = item.split_once('/').ok_or_else(refuse)?;
+    let doc = DocName::parse(doc).map_err(|_| refuse())?;
+    if !VOTABLE.contains(&doc) || id.is_empty() || id.contains('/') {
+        return Err(refuse());
+    }
+    Ok((doc, id))
+}
+
+/// A round's items from the command: `cards` (canvas ids) first, then `items`, each once, all
+/// valid `doc/id` keys.
+pub fn round_items(cards: &[String], items: &[String]) -> Result<Vec<String>, Refusal> {
+    let mut keys: Vec<String> = Vec::new();
+    let canvas = cards
+        .iter()
+        .map(|c| super::state::author_key(DocName::Canvas, c));
+    for key in canvas.chain(items.iter().cloned()) {
+        parse_item(&key)?;
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
+/// The item a vote is for: `{"item": "gap/<id>"}`, or `{"card": id}` for a canvas card.
+pub fn vote_item(card: Option<String>, item: Option<String>) -> Result<String, Refusal> {
+    match (card, item) {
+        (Some(c), None) => Ok(super::state::author_key(DocName::Canvas, &c)),
+        (None, Some(i)) => {
+            parse_item(&i)?;
+            Ok(i)
+        }
+        _ => Err(bad("a vote names a card or an item")),
+    }
+}
+
+/// The round's results, most dots first (ties in the round's order): `[{item, votes}]`.
+pub fn ranking(round: &Round) -> Vec<Value> {
+    let Some(totals) = &round.totals else {
+        return Vec::new();
+    };
+    let mut ranked: Vec<(&String, u32)> = round
+        .cards
+        .iter()
+        .map(|k| (k, totals.get(k).copied().unwrap_or(0)))
+        .collect();
+    ranked.sort_by_key(|r| std::cmp::Reverse(r.1));
+    ranked
+        .into_iter()
+        .map(|(item, votes)| json!({"item": item, "votes": votes}))
+        .collect()
+}
+
+/// A round as the facilitator opens it; `missing` are the named items the documents do not hold.
 pub fn open_round(
     id: String,
     title: &str,
@@ -251,11 +320,11 @@ pub fn open_round(
     missing: &[String],
 ) -> Result<Round, Refusal> {
     if cards.is_empty() || cards.len() > 200 || !(1..=100).contains(&budget) {
-        return Err(bad("a round needs 1 to 200 cards and a budget of 1 to 100"));
+        return Err(bad("a round needs 1 to 200 items and a budget of 1 to 100"));
     }
     if !missing.is_empty() {
         return Err(bad(format!(
-            "these cards are not on the canvas: {}",
+            "these items are not on the canvas or the gap board: {}",
             json!(missing)
         )));
     }
@@ -283,12 +352,9 @@ pub fn reveal_round(st: &mut BoardState, round: &str) -> Option<BTreeMap<String,
     }
     r.status = "revealed".into();
     r.totals = Some(totals.clone());
-    // Totals for cards that are hidden go onto their held copies.
-    for (card, n) in &totals {
-        if let Some(h) = st
-            .hidden
-            .get_mut(&super::state::author_key(DocName::Canvas, card))
-        {
+    // Totals for items that are hidden go onto their held copies (held by the same key).
+    for (item, n) in &totals {
+        if let Some(h) = st.hidden.get_mut(item) {
             h.votes = Some(*n as f64);
         }
     }
@@ -336,7 +402,7 @@ pub fn change_ballot(
     match change {
         BallotChange::Vote(card) => {
             if !r.cards.contains(card) {
-                return Err(bad("that card is not in this round"));
+                return Err(bad("that item is not in this round"));
             }
             let used: u32 = mine.values().sum();
             if used >= r.budget {
@@ -344,13 +410,13 @@ pub fn change_ballot(
             }
             let on_card = mine.entry(card.clone()).or_default();
             if *on_card >= r.max_per_card {
-                return Err(Refusal::forbidden("you already gave this card its maximum"));
+                return Err(Refusal::forbidden("you already gave this item its maximum"));
             }
             *on_card += 1;
         }
         BallotChange::Unvote(card) => match mine.get_mut(card) {
             Some(n) if *n > 0 => *n -= 1,
-            _ => return Err(Refusal::not_found("no vote of yours on that card")),
+            _ => return Err(Refusal::not_found("no vote of yours on that item")),
         },
     }
     r.ballots.insert(sub.to_owned(), mine);
@@ -617,6 +683,94 @@ mod tests {
         assert_eq!(st.rounds["r1"].status, "revealed");
         assert!(change_ballot(&mut st, "r1", "e3", &BallotChange::Vote("a".into())).is_err());
         assert!(reveal_round(&mut st, "nope").is_none());
+    }
+
+    #[test]
+    fn round_items_are_doc_and_id_cards_count_as_canvas() {
+        let keys = round_items(
+            &["c1".into()],
+            &["gap/g1".into(), "canvas/c2".into(), "canvas/c1".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            keys,
+            ["canvas/c1", "gap/g1", "canvas/c2"],
+            "each item once, cards first"
+        );
+        for bad_item in [
+            "g1",
+            "control/x",
+            "employer/c1",
+            "gap/",
+            "gap/a/b",
+            "nope/c1",
+        ] {
+            let e = round_items(&[], &[bad_item.into()]).unwrap_err();
+            assert_eq!(e.code, tafel_protocol::ErrorCode::BadRequest, "{bad_item}");
+        }
+        assert!(
+            round_items(&["a/b".into()], &[]).is_err(),
+            "a card id has no slash"
+        );
+        assert_eq!(vote_item(Some("c1".into()), None).unwrap(), "canvas/c1");
+        assert_eq!(vote_item(None, Some("gap/g1".into())).unwrap(), "gap/g1");
+        assert!(vote_item(None, Some("g1".into())).is_err());
+        assert!(vote_item(None, None).is_err());
+        assert!(vote_item(Some("c1".into()), Some("gap/g1".into())).is_err());
+    }
+
+    #[test]
+    fn a_card_and_a_gap_row_with_one_id_are_counted_apart_and_ranked() {
+        let mut st = BoardState::default();
+        let items = round_items(&[], &["canvas/x".into(), "gap/x".into(), "gap/y".into()]).unwrap();
+        let r = open_round("r1".into(), "t", items, 5, None, &[]).unwrap();
+        st.rounds.insert("r1".into(), r);
+        let vote = |st: &mut BoardState, sub: &str, item: &str| {
+            change_ballot(st, "r1", sub, &BallotChange::Vote(item.into()))
+        };
+        vote(&mut st, "e1", "gap/x").unwrap();
+        vote(&mut st, "e1", "gap/x").unwrap();
+        vote(&mut st, "e2", "gap/x").unwrap();
+        vote(&mut st, "e2", "canvas/x").unwrap();
+        // The bare id is not an item of the round.
+        assert!(vote(&mut st, "e2", "x").is_err());
+        assert!(vote(&mut st, "e2", "gap/z").is_err());
+        let totals = reveal_round(&mut st, "r1").unwrap();
+        assert_eq!(totals["gap/x"], 3);
+        assert_eq!(totals["canvas/x"], 1);
+        assert_eq!(totals["gap/y"], 0);
+        let ranked = ranking(&st.rounds["r1"]);
+        assert_eq!(
+            ranked,
+            vec![
+                json!({"item": "gap/x", "votes": 3}),
+                json!({"item": "canvas/x", "votes": 1}),
+                json!({"item": "gap/y", "votes": 0}),
+            ]
+        );
+        let public = BoardState::round_json(&st.rounds["r1"]);
+        assert_eq!(
+            public["cards"],
+            json!(["x"]),
+            "the canvas cards by their bare id"
+        );
+        assert_eq!(public["ranking"][0]["item"], "gap/x");
+        // No ranking before the reveal.
+        let open = open_round("r2".into(), "t", vec!["gap/x".into()], 1, None, &[]).unwrap();
+        assert!(ranking(&open).is_empty());
+    }
+
+    #[test]
+    fn a_round_stored_with_bare_card_ids_reads_as_canvas_items() {
+        let old = json!({"id": "r1", "title": "t", "cards": ["a", "gap/g"], "budget": 3,
+            "max_per_card": 3, "status": "open", "ballots": {"e1": {"a": 2}}, "totals": null});
+        let mut st = BoardState::default();
+        let r: Round = serde_json::from_value(old).unwrap();
+        assert_eq!(r.cards, ["canvas/a", "gap/g"]);
+        assert_eq!(r.ballots["e1"]["canvas/a"], 2);
+        st.rounds.insert("r1".into(), r);
+        let b = change_ballot(&mut st, "r1", "e1", &BallotChange::Vote("canvas/a".into())).unwrap();
+        assert_eq!(b["votes"], json!({"canvas/a": 3}), "the old dots count on");
     }
 
     #[test]

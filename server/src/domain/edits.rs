@@ -46,9 +46,9 @@ pub fn mirror_session(txn: &mut TransactionMut, session: &Value, rounds: &[(Stri
     }
 }
 
-/// The ids in `wanted` that are not canvas cards.
-pub fn missing_cards(txn: &mut TransactionMut, wanted: &[String]) -> Vec<String> {
-    let existing = txn.get_or_insert_map("cards");
+/// The ids in `wanted` that are not items under `root` (`cards` of canvas, `rows` of gap).
+pub fn missing_items(txn: &mut TransactionMut, root: &str, wanted: &[String]) -> Vec<String> {
+    let existing = txn.get_or_insert_map(root);
     wanted
         .iter()
         .filter(|c| existing.get(txn, c.as_str()).is_none())
@@ -307,7 +307,7 @@ mod tests {
         let doc = Doc::new();
         let mut txn = doc.transact_mut();
         card(&mut txn, "a", "x");
-        let missing = missing_cards(&mut txn, &["a".into(), "z".into()]);
+        let missing = missing_items(&mut txn, "cards", &["a".into(), "z".into()]);
         assert_eq!(missing, vec!["z".to_owned()]);
     }
 }

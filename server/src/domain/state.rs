@@ -37,14 +37,53 @@ pub struct Timer {
 pub struct Round {
     pub id: String,
     pub title: String,
+    /// The votable items as `doc/id` (`canvas/c1`, `gap/g1`); rounds stored before items (bare
+    /// card ids) are read as canvas cards, here and in `ballots` and `totals`.
+    #[serde(deserialize_with = "items_of")]
     pub cards: Vec<String>,
     pub budget: u32,
     pub max_per_card: u32,
     /// "open", "closed" or "revealed".
     pub status: String,
-    /// Secret until the reveal: sub → card → dots.
+    /// Secret until the reveal: sub → item (`doc/id`) → dots.
+    #[serde(deserialize_with = "ballots_of")]
     pub ballots: BTreeMap<String, BTreeMap<String, u32>>,
+    #[serde(default, deserialize_with = "totals_of")]
     pub totals: Option<BTreeMap<String, u32>>,
+}
+
+/// A stored round item: `doc/id`, or a bare card id from before items.
+fn item_key(k: String) -> String {
+    match k.contains('/') {
+        true => k,
+        false => author_key(DocName::Canvas, &k),
+    }
+}
+
+fn keyed(m: BTreeMap<String, u32>) -> BTreeMap<String, u32> {
+    m.into_iter().map(|(k, n)| (item_key(k), n)).collect()
+}
+
+fn items_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<String>::deserialize(d)?
+        .into_iter()
+        .map(item_key)
+        .collect())
+}
+
+type Ballots = BTreeMap<String, BTreeMap<String, u32>>;
+
+fn ballots_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Ballots, D::Error> {
+    Ok(Ballots::deserialize(d)?
+        .into_iter()
+        .map(|(sub, b)| (sub, keyed(b)))
+        .collect())
+}
+
+fn totals_of<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, u32>>, D::Error> {
+    Ok(Option::<BTreeMap<String, u32>>::deserialize(d)?.map(keyed))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,12 +272,15 @@ impl BoardState {
     pub fn round_json(round: &Round) -> serde_json::Value {
         serde_json::json!({
             "title": round.title,
-            "cards": round.cards,
+            "items": round.cards,
+            // The canvas cards among the items, by their bare id (what older clients read).
+            "cards": round.cards.iter().filter_map(|k| k.strip_prefix("canvas/")).collect::<Vec<_>>(),
             "budget": round.budget,
             "maxPerCard": round.max_per_card,
             "status": round.status,
             "voters": round.ballots.values().filter(|b| b.values().any(|n| *n > 0)).count(),
             "totals": round.totals,
+            "ranking": super::commands::ranking(round),
         })
     }
 }

@@ -19,7 +19,7 @@ flow('language: Dutch by default, the lang-switch turns the page English (html[l
   await poll(async () => (await page.evaluate(() => document.documentElement.lang)) === 'nl', { message: 'back to nl' })
 })
 
-flow('in English the template speaks English too: section titles and hints, the step, the themes and the staalkaart\'s labels', async (s) => {
+flow('in English the template speaks English too: section titles and hints, the step, the themes and the staalkaart\'s labels and examples', async (s) => {
   const board = await createBoard('Taal van het sjabloon')
   const { page } = await openBoard(await s.context({}, 'employer'), (await invite(board, 'employer')).url, 'Els')
   const title = () => tid(page, 'section-bouwstenen').locator('h2').textContent()
@@ -33,7 +33,12 @@ flow('in English the template speaks English too: section titles and hints, the 
   assert.deepEqual(pijlers.slice(1), ['Health', 'Competence', 'Motivation'])
   const themes = await tid(page, 'staal-filter-thema').locator('option').allTextContents()
   assert.ok(themes.includes('Heavy work'), `themes in English: ${themes}`)
+  const example = tid(page, 'example-ontwikkelbudget')
+  assert.equal(await example.locator('h3').textContent(), 'Personal development budget', 'an example\'s title in English')
+  assert.match(await example.locator('p').textContent(), /^Every employee gets a personal basic budget/, 'and its text')
   await tid(page, 'lang-switch').click()
+  await poll(async () => (await example.locator('h3').textContent()) === 'Persoonsgebonden ontwikkelbudget', { message: 'the example back in Dutch' })
+  assert.match(await example.locator('p').textContent(), /^Elke medewerker krijgt een persoonlijk basisbudget/)
   await tid(page, 'tab-canvas').click()
   await poll(async () => (await title()) === 'Bouwstenen', { message: 'back to Dutch' })
 })

@@ -40,7 +40,7 @@ flow('dot voting: a budget of 2 stops the third dot, the server counts 2, the re
   const ballot = await apiOk('GET', `/api/boards/${board}/rounds/${round}/ballot`, await keptToken(employer, board))
   const counted = Object.values(ballot.votes).reduce((a, b) => a + b, 0)
   assert.equal(counted, 2, `the employer's ballot counts 2 dots (${JSON.stringify(ballot.votes)})`)
-  assert.deepEqual(ballot.votes, { [ids[0]]: 1, [ids[1]]: 1 })
+  assert.deepEqual(ballot.votes, { [`canvas/${ids[0]}`]: 1, [`canvas/${ids[1]}`]: 1 }, 'ballots are keyed by document and item')
   assert.equal(ballot.left, 0)
 
   await tid(employee, `vote-${ids[0]}`).click()
@@ -51,16 +51,17 @@ flow('dot voting: a budget of 2 stops the third dot, the server counts 2, the re
     const r = (await exportBoard(board)).documents.control.rounds[round]
     return r.status === 'revealed' && r.totals
   }, { message: 'the round to be revealed' })
-  assert.deepEqual(totals, { [ids[0]]: 2, [ids[1]]: 1, [ids[2]]: 0 })
+  assert.deepEqual(totals, { [`canvas/${ids[0]}`]: 2, [`canvas/${ids[1]}`]: 1, [`canvas/${ids[2]}`]: 0 })
   for (const [who, page] of [['facilitator', fac], ['employer', employer], ['employee', employee]]) {
     for (const id of ids) {
       const shown = tid(tid(page, `card-${id}`), 'card-votes')
-      if (totals[id] === 0) {
+      const total = totals[`canvas/${id}`]
+      if (total === 0) {
         await poll(async () => (await shown.count()) === 0 || /(^|\D)0(\D|$)/.test(await shown.textContent()),
           { message: `${who}: card-votes of ${id} absent or 0` })
       } else {
-        await poll(async () => new RegExp(`(^|\\D)${totals[id]}(\\D|$)`).test(await shown.textContent({ timeout: 200 })),
-          { message: `${who}: card-votes of ${id} to show ${totals[id]}` })
+        await poll(async () => new RegExp(`(^|\\D)${total}(\\D|$)`).test(await shown.textContent({ timeout: 200 })),
+          { message: `${who}: card-votes of ${id} to show ${total}` })
       }
     }
   }
