@@ -278,7 +278,12 @@ async fn full_disk_closes_every_connection_with_4503() {
     assert_eq!(a.closed().map(|c| c.0), Some(4503), "A: {:?}", a.closed());
     assert!(b.wait(T, |s| s.closed.is_some()).await, "B left open");
     assert_eq!(b.closed().map(|c| c.0), Some(4503), "B: {:?}", b.closed());
-    assert!(t.log().contains("store failed; closing the document's connections"), "{}", t.log());
+    assert!(
+        t.log()
+            .contains("store failed; closing the document's connections"),
+        "{}",
+        t.log()
+    );
 
     // A new connection: refused before the upgrade, or closed at its first write.
     match ws_status(&url(&t, &board, "e3")).await {
