@@ -98,6 +98,30 @@ pub async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A request with a bearer token and no body: the status, the content type and the body as text
+/// (for answers that are not JSON, or whose content type matters).
+pub async fn call_text(
+    t: &Tafel,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> (u16, String, String) {
+    let res = http()
+        .request(method, format!("{}{path}", t.http()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status().as_u16();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, ctype, res.text().await.unwrap_or_default())
+}
+
 /// A facilitator command on a board (`POST /api/boards/{id}/control`).
 pub async fn control(t: &Tafel, board: &str, cmd: Value) -> (u16, Value) {
     call(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tafel_protocol::Role;
-use tafel_tests::api::{call, control, create_board, facilitator, http, named_token, token};
+use tafel_tests::api::{call, call_text, control, create_board, facilitator, named_token, token};
 use tafel_tests::client::YClient;
 use tafel_tests::procs::Tafel;
 
@@ -19,20 +19,7 @@ async fn connect(t: &Tafel, board: &str, doc: &str, tok: &str) -> YClient {
 
 /// A GET with a token: status, content type, body text.
 async fn get_text(t: &Tafel, path: &str, tok: &str) -> (u16, String, String) {
-    let res = http()
-        .get(format!("{}{path}", t.http()))
-        .bearer_auth(tok)
-        .send()
-        .await
-        .expect("GET");
-    let status = res.status().as_u16();
-    let ctype = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (status, ctype, res.text().await.unwrap_or_default())
+    call_text(t, Method::GET, path, tok).await
 }
 
 /// Joins through a fresh invite for `role`; answers the personal token.

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::Value;
 use tafel_protocol::Role;
-use tafel_tests::api::{create_board, facilitator, http, token};
+use tafel_tests::api::{call_text, create_board, facilitator, token};
 use tafel_tests::procs::Tafel;
 
 /// A server with a built web client (an `index.html` its fallback would serve).
@@ -20,20 +20,7 @@ fn with_web_client() -> (Tafel, tempfile::TempDir) {
 }
 
 async fn raw(t: &Tafel, method: Method, path: &str, tok: &str) -> (u16, String, String) {
-    let res = http()
-        .request(method, format!("{}{path}", t.http()))
-        .bearer_auth(tok)
-        .send()
-        .await
-        .expect("request");
-    let status = res.status().as_u16();
-    let ctype = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (status, ctype, res.text().await.unwrap_or_default())
+    call_text(t, method, path, tok).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
