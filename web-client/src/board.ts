@@ -24,7 +24,7 @@ import { createFacilitatorPanel } from './views/facilitator'
 import { createAdvice } from './views/advice'
 import { createUnsavedPanel } from './views/unsaved'
 import { h, setAttr, setHidden } from './views/dom'
-import { lang, onLangChange, setLang } from './i18n'
+import { lang, onLangChange, setLang, t } from './i18n'
 import { mine, myColor } from './session'
 import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, HiddenItem, InviteInfo, ParticipantInfo, Party, Role, Tab, Template, UnsavedGroup } from './types'
 import { PARTIES } from './types'
@@ -56,8 +56,9 @@ export interface BoardState {
   hidden: HiddenItem[] | null
   /** Server clock minus this clock (ms), estimated from live session changes. */
   offset: number
-  /** A card just added here, to focus once it is drawn. */
+  /** A card just added (or moved) here, to focus once it is drawn (in `focusIn`, when set). */
   focusCard: string | null
+  focusIn?: string | null
   /** What reloads after refused edits did not keep ("Niet opgeslagen"), oldest first. */
   unsaved: UnsavedGroup[]
   /** The poster view: the whole canvas on one screen (chosen here, or the room's focus). */
@@ -71,6 +72,8 @@ export interface BoardApp {
   rights(snap?: vm.Snapshot): Rights
   doc(name: DocName): Y.Doc
   notify(text: string): void
+  /** The user deleted their card `id` of `doc`: undo may restore it through the server. */
+  deleted(doc: DocName, id: string): void
 }
 
 export async function openBoard(root: HTMLElement, info: BoardSummary, token: string, api: Api, backToList: boolean): Promise<void> {
@@ -101,7 +104,14 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     invite: null, qrShown: false, people: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [], poster: false,
   } as Omit<BoardState, 'presence'> as BoardState
 
-  const undo = new Undo(schedule)
+  const undo = new Undo(schedule, async (id) => {
+    try {
+      await api.restoreCard(info.id, id)
+      app.notify(t('undo.restored'))
+    } catch (e) {
+      app.notify(t('notice.failed', { reason: e instanceof Error ? e.message : String(e) }))
+    }
+  })
   /** The document and root the undo button works on: the tab's own. */
   const undoTarget = (): { doc: Y.Doc; root: string } | null => {
     if (state.tab === 'canvas') return { doc: state.conns.get('canvas')!.doc, root: 'cards' }
@@ -157,6 +167,9 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       }
     },
     rights: (snap) => rights(role, template, (snap ?? app.snapshot()).session, mine(info.id)),
+    deleted(name, id) {
+      undo.deleted(app.doc(name), name === 'gap' ? 'rows' : 'cards', id)
+    },
     notify(text) {
       state.notice = text
       schedule()
@@ -302,10 +315,12 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     setAttr(page, 'data-tab', state.tab)
     canvas.poster(poster)
     if (state.focusCard) {
-      const area = document.querySelector<HTMLTextAreaElement>(`[data-testid="card-${state.focusCard}"] textarea`)
+      const where = state.focusIn ? `[data-section="${state.focusIn}"]` : ''
+      const area = document.querySelector<HTMLTextAreaElement>(`[data-testid="card-${state.focusCard}"]${where} textarea`)
       if (area) {
         area.focus()
         state.focusCard = null
+        state.focusIn = null
       }
     }
   }

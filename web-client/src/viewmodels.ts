@@ -95,6 +95,10 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
       facilitator: fac,
       editingBy: editingBy(snap.people, card.id),
       spotlit: spot === `card:${card.id}`,
+      moveTargets: card.hidden ? [] : template.sections
+        .filter((s) => rights.moveCard(card, s.id))
+        .map((s): [string, string] => [s.id, s.title]),
+      sectionOrder: template.sections.map((s) => s.id),
       themes,
       vote: round && rights.vote && inRound.has(card.id)
         ? { mine, canAdd: !ballot || (ballot.left > 0 && mine < ballot.maxPerCard), canTake: mine > 0 }

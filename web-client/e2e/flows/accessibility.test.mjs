@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { flow, cardMenu, facTab, sleep, poll, BASE, FT, createBoard, invite, control, template, tid, openBoard, cardIds, addCard, waitCardText, axeRun } from '../harness.mjs'
 
-flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, gap board, staalkaart, workspace and poster view, and every tab of the facilitator\'s panel', async (s) => {
+flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas (a move menu open, drop targets while dragging), gap board, staalkaart, workspace and poster view, and every tab of the facilitator\'s panel', async (s) => {
   const board = await createBoard('Toegankelijkheid')
   const invE = await invite(board, 'employer')
   const found = []
@@ -47,6 +47,20 @@ flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the 
   await employer.evaluate(() => document.activeElement?.blur())
   await sleep(300)
   await check(employer, 'employer canvas')
+
+  // Moving: a card's move menu open, then the drop targets while the card is dragged.
+  await tid(employer, `move-menu-${mine[0]}`).click()
+  await tid(tid(employer, `card-${mine[0]}`), 'move-to-bouwstenen').waitFor({ state: 'visible' })
+  await check(employer, 'canvas with a move menu open')
+  await tid(employer, `move-menu-${mine[0]}`).click()
+  await tid(employer, `drag-${mine[0]}`).hover()
+  await employer.mouse.down()
+  const over = await tid(employer, 'section-themas').boundingBox()
+  await employer.mouse.move(over.x + over.width / 2, over.y + 10, { steps: 4 })
+  await tid(employer, 'drop-bouwstenen').waitFor({ state: 'visible' })
+  await check(employer, 'canvas with drop targets while dragging')
+  await employer.mouse.up()
+  await tid(employer, 'drop-bouwstenen').waitFor({ state: 'hidden' })
 
   // The gap board with a filled row.
   await tid(employer, 'tab-gap').click()
