@@ -197,6 +197,7 @@ pub const MONITORING_FIELDS: &[&str] = &[
     "meetmomenten",
     "verzamelt",
     "rapporteert",
+    "terugkoppeling",
     "status",
     "metingen",
 ];
@@ -921,12 +922,12 @@ impl Judging<'_, '_> {
                 "status" => {
                     bad("must be one of gepland, loopt, op-koers, achter, behaald, gestopt")
                 }
-                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert"
+                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" | "terugkoppeling"
                     if s(v).is_some_and(|t| t.len() <= 500) =>
                 {
                     Ok(())
                 }
-                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" => {
+                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" | "terugkoppeling" => {
                     bad("must be a text of at most 500 bytes")
                 }
                 "meetmomenten" => match v {
@@ -1358,6 +1359,11 @@ mod tests {
             );
             c.insert(txn, "verzamelt", "HR");
             c.insert(txn, "rapporteert", "werkgroep");
+            c.insert(
+                txn,
+                "terugkoppeling",
+                "naar de cao-tafel, basis voor de volgende ronde",
+            );
             c.insert(txn, "status", "op-koers");
             c.insert(
                 txn,
@@ -1373,6 +1379,8 @@ mod tests {
             ("soort", yrs::Any::from("veel")),
             ("status", yrs::Any::from("klaar")),
             ("nulmeting", yrs::Any::from(3.0)),
+            ("terugkoppeling", yrs::Any::from(true)),
+            ("terugkoppeling", yrs::Any::from("x".repeat(501))),
             ("meetmomenten", yrs::Any::from("einde")),
             ("metingen", yrs::Any::from(vec![yrs::Any::from("25%")])),
         ]

@@ -10,6 +10,7 @@ import type { FacilitatorActions } from './views/facilitator'
 import type { GapActions } from './views/gap'
 import type { PartyActions } from './views/party'
 import type { StaalkaartActions } from './views/staalkaart'
+import type { MonitoringActions } from './views/monitoring'
 import * as ym from './ymodel'
 import { focusFromKey } from './viewmodels'
 import { mine, newId, rememberMine } from './session'
@@ -115,6 +116,22 @@ export function createActions(app: BoardApp) {
 
   let ballotFor: string | null = null
   let draftsLoading = false
+
+  const monitoring: MonitoringActions & { setStatus(id: string, status: string | undefined): void } = {
+    addIndicator: (afspraak) => {
+      const id = newId('c')
+      ym.addCard(app.doc('canvas'), id, { section: 'monitoring', text: '', stap: '6', afspraak, soort: 'kwantitatief' })
+      rememberMine(board, id)
+      app.render()
+    },
+    set: (id, field, value) => ym.setCardField(app.doc('canvas'), id, field, value),
+    setStatus: (id, status) => ym.setCardField(app.doc('canvas'), id, 'status', status),
+    remove: (id) => {
+      if (window.confirm(t('confirm.removeCard'))) ym.removeCard(app.doc('canvas'), id)
+    },
+    focus: (id) => s.presence.setEditing(id),
+    blur: (id) => s.presence.clearEditing(id),
+  }
 
   const canvas: CanvasActions = {
     ...cardActions(() => 'canvas'),
@@ -296,7 +313,7 @@ export function createActions(app: BoardApp) {
   }
 
   return {
-    canvas, gap, party, staalkaart, facilitator, unsavedPanel,
+    canvas, gap, party, staalkaart, monitoring, facilitator, unsavedPanel,
 
     tab(tab: Tab): void {
       s.tab = tab

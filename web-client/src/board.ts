@@ -22,6 +22,8 @@ import { createParty } from './views/party'
 import { createStaalkaart } from './views/staalkaart'
 import { createFacilitatorPanel } from './views/facilitator'
 import { createAdvice } from './views/advice'
+import { createMonitoring } from './views/monitoring'
+import { createHistory } from './history'
 import { createUnsavedPanel } from './views/unsaved'
 import { h, setAttr, setHidden } from './views/dom'
 import { lang, onLangChange, setLang, t } from './i18n'
@@ -202,8 +204,14 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   const gap = createGap(actions.gap)
   const party = createParty(actions.party)
   const staalkaart = createStaalkaart(actions.staalkaart)
+  const monitoring = createMonitoring(actions.monitoring)
+  // The history, for every role (restore and taking snapshots: the facilitator's).
+  const history = createHistory({
+    api, board: info.id, role,
+    live: () => ({ template: state.template, themes: ym.readThemes(app.doc('canvas')) }),
+  })
   const panel = role === 'facilitator' ? createFacilitatorPanel(actions.facilitator) : null
-  // From workshop to advice (report, exports, history, next round): the facilitator's.
+  // From workshop to advice (report, exports, next round): the facilitator's.
   if (panel) panel.el.append(createAdvice(api, info.id).el)
   const unsaved = createUnsavedPanel(actions.unsavedPanel)
   const panels: Record<Tab, HTMLElement> = {
@@ -211,8 +219,10 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     gap: h('div', { role: 'tabpanel', id: 'panel-gap', 'aria-labelledby': 'tab-gap' }, gap.el),
     party: h('div', { role: 'tabpanel', id: 'panel-party', 'aria-labelledby': 'tab-party' }, party.el),
     staalkaart: h('div', { role: 'tabpanel', id: 'panel-staalkaart', 'aria-labelledby': 'tab-staalkaart' }, staalkaart.el),
+    monitoring: h('div', { role: 'tabpanel', id: 'panel-monitoring', 'aria-labelledby': 'tab-monitoring' }, monitoring.el),
+    history: h('div', { role: 'tabpanel', id: 'panel-history', 'aria-labelledby': 'tab-history' }, history.el),
   }
-  const tabs: Tab[] = ['canvas', 'gap', ...(parties.length ? (['party'] as Tab[]) : []), 'staalkaart']
+  const tabs: Tab[] = ['canvas', 'gap', ...(parties.length ? (['party'] as Tab[]) : []), 'monitoring', 'staalkaart', 'history']
   const main = h('main', { class: 'board-main' }, ...tabs.map((tab) => panels[tab]))
   const page = h('div', { class: `board-page${panel ? ' with-panel' : ''}` },
     header.el, unsaved.el, presence.el, h('div', { class: 'board-body' }, main, panel?.el))
@@ -298,6 +308,8 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     gap.update(vm.gapModel(snap, r, role === 'facilitator'))
     if (parties.length) party.update(vm.partyModel(snap, local, template, r))
     staalkaart.update(vm.staalkaartModel(snap, template, r))
+    if (state.tab === 'monitoring') monitoring.update(vm.monitoringModel(snap, template, r))
+    history.shown(state.tab === 'history')
     panel?.update({
       session: s,
       sections: template.sections,

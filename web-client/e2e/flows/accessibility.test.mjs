@@ -116,3 +116,51 @@ flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the 
 
   assert.deepEqual(found, [], `axe found ${found.length} serious or critical violation(s):\n${found.join('\n')}`)
 })
+
+flow('accessibility: axe finds nothing serious or critical on the monitoring plan (facilitator and employer), the history list, a comparison and a snapshot opened read-only', async (s) => {
+  const board = await createBoard('Toegankelijkheid monitoring')
+  const found = []
+  const check = async (page, label) => {
+    const r = await axeRun(page, label)
+    assert.ok(r.passed > 5, `axe ran on the ${label} (${r.passed} rules passed)`)
+    s.note(`${label}: ${r.passed} rules passed, ${r.serious.length} serious/critical, ${r.other.length} lesser`)
+    found.push(...r.serious)
+  }
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const agreement = await addCard(fac, 'bouwstenen', 'Ontwikkelbudget voor iedereen')
+  await waitCardText(fac, agreement, 'Ontwikkelbudget voor iedereen', 'the agreement')
+  await tid(fac, 'tab-monitoring').click()
+  await tid(tid(fac, `agreement-${agreement}`), 'add-indicator').click()
+  const ind = fac.locator('[data-testid^="indicator-c"]').first()
+  await ind.waitFor({ state: 'visible' })
+  await tid(ind, 'indicator-text').fill('Gebruik ontwikkelbudget')
+  await tid(ind, 'indicator-meetmomenten').fill('halverwege; einde cao')
+  await tid(ind, 'indicator-meetmomenten').press('Tab')
+  await tid(ind, 'meting-1').waitFor({ state: 'visible' })
+  await fac.evaluate(() => document.activeElement?.blur())
+  await sleep(300)
+  await check(fac, 'facilitator monitoring plan')
+
+  const inv = await invite(board, 'employer')
+  const { page: emp } = await openBoard(await s.context({}, 'employer'), inv.url, 'Erik')
+  await tid(emp, 'tab-monitoring').click()
+  await tid(emp, 'meting-1').waitFor({ state: 'visible' })
+  await check(emp, 'employer monitoring plan')
+
+  await control(board, { action: 'step', step: '6' })
+  await tid(emp, 'tab-history').click()
+  const row = tid(emp, 'snapshot').first()
+  await row.waitFor({ state: 'visible' })
+  await tid(row, 'snapshot-compare').click()
+  await tid(emp, 'snapshot-changes').waitFor({ state: 'attached' })
+  await check(emp, 'employer history with a comparison')
+  await tid(row, 'snapshot-open').click()
+  await tid(emp, 'snapshot-banner').waitFor({ state: 'visible' })
+  await sleep(300)
+  await check(emp, 'employer snapshot opened read-only')
+  await tid(fac, 'tab-history').click()
+  await tid(fac, 'snapshot').first().waitFor({ state: 'visible' })
+  await check(fac, 'facilitator history')
+
+  assert.deepEqual(found, [], `axe found ${found.length} serious or critical violation(s):\n${found.join('\n')}`)
+})

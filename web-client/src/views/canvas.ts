@@ -40,9 +40,10 @@ export interface CanvasActions extends CardActions {
 /** The labels a private draft carries (they become the revealed card's). */
 export interface DraftLabels { type?: string; thema?: string; pijlers: string[] }
 
-export function createCanvas(actions: CanvasActions) {
-  const filter = h('select', { testid: 'filter-type', id: 'filter-type', onchange: () => actions.filter(filter.value) })
-  const filterLabel = h('label', { for: 'filter-type', class: 'inline-label' })
+/** `prefix` keeps element ids unique when a second canvas is on the page (a snapshot, read-only). */
+export function createCanvas(actions: CanvasActions, prefix = '') {
+  const filter = h('select', { testid: 'filter-type', id: `${prefix}filter-type`, onchange: () => actions.filter(filter.value) })
+  const filterLabel = h('label', { for: `${prefix}filter-type`, class: 'inline-label' })
   const legend = h('div', { class: 'legend', role: 'note' })
   const votesLeft = h('p', { testid: 'votes-left', class: 'votes-left', 'aria-live': 'polite' })
   const privateNote = h('p', { class: 'private-note', testid: 'private-note' })
@@ -63,7 +64,7 @@ export function createCanvas(actions: CanvasActions) {
 
   function sectionBlock(first: SectionModel) {
     const id = first.section.id
-    const title = h('h2', { id: `title-${id}` })
+    const title = h('h2', { id: `${prefix}title-${id}` })
     const hint = h('p', { class: 'hint' })
     const lockBadge = h('span', { class: 'lock-badge' })
     const addBtn = h('button', {
@@ -78,10 +79,10 @@ export function createCanvas(actions: CanvasActions) {
     })
     const cards = h('div', { class: 'cards' })
     const draftText = h('textarea', { testid: 'draft-text', class: 'card-text', rows: 3 })
-    const draftType = h('select', { testid: 'draft-type', class: 'select-small', id: `draft-type-${id}` })
-    const draftThema = h('select', { testid: 'draft-thema', class: 'select-small', id: `draft-thema-${id}` })
-    const draftTypeLabel = h('label', { for: `draft-type-${id}` })
-    const draftThemaLabel = h('label', { for: `draft-thema-${id}` })
+    const draftType = h('select', { testid: 'draft-type', class: 'select-small', id: `${prefix}draft-type-${id}` })
+    const draftThema = h('select', { testid: 'draft-thema', class: 'select-small', id: `${prefix}draft-thema-${id}` })
+    const draftTypeLabel = h('label', { for: `${prefix}draft-type-${id}` })
+    const draftThemaLabel = h('label', { for: `${prefix}draft-thema-${id}` })
     const draftPijlers = h('fieldset', { class: 'pijler-set' })
     const draftPijlerLegend = h('legend', {})
     const draftSave = h('button', {
@@ -113,7 +114,7 @@ export function createCanvas(actions: CanvasActions) {
     const drafts = h('div', { class: 'drafts-box', testid: 'drafts' }, draftTitle, draftList)
     const head = h('header', { class: 'section-head' }, title, lockBadge, addBtn)
     const dropHint = h('p', { class: 'drop-hint', testid: `drop-${id}`, hidden: true })
-    const el = h('section', { testid: `section-${id}`, class: 'section', 'aria-labelledby': `title-${id}` }, head, hint, dropHint, editor, drafts, cards)
+    const el = h('section', { testid: `section-${id}`, class: 'section', 'aria-labelledby': `${prefix}title-${id}` }, head, hint, dropHint, editor, drafts, cards)
     dropMarks.set(id, (on) => {
       setAttr(el, 'data-drop-target', on ? 'true' : null)
       el.classList.toggle('is-drop-target', on)
