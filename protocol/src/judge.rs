@@ -858,7 +858,8 @@ impl Judging<'_, '_> {
                 field,
                 "type" | "stap" | "thema" | "pijlers" | "order" | "priority"
             ) || (doc == DocName::Canvas
-                && (matches!(field, "section" | "source") || MONITORING_FIELDS.contains(&field)))
+                && (matches!(field, "section" | "source" | "gapRow")
+                    || MONITORING_FIELDS.contains(&field)))
                 || (doc == DocName::Gap && field == "partijen");
         if !known {
             return refuse(
@@ -944,6 +945,18 @@ impl Judging<'_, '_> {
                     Any::Array(a) if a.len() <= 100 && a.iter().all(measurement) => Ok(()),
                     _ => bad("must be a list of at most 100 {\"moment\", \"waarde\"} texts"),
                 },
+                "gapRow"
+                    if s(v).is_some_and(|t| {
+                        self.ctx
+                            .session
+                            .gap_rows
+                            .as_ref()
+                            .is_some_and(|rows| rows.contains(&t))
+                    }) =>
+                {
+                    Ok(())
+                }
+                "gapRow" => bad("must be the id of a row of this board's gap analysis"),
                 "source" if s(v).is_some_and(|t| t.len() <= 64) => Ok(()),
                 "source" => bad("must be a staalkaart id of at most 64 bytes"),
                 "order" | "priority" if matches!(v, Any::Number(_)) => Ok(()),
@@ -1406,6 +1419,62 @@ mod tests {
             let mut txn = d.transact_mut();
             let row = rows.insert(&mut txn, "r", MapPrelim::default());
             row.insert(&mut txn, "status", "loopt");
+        });
+        assert_eq!(g.code(Role::Employer, &u), Code::UnknownField);
+    }
+
+    /// A card's `gapRow` names a row of this board's gap analysis, checked against the rows the
+    /// host last saw there: another id, a non-string, or any value while the gap document is
+    /// not known is refused — for the facilitator too; on a gap row the field is unknown.
+    #[test]
+    fn a_card_links_only_to_a_gap_row_of_the_board() {
+        let mut s = Server::new(DocName::Canvas);
+        let link = |client: u64, s: &Server, value: yrs::Any| {
+            Client::new(client, s).edit(s, |d| {
+                let cards = d.get_or_insert_map("cards");
+                let mut txn = d.transact_mut();
+                let card = cards.insert(
+                    &mut txn,
+                    format!("b{client}").as_str(),
+                    MapPrelim::default(),
+                );
+                card.insert(&mut txn, "section", "bouwstenen");
+                card.insert(&mut txn, "gapRow", value);
+            })
+        };
+        let u = link(EMPLOYER, &s, "r1".into());
+        assert_eq!(
+            s.code(Role::Employer, &u),
+            Code::InvalidValue,
+            "no gap rows known"
+        );
+        s.session.gap_rows = Some(Arc::new(["r1".to_owned()].into()));
+        assert!(s.send(Role::Employer, &u).is_ok(), "a row of the board");
+        for (n, bad) in [
+            yrs::Any::from("r2"),
+            yrs::Any::from(""),
+            yrs::Any::from(1.0),
+            yrs::Any::from(vec![yrs::Any::from("r1")]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let u = link(EMPLOYER + 20 + n as u64, &s, bad.clone());
+            assert_eq!(s.code(Role::Employer, &u), Code::InvalidValue, "{bad:?}");
+            let u = link(700 + n as u64, &s, bad.clone());
+            assert_eq!(
+                s.code(Role::Facilitator, &u),
+                Code::InvalidValue,
+                "facilitator {bad:?}"
+            );
+        }
+        let mut g = Server::new(DocName::Gap);
+        g.session.gap_rows = Some(Arc::new(["r1".to_owned()].into()));
+        let u = Client::new(EMPLOYER, &g).edit(&g, |d| {
+            let rows = d.get_or_insert_map("rows");
+            let mut txn = d.transact_mut();
+            let row = rows.insert(&mut txn, "r9", MapPrelim::default());
+            row.insert(&mut txn, "gapRow", "r1");
         });
         assert_eq!(g.code(Role::Employer, &u), Code::UnknownField);
     }

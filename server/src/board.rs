@@ -130,11 +130,25 @@ impl Board {
 
     fn install(&self, state: BoardState, version: u64) {
         let mut st = self.lock();
-        *self.policy.write().unwrap_or_else(|p| p.into_inner()) =
-            (state.policy(), state.author_mode);
+        {
+            let mut policy = self.policy.write().unwrap_or_else(|p| p.into_inner());
+            let mut next = state.policy();
+            // The gap rows come from the gap document, not from the state record.
+            next.gap_rows = policy.0.gap_rows.take();
+            *policy = (next, state.author_mode);
+        }
         *st = state;
         self.version
             .store(version, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The row ids of the gap document as its actor on this node last stored them, for the
+    /// canvas judge (a card's `gapRow`).
+    pub fn set_gap_rows(&self, rows: std::collections::BTreeSet<String>) {
+        let mut policy = self.policy.write().unwrap_or_else(|p| p.into_inner());
+        if policy.0.gap_rows.as_deref() != Some(&rows) {
+            policy.0.gap_rows = Some(Arc::new(rows));
+        }
     }
 
     pub fn policy(&self) -> (SessionPolicy, AuthorMode) {

@@ -473,6 +473,7 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         presence_due: None,
         presence_relayed: None,
     };
+    live.publish_gap_rows();
     let final_join_error = live.serve(&mut rx).await;
     live.ctx.metrics.documents_loaded.dec();
     (live.ctx.forget)(&live.ctx.key, live.ctx.generation);
@@ -538,7 +539,23 @@ impl LiveDoc {
             if self.flush().await.is_err() {
                 return || JoinError::Gone;
             }
+            self.publish_gap_rows();
         }
+    }
+
+    /// On the gap document: hands the board the ids of its rows as stored, which the canvas
+    /// judge checks a card's `gapRow` against.
+    fn publish_gap_rows(&self) {
+        if self.ctx.key.doc != DocName::Gap {
+            return;
+        }
+        use yrs::{Map, ReadTxn, Transact};
+        let txn = self.core.doc().transact();
+        let rows = txn
+            .get_map("rows")
+            .map(|m| m.keys(&txn).map(str::to_owned).collect())
+            .unwrap_or_default();
+        self.ctx.board.set_gap_rows(rows);
     }
 
     async fn handle(&mut self, cmd: DocCmd) -> Result<Flow, StoreError> {

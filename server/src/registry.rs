@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tafel_protocol::index::Owner;
-use tafel_protocol::{BoardId, DocKey};
+use tafel_protocol::{BoardId, DocKey, DocName};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -175,6 +175,15 @@ impl Registry {
         board: &Arc<Board>,
         conn: ConnHandle,
     ) -> Result<DocHandle, JoinFailure> {
+        if key.doc == DocName::Canvas {
+            // The canvas judge checks a card's `gapRow` against the gap document's rows, which
+            // its actor hands the board once loaded.
+            let gap = DocKey {
+                board: key.board.clone(),
+                doc: DocName::Gap,
+            };
+            let _ = self.get_or_spawn(&gap, board);
+        }
         loop {
             let handle = self.get_or_spawn(key, board).ok_or(JoinFailure::Closed)?;
             let (reply, answer) = oneshot::channel();

@@ -132,6 +132,9 @@ async fn run(
             return Ok(json!({"ok": true, "round": id}));
         }
         Command::RevealRound { round } => return reveal_round(state, board, who, &round).await,
+        Command::Prioritize { round, top } => {
+            return prioritize(state, board, who, &round, top).await
+        }
         Command::Hide { card, row } => {
             moderation::hide(state, board, who, &Target::from_fields(card, row)?, None).await?
         }
@@ -271,6 +274,60 @@ async fn reveal_round(
     })
     .await?;
     Ok(json!({"ok": true, "totals": totals}))
+}
+
+/// Turns the top of a revealed round into priorities: decided on the state (and audited), then
+/// written as `priority` on the cards and gap rows.
+async fn prioritize(
+    state: &AppState,
+    board: &Arc<Board>,
+    who: &Participant,
+    round: &str,
+    top: u32,
+) -> Result<Value, AppError> {
+    let priorities = board
+        .update(|st| {
+            let p = commands::prioritize(st, round, top)?;
+            let chosen = &st.rounds[round].prioritized;
+            let detail = json!({"round": round, "top": top, "items": chosen});
+            board.audit(st, who, "prioritize", detail);
+            Ok::<_, Refusal>(p)
+        })
+        .await??;
+    let of = |prefix: &str| -> Vec<(String, Option<u32>)> {
+        priorities
+            .iter()
+            .filter_map(|(k, n)| Some((k.strip_prefix(prefix)?.to_owned(), *n)))
+            .collect()
+    };
+    let cards = of("canvas/");
+    if !cards.is_empty() {
+        ops::edit(state, board, DocName::Canvas, move |txn| {
+            edits::write_priorities(txn, "cards", &cards);
+            Value::Null
+        })
+        .await?;
+    }
+    // On the gap board the priority is also the rows' order: the chosen rows go first.
+    let rows: Vec<(String, u32)> = of("gap/")
+        .into_iter()
+        .filter_map(|(id, n)| Some((id, n?)))
+        .collect();
+    if !rows.is_empty() {
+        let next = priorities.iter().filter(|(_, n)| n.is_some()).count() as u32 + 1;
+        ops::edit(state, board, DocName::Gap, move |txn| {
+            edits::prioritize_rows(txn, &rows, next);
+            Value::Null
+        })
+        .await?;
+    }
+    let mut ranked: Vec<(u32, &String)> = priorities
+        .iter()
+        .filter_map(|(k, n)| Some(((*n)?, k)))
+        .collect();
+    ranked.sort();
+    let chosen: Vec<&String> = ranked.into_iter().map(|(_, k)| k).collect();
+    Ok(json!({"ok": true, "priorities": chosen}))
 }
 
 #[derive(Deserialize)]

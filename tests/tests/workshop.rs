@@ -667,6 +667,148 @@ async fn rounds_over_any_section_and_gap_rows_rank_by_document_and_item() {
     assert!(tafel_tests::eventually(T, || o.items("cards")["same"]["votes"] == 1).await);
 }
 
+/// "Top N → priorities": only the facilitator turns the top of a revealed round into priorities
+/// (a participant's command is refused and changes nothing); the top items with a dot get
+/// `priority` 1, 2, … on their card or gap row, the round's other items lose theirs, and
+/// `control/rounds` keeps the list. A bouwsteen links to the gap row it answers only by a row id
+/// of this board. The advice report shows the priorities, the ranked results with bars and, in
+/// the gap analysis, the bouwstenen per row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_facilitator_turns_the_top_of_a_round_into_priorities_and_bouwstenen_answer_gap_rows() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let fac = token(Role::Facilitator, &board, "f");
+    let f = connect(&t, &board, "canvas", &fac).await;
+    f.add_card("b1", "bouwstenen", "Ontwikkelbudget", json!({}));
+    let g = connect(&t, &board, "gap", &fac).await;
+    g.add_item(
+        "rows",
+        "g1",
+        json!({"priority": 7}),
+        "onderwerp",
+        "Scholing",
+    );
+    g.add_item("rows", "g2", json!({}), "onderwerp", "Werkdruk");
+    let og = connect(&t, &board, "gap", &token(Role::Observer, &board, "o")).await;
+    let oc = connect(&t, &board, "canvas", &token(Role::Observer, &board, "o")).await;
+    assert!(
+        tafel_tests::eventually(T, || og
+            .items("rows")
+            .as_object()
+            .is_some_and(|m| m.len() == 2)
+            && oc.items("cards").get("b1").is_some())
+        .await
+    );
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "open-round", "title": "Wat eerst?", "items": ["canvas/b1", "gap/g1", "gap/g2"], "budget": 3}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let round = v["round"].as_str().unwrap().to_owned();
+    let votes = format!("/api/boards/{board}/rounds/{round}/votes");
+    let e = token(Role::Employer, &board, "e");
+    let w = token(Role::Employee, &board, "w");
+    for (tok, item) in [
+        (&w, "gap/g2"),
+        (&w, "gap/g2"),
+        (&w, "canvas/b1"),
+        (&e, "gap/g2"),
+    ] {
+        let (s, v) = call(&t, Method::POST, &votes, tok, Some(json!({"item": item}))).await;
+        assert_eq!(s, 200, "{item}: {v}");
+    }
+    let top2 = json!({"action": "prioritize", "round": round, "top": 2});
+    let (s, v) = control(&t, &board, top2.clone()).await;
+    assert_eq!(s, 400, "not before the reveal: {v}");
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "reveal-round", "round": round}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // Hostile: participants send the facilitator's command with their own tokens.
+    let path = format!("/api/boards/{board}/control");
+    for tok in [&w, &e, &token(Role::Observer, &board, "o")] {
+        let (s, v) = call(&t, Method::POST, &path, tok, Some(top2.clone())).await;
+        assert_eq!(s, 403, "{v}");
+    }
+    let (_, export) = call(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/export?format=json"),
+        &fac,
+        None,
+    )
+    .await;
+    let rows = &export["documents"]["gap"]["rows"];
+    assert!(rows["g2"].get("priority").is_none(), "{rows}");
+    assert_eq!(rows["g1"]["priority"], 7, "{rows}");
+    assert_eq!(
+        export["documents"]["control"]["rounds"][&round]["priorities"],
+        json!([])
+    );
+    for bad_top in [0, 4] {
+        let (s, v) = control(
+            &t,
+            &board,
+            json!({"action": "prioritize", "round": round, "top": bad_top}),
+        )
+        .await;
+        assert_eq!(s, 400, "top {bad_top}: {v}");
+    }
+    let (s, v) = control(
+        &t,
+        &board,
+        json!({"action": "prioritize", "round": "nope", "top": 1}),
+    )
+    .await;
+    assert_eq!(s, 404, "{v}");
+    // Positive control: the facilitator's top 2.
+    let (s, v) = control(&t, &board, top2).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["priorities"], json!(["gap/g2", "canvas/b1"]));
+    assert!(
+        tafel_tests::eventually(T, || og.items("rows")["g2"]["priority"] == 1
+            && og.items("rows")["g1"]["priority"] == 3
+            && oc.items("cards")["b1"]["priority"] == 2)
+        .await,
+        "rows {} cards {}",
+        og.items("rows"),
+        oc.items("cards")
+    );
+    let ctl = connect(&t, &board, "control", &w).await;
+    assert_eq!(
+        ctl.map_json("rounds")[&round]["priorities"],
+        json!(["gap/g2", "canvas/b1"])
+    );
+    // A bouwsteen answers a gap row: only a row of this board.
+    let hostile = connect(&t, &board, "canvas", &e).await;
+    hostile.set_item_field("cards", "b1", "gapRow", json!("elders"));
+    hostile.assert_refused(0, "gap", T).await;
+    let ec = connect(&t, &board, "canvas", &e).await;
+    ec.set_item_field("cards", "b1", "gapRow", json!("g1"));
+    assert!(tafel_tests::eventually(T, || oc.items("cards")["b1"]["gapRow"] == "g1").await);
+    assert!(ec.seen().denied.is_empty(), "{:?}", ec.seen().denied);
+    let (s, _, md) = tafel_tests::api::call_text(
+        &t,
+        Method::GET,
+        &format!("/api/boards/{board}/export?format=md"),
+        &fac,
+    )
+    .await;
+    assert_eq!(s, 200);
+    for want in [
+        "Uit de stemronde “Wat eerst?”:\n\n- Prioriteit 1: Werkdruk (gap-analyse), 3 stemmen\n- Prioriteit 2: Ontwikkelbudget, 1 stem\n",
+        "| Scholing |  |  |  |  |  | Ontwikkelbudget |",
+        "#### Wat eerst?\n\n1. Werkdruk (gap-analyse) `████████████████████` 3\n2. Ontwikkelbudget `███████` 1\n3. Scholing (gap-analyse) `·` 0\n",
+    ] {
+        assert!(md.contains(want), "missing {want:?} in\n{md}");
+    }
+}
+
 /// Moderation: hide, restore and merge are the facilitator's, are audited (who, what, when),
 /// and the log can be exported as JSON and CSV by the facilitator only. Hidden cards leave the
 /// document, so they are in no other role's export.

@@ -59,8 +59,9 @@ export function createActions(app: BoardApp) {
       merge: (id, into) => void control({ action: 'merge', card: id, into }),
       spotlight: (id) => facilitator.presentation(true, `card:${id}`),
       move: (id, section) => void moveCard(id, section),
-      vote: (id) => void vote(id, 1),
-      unvote: (id) => void vote(id, -1),
+      vote: (id) => void vote(`canvas/${id}`, 1),
+      unvote: (id) => void vote(`canvas/${id}`, -1),
+      setGapRow: (id, row) => ym.setCardField(app.doc(docName()), id, 'gapRow', row),
       setType: (id, type) => ym.setCardField(app.doc(docName()), id, 'type', type),
       setThema: (id, thema) => ym.setCardField(app.doc(docName()), id, 'thema', thema),
       setPijlers: (id, pijlers) => ym.setCardField(app.doc(docName()), id, 'pijlers', pijlers),
@@ -86,10 +87,11 @@ export function createActions(app: BoardApp) {
     return ym.readRounds(app.doc('control')).find((r) => r.status === 'open') ?? null
   }
 
-  async function vote(card: string, dir: 1 | -1): Promise<void> {
+  /** One dot more or less on an item of the open round (`canvas/<id>`, `gap/<id>`). */
+  async function vote(item: string, dir: 1 | -1): Promise<void> {
     const round = currentOpenRound()
     if (!round) return
-    const ballot = await call(dir > 0 ? s.api.vote(board, round.id, card) : s.api.unvote(board, round.id, card))
+    const ballot = await call(dir > 0 ? s.api.vote(board, round.id, item) : s.api.unvote(board, round.id, item))
     if (ballot) {
       s.ballot = ballot
       app.render()
@@ -195,6 +197,8 @@ export function createActions(app: BoardApp) {
     spotlight: (id) => facilitator.presentation(true, `row:${id}`),
     focus: (id) => s.presence.setEditing(id),
     blur: (id) => s.presence.clearEditing(id),
+    vote: (id) => void vote(`gap/${id}`, 1),
+    unvote: (id) => void vote(`gap/${id}`, -1),
   }
 
   const staalkaart: StaalkaartActions = {
@@ -230,11 +234,19 @@ export function createActions(app: BoardApp) {
       const res = await control({ action: 'reveal-drafts' })
       if (res) app.notify(t('fac.revealed', { n: (res as { published?: number }).published ?? 0 }))
     },
-    openRound: async (budget) => {
-      const cards = ym.readCards(app.doc('canvas')).filter((c) => c.section === 'bouwstenen' && !c.hidden).map((c) => c.id)
-      if (!cards.length) return app.notify(t('fac.noCards'))
+    openRound: async (budget, picks) => {
+      // What is votable: the cards of the picked sections, and the gap rows when picked.
+      const cards = ym.readCards(app.doc('canvas')).filter((c) => picks.includes(c.section) && !c.hidden).map((c) => `canvas/${c.id}`)
+      const rows = picks.includes('gap') ? ym.readRows(app.doc('gap')).map((r) => `gap/${r.id}`) : []
+      const items = [...cards, ...rows]
+      if (!items.length) return app.notify(t('fac.noCards'))
       const b = Math.min(100, Math.max(1, budget || 3))
-      await control({ action: 'open-round', title: t('fac.roundTitle'), cards, budget: b, max_per_card: b })
+      const title = picks.length === 1 && picks[0] === 'bouwstenen' ? t('fac.roundTitle') : t('fac.roundTitleAny')
+      await control({ action: 'open-round', title, items, budget: b, max_per_card: b })
+    },
+    prioritize: async (round, top) => {
+      const res = await control({ action: 'prioritize', round, top })
+      if (res) app.notify(t('results.prioritized', { n: ((res as { priorities?: string[] }).priorities ?? []).length }))
     },
     closeRound: async () => {
       const round = currentOpenRound()

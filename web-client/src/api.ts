@@ -185,11 +185,12 @@ export class Api {
     return this.json('GET', `/api/boards/${board}/rounds/${encodeURIComponent(round)}/ballot`)
   }
 
-  vote(board: string, round: string, card: string): Promise<Ballot> {
-    return this.json('POST', `/api/boards/${board}/rounds/${encodeURIComponent(round)}/votes`, { card })
+  /** One dot on an item of the round: `canvas/<card id>` or `gap/<row id>`. */
+  vote(board: string, round: string, item: string): Promise<Ballot> {
+    return this.json('POST', `/api/boards/${board}/rounds/${encodeURIComponent(round)}/votes`, { item })
   }
 
-  unvote(board: string, round: string, card: string): Promise<Ballot> {
-    return this.json('DELETE', `/api/boards/${board}/rounds/${encodeURIComponent(round)}/votes/${encodeURIComponent(card)}`)
+  unvote(board: string, round: string, item: string): Promise<Ballot> {
+    return this.json('DELETE', `/api/boards/${board}/rounds/${encodeURIComponent(round)}/votes/${encodeURIComponent(item)}`)
   }
 }

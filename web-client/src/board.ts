@@ -20,6 +20,7 @@ import { createCanvas } from './views/canvas'
 import { createGap } from './views/gap'
 import { createParty } from './views/party'
 import { createStaalkaart } from './views/staalkaart'
+import { createResults } from './views/results'
 import { createFacilitatorPanel } from './views/facilitator'
 import { createAdvice } from './views/advice'
 import { createMonitoring } from './views/monitoring'
@@ -210,6 +211,8 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     api, board: info.id, role,
     live: () => ({ template: state.template, themes: ym.readThemes(app.doc('canvas')) }),
   })
+  // The revealed rounds, ranked with bars, on the board for everyone (the room screen too).
+  const results = createResults('results-board', null)
   const panel = role === 'facilitator' ? createFacilitatorPanel(actions.facilitator) : null
   // From workshop to advice (report, exports, next round): the facilitator's.
   if (panel) panel.el.append(createAdvice(api, info.id).el)
@@ -223,7 +226,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     history: h('div', { role: 'tabpanel', id: 'panel-history', 'aria-labelledby': 'tab-history' }, history.el),
   }
   const tabs: Tab[] = ['canvas', 'gap', ...(parties.length ? (['party'] as Tab[]) : []), 'monitoring', 'staalkaart', 'history']
-  const main = h('main', { class: 'board-main' }, ...tabs.map((tab) => panels[tab]))
+  const main = h('main', { class: 'board-main' }, results.el, ...tabs.map((tab) => panels[tab]))
   const page = h('div', { class: `board-page${panel ? ' with-panel' : ''}` },
     header.el, unsaved.el, presence.el, h('div', { class: 'board-body' }, main, panel?.el))
   root.replaceChildren(page)
@@ -305,7 +308,9 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     })
     for (const tab of tabs) setHidden(panels[tab], tab !== state.tab)
     canvas.update(vm.canvasModel(snap, local, template, r))
-    gap.update(vm.gapModel(snap, r, role === 'facilitator'))
+    gap.update(vm.gapModel(snap, r, role === 'facilitator', state.ballot))
+    const ranked = vm.resultsModel(snap, template)
+    results.update(ranked)
     if (parties.length) party.update(vm.partyModel(snap, local, template, r))
     staalkaart.update(vm.staalkaartModel(snap, template, r))
     if (state.tab === 'monitoring') monitoring.update(vm.monitoringModel(snap, template, r))
@@ -323,6 +328,7 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       hidden: state.hidden ? vm.hiddenModel(state.hidden, snap, template) : null,
       focus: vm.focusKey(s.presentation.focus),
       ready: vm.readyCount(snap.people),
+      results: ranked,
     })
     setAttr(page, 'data-tab', state.tab)
     canvas.poster(poster)

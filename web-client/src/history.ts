@@ -105,7 +105,7 @@ export function createHistory(ctx: HistoryContext) {
       draw()
     },
   }
-  const gapActions: GapActions = { addRow: noop, move: noop, setPartijen: noop, removeRow: noop, hideRow: noop, spotlight: noop, focus: noop, blur: noop }
+  const gapActions: GapActions = { addRow: noop, move: noop, setPartijen: noop, removeRow: noop, hideRow: noop, spotlight: noop, focus: noop, blur: noop, vote: noop, unvote: noop }
   let canvas: ReturnType<typeof createCanvas> | null = null
   let gap: ReturnType<typeof createGap> | null = null
   const canvasTitle = label(h('h3', {}), 'tab.canvas')

@@ -92,7 +92,14 @@ export interface Session {
 export interface Round {
   id: string
   title: string
+  /** The canvas cards among the items, by their bare id. */
   cards: string[]
+  /** What is votable, as `canvas/<card id>` or `gap/<row id>`. */
+  items: string[]
+  /** After the reveal: every item, most dots first. */
+  ranking: { item: string; votes: number }[]
+  /** The items the facilitator turned into priorities 1, 2, … (`doc/id`). */
+  priorities: string[]
   budget: number
   maxPerCard: number
   status: 'open' | 'closed' | 'revealed'
@@ -165,6 +172,8 @@ export interface Card {
   thema?: string
   type?: string
   source?: string
+  /** The gap row this card (a bouwsteen) answers. */
+  gapRow?: string
   order: number
   author?: string
   createdAt?: number
@@ -219,6 +228,8 @@ export interface HiddenItem {
 export interface Row {
   id: string
   onderwerp: SharedText | null
+  /** The onderwerp as it is now, for labels (results, a bouwsteen's link). */
+  subject: string
   huidig: SharedText | null
   gewenst: SharedText | null
   gap: SharedText | null

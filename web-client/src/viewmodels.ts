@@ -10,6 +10,7 @@ import type { StaalkaartModel } from './views/staalkaart'
 import type { AgreementModel, IndicatorModel, MonitoringModel } from './views/monitoring'
 import type { UnsavedModel } from './views/unsaved'
 import type { HiddenEntry } from './views/hidden'
+import type { ResultsModel } from './views/results'
 import type { Rights } from './permissions'
 import { lang, t, type Key } from './i18n'
 import { explain, parseRefusal } from './refusal'
@@ -78,9 +79,10 @@ export function themesOf(snap: Snapshot, template: Template): Named[] {
 export function canvasModel(snap: Snapshot, local: Local, template: Template, rights: Rights): CanvasModel {
   const fac = local.role === 'facilitator'
   const round = openRound(snap.rounds)
-  const inRound = new Set(round?.cards ?? [])
+  const inRound = new Set(round?.items ?? [])
   const ballot = round && local.ballot?.round === round.id ? local.ballot : null
   const themes = themesOf(snap, template)
+  const rowLabels: [string, string][] = snap.rows.map((r) => [r.id, textStart(r.subject)])
   const locks = snap.session.locks
   const byId = new Map(snap.cards.map((c) => [c.id, c]))
   const spot = spotlight(snap.session)
@@ -101,9 +103,11 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
         .map((s): [string, string] => [s.id, s.title]),
       sectionOrder: template.sections.map((s) => s.id),
       themes,
-      vote: round && rights.vote && inRound.has(card.id)
+      vote: round && rights.vote && inRound.has(`canvas/${card.id}`)
         ? { mine, canAdd: !ballot || (ballot.left > 0 && mine < ballot.maxPerCard), canTake: mine > 0 }
         : null,
+      // A bouwsteen names the gap row it answers.
+      gapRows: card.section === 'bouwstenen' ? rowLabels : undefined,
     }
   }
   const sections: SectionModel[] = template.sections.map((section) => ({
@@ -128,9 +132,13 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
   }
 }
 
-export function gapModel(snap: Snapshot, rights: Rights, facilitator = false): GapModel {
+export function gapModel(snap: Snapshot, rights: Rights, facilitator = false, ballotHeld: Ballot | null = null): GapModel {
   const locks = snap.session.locks
   const spot = spotlight(snap.session)
+  const round = openRound(snap.rounds)
+  const inRound = new Set(round?.items ?? [])
+  const ballot = round && ballotHeld?.round === round.id ? ballotHeld : null
+  const totals = revealedTotals(snap.rounds)
   return {
     canAdd: rights.addRow(),
     locked: locks.board || locks.docs.includes('gap'),
@@ -143,6 +151,47 @@ export function gapModel(snap: Snapshot, rights: Rights, facilitator = false): G
       editingBy: editingBy(snap.people, row.id),
       canHide: facilitator,
       spotlit: spot === `row:${row.id}`,
+      rank: i + 1,
+      votes: totals.get(`gap/${row.id}`) ?? null,
+      vote: round && rights.vote && inRound.has(`gap/${row.id}`)
+        ? (() => {
+            const mine = ballot?.votes[`gap/${row.id}`] ?? 0
+            return { mine, canAdd: !ballot || (ballot.left > 0 && mine < ballot.maxPerCard), canTake: mine > 0 }
+          })()
+        : null,
+    })),
+  }
+}
+
+/** Each item's total in the revealed round that counted it last (rounds in the document's
+ * order), for gap rows, which carry no `votes` field of their own. */
+function revealedTotals(rounds: Round[]): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const r of rounds) {
+    if (r.status !== 'revealed') continue
+    for (const e of r.ranking) out.set(e.item, e.votes)
+  }
+  return out
+}
+
+/** The revealed rounds as ranked lists: each item by its text (a card's, a row's onderwerp),
+ * where it is, its dots, and its place among the priorities taken from the round. */
+export function resultsModel(snap: Snapshot, template: Template): ResultsModel {
+  const cards = new Map(snap.cards.map((c) => [`canvas/${c.id}`, c]))
+  const rows = new Map(snap.rows.map((r) => [`gap/${r.id}`, r]))
+  const titles = new Map(template.sections.map((s) => [s.id, s.title]))
+  return {
+    rounds: snap.rounds.filter((r) => r.status === 'revealed' && r.ranking.length).map((r) => ({
+      id: r.id,
+      title: r.title,
+      entries: r.ranking.map((e) => {
+        const card = cards.get(e.item)
+        const row = rows.get(e.item)
+        const label = card ? textStart(card.plain, 60) : row ? textStart(row.subject, 60) : t('results.gone')
+        const place = card ? titles.get(card.section) ?? card.section : e.item.startsWith('gap/') ? t('tab.gap') : ''
+        const p = r.priorities.indexOf(e.item)
+        return { item: e.item, label, place, votes: e.votes, priority: p >= 0 ? p + 1 : null }
+      }),
     })),
   }
 }

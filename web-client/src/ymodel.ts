@@ -42,6 +42,7 @@ export function readCards(doc: Y.Doc): Card[] {
       thema: str(m.get('thema')),
       type: str(m.get('type')),
       source: str(m.get('source')),
+      gapRow: str(m.get('gapRow')),
       order: num(m.get('order')) ?? 0,
       author: str(m.get('author')),
       createdAt: num(m.get('createdAt')),
@@ -121,7 +122,7 @@ function cardMap(doc: Y.Doc, id: string): Y.Map<unknown> | null {
 }
 
 /** The plain card fields a view sets one by one (the labels, and the monitoring plan's). */
-export type CardField = 'thema' | 'type' | 'pijlers' | keyof Monitoring
+export type CardField = 'thema' | 'type' | 'pijlers' | 'gapRow' | keyof Monitoring
 
 /** Sets (or with `undefined` removes) one plain field of a card. */
 export function setCardField(doc: Y.Doc, id: string, key: CardField, value: unknown): void {
@@ -155,6 +156,7 @@ export function readRows(doc: Y.Doc): Row[] {
     out.push({
       id,
       onderwerp: text(m.get('onderwerp')),
+      subject: m.get('onderwerp') instanceof Y.Text ? (m.get('onderwerp') as Y.Text).toString() : '',
       huidig: text(m.get('huidig')),
       gewenst: text(m.get('gewenst')),
       gap: text(m.get('gap')),
@@ -243,10 +245,18 @@ export function readRounds(doc: Y.Doc): Round[] {
   const out: Round[] = []
   doc.getMap('rounds').forEach((value, id) => {
     const r = (value ?? {}) as Partial<Round>
+    const cards = strings(r.cards)
+    const items = strings(r.items)
+    const ranking = Array.isArray(r.ranking)
+      ? r.ranking.filter((e) => typeof e?.item === 'string').map((e) => ({ item: e.item, votes: num(e.votes) ?? 0 }))
+      : []
     out.push({
       id,
       title: str(r.title) ?? '',
-      cards: strings(r.cards),
+      cards,
+      items: items.length ? items : cards.map((c) => `canvas/${c}`),
+      ranking,
+      priorities: strings(r.priorities),
       budget: num(r.budget) ?? 0,
       maxPerCard: num(r.maxPerCard) ?? 0,
       status: r.status === 'open' || r.status === 'closed' || r.status === 'revealed' ? r.status : 'closed',

@@ -66,6 +66,11 @@ pub enum Command {
     RevealRound {
         round: String,
     },
+    /// Turns the `top` items of a revealed round into priorities 1, 2, …
+    Prioritize {
+        round: String,
+        top: u32,
+    },
     Hide {
         #[serde(default)]
         card: Option<String>,
@@ -337,6 +342,7 @@ pub fn open_round(
         status: "open".into(),
         ballots: BTreeMap::new(),
         totals: None,
+        prioritized: Vec::new(),
     })
 }
 
@@ -359,6 +365,58 @@ pub fn reveal_round(st: &mut BoardState, round: &str) -> Option<BTreeMap<String,
         }
     }
     Some(totals)
+}
+
+/// What `prioritize` decided: each item of the round (`doc/id`) with its new `priority` (1 for
+/// the most dots), or `None` for an item of the round that is not among the top (a card loses
+/// its priority; gap rows, whose priority is also their order, follow the chosen ones).
+pub type Priorities = Vec<(String, Option<u32>)>;
+
+/// Turns the `top` items of a revealed round into priorities: the ranking's first `top` items
+/// that have at least one dot become priorities 1, 2, …, kept on the round (`prioritized`);
+/// choosing again replaces them. Held (hidden) items get theirs on the held copy. On `Err`
+/// nothing changed.
+pub fn prioritize(st: &mut BoardState, round: &str, top: u32) -> Result<Priorities, Refusal> {
+    let r = st
+        .rounds
+        .get_mut(round)
+        .ok_or_else(|| Refusal::not_found("no such round"))?;
+    if r.status != "revealed" {
+        return Err(bad("only a revealed round gives priorities"));
+    }
+    if top == 0 || top as usize > r.cards.len() {
+        return Err(bad(format!(
+            "top is 1 to the round's {} items",
+            r.cards.len()
+        )));
+    }
+    let chosen: Vec<String> = ranking(r)
+        .iter()
+        .filter(|e| e["votes"].as_u64().unwrap_or(0) > 0)
+        .filter_map(|e| e["item"].as_str().map(str::to_owned))
+        .take(top as usize)
+        .collect();
+    if chosen.is_empty() {
+        return Err(bad("no item of this round has a dot"));
+    }
+    r.prioritized = chosen.clone();
+    let out: Priorities = r
+        .cards
+        .iter()
+        .map(|item| {
+            let rank = chosen.iter().position(|c| c == item);
+            (item.clone(), rank.map(|i| i as u32 + 1))
+        })
+        .collect();
+    for (item, rank) in &out {
+        if let Some(h) = st.hidden.get_mut(item) {
+            match rank {
+                Some(n) => h.fields.insert("priority".into(), json!(n)),
+                None => h.fields.remove("priority"),
+            };
+        }
+    }
+    Ok(out)
 }
 
 /// Only participants vote; the facilitator and observers do not.
@@ -758,6 +816,55 @@ mod tests {
         // No ranking before the reveal.
         let open = open_round("r2".into(), "t", vec!["gap/x".into()], 1, None, &[]).unwrap();
         assert!(ranking(&open).is_empty());
+    }
+
+    #[test]
+    fn the_top_of_a_revealed_round_becomes_priorities_and_the_rest_loses_them() {
+        let mut st = BoardState::default();
+        let items = round_items(&[], &["canvas/a".into(), "gap/b".into(), "gap/c".into()]).unwrap();
+        st.rounds.insert(
+            "r1".into(),
+            open_round("r1".into(), "t", items, 5, None, &[]).unwrap(),
+        );
+        let vote = |st: &mut BoardState, sub: &str, item: &str| {
+            change_ballot(st, "r1", sub, &BallotChange::Vote(item.into())).unwrap();
+        };
+        vote(&mut st, "e1", "gap/b");
+        vote(&mut st, "e1", "gap/b");
+        vote(&mut st, "e2", "canvas/a");
+        // Not before the reveal, and never for an unknown round.
+        assert_eq!(
+            prioritize(&mut st, "r1", 2).unwrap_err().code,
+            tafel_protocol::ErrorCode::BadRequest
+        );
+        assert_eq!(
+            prioritize(&mut st, "nope", 2).unwrap_err().code,
+            tafel_protocol::ErrorCode::NotFound
+        );
+        st.hidden.insert("gap/c".into(), Default::default());
+        reveal_round(&mut st, "r1").unwrap();
+        let before = st.clone();
+        assert!(prioritize(&mut st, "r1", 0).is_err());
+        assert!(prioritize(&mut st, "r1", 4).is_err());
+        assert_eq!(st, before, "a refusal changes nothing");
+        let p = prioritize(&mut st, "r1", 3).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                ("canvas/a".to_owned(), Some(2)),
+                ("gap/b".to_owned(), Some(1)),
+                ("gap/c".to_owned(), None),
+            ],
+            "an item without a dot is no priority"
+        );
+        assert_eq!(st.rounds["r1"].prioritized, ["gap/b", "canvas/a"]);
+        let p = prioritize(&mut st, "r1", 1).unwrap();
+        assert_eq!(p[0], ("canvas/a".to_owned(), None));
+        assert_eq!(
+            BoardState::round_json(&st.rounds["r1"])["priorities"],
+            json!(["gap/b"])
+        );
+        assert!(!st.hidden["gap/c"].fields.contains_key("priority"));
     }
 
     #[test]

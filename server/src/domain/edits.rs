@@ -1,6 +1,6 @@
 //! The server's own Yjs edits, as plain functions on a transaction: seeding a new board,
 //! mirroring the public session into `control`, rewriting authors, publishing revealed drafts,
-//! writing vote totals, and taking items out of (and back into) their documents for
+//! writing vote totals and priorities, and taking items out of (and back into) their documents for
 //! moderation. No IO: `ops` runs them inside the document actors, whose server-edit path
 //! stamps what they write as the server's and checks it against the judge's zones.
 
@@ -122,6 +122,54 @@ pub fn write_votes(txn: &mut TransactionMut, totals: &std::collections::BTreeMap
 /// labels and server fields (and stays its creator's).
 pub fn move_to(txn: &mut TransactionMut, card: &MapRef, section: &str) {
     card.insert(txn, "section", section);
+}
+
+/// Sets each named item's `priority` under `root` (or removes it, for `None`); items that are
+/// not there are skipped.
+pub fn write_priorities(txn: &mut TransactionMut, root: &str, items: &[(String, Option<u32>)]) {
+    let map = txn.get_or_insert_map(root);
+    for (id, rank) in items {
+        if let Some(Out::YMap(item)) = map.get(txn, id) {
+            match rank {
+                Some(n) => {
+                    item.insert(txn, "priority", *n as f64);
+                }
+                None => {
+                    item.remove(txn, "priority");
+                }
+            }
+        }
+    }
+}
+
+/// Puts the chosen gap rows first: each gets its `priority` (its place among the priorities),
+/// and every other row follows from `next` on, in the order it had (by `priority`, then id), so
+/// the gap board and the report list the priorities first.
+pub fn prioritize_rows(txn: &mut TransactionMut, chosen: &[(String, u32)], next: u32) {
+    let rows = txn.get_or_insert_map("rows");
+    let mut rest: Vec<(f64, String, MapRef)> = Vec::new();
+    let mut first: Vec<(u32, MapRef)> = Vec::new();
+    for (id, value) in rows.iter(txn) {
+        let Out::YMap(row) = value else { continue };
+        match chosen.iter().find(|(c, _)| c == id) {
+            Some((_, n)) => first.push((*n, row)),
+            None => {
+                let p = match row.get(txn, "priority") {
+                    Some(Out::Any(a)) => serde_json::to_value(&a).ok().and_then(|v| v.as_f64()),
+                    _ => None,
+                };
+                let p = p.unwrap_or(f64::MAX);
+                rest.push((p, id.to_owned(), row));
+            }
+        }
+    }
+    rest.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    for (n, row) in first {
+        row.insert(txn, "priority", n as f64);
+    }
+    for (i, (_, _, row)) in rest.into_iter().enumerate() {
+        row.insert(txn, "priority", (next + i as u32) as f64);
+    }
 }
 
 /// Server-only fields that are kept apart from the plain fields of a held item.

@@ -30,6 +30,9 @@ pub enum Block {
     Para(String),
     List(Vec<String>),
     Table(Vec<String>, Vec<Vec<String>>),
+    /// A ranked list with a bar per entry, scaled to the first (largest) value: a voting
+    /// round's results.
+    Bars(Vec<(String, u64)>),
     /// Where a printed report starts a new page.
     PageBreak,
 }
@@ -45,6 +48,10 @@ pub struct Card {
     pub kind: Option<String>,
     pub stap: Option<String>,
     pub votes: Option<f64>,
+    /// Lower is more important; `f64::MAX` when the card has no priority.
+    pub priority: f64,
+    /// The gap row this card answers (`gapRow`).
+    pub gap_row: Option<String>,
     pub order: f64,
     pub created: f64,
     /// The monitoring plan's fields of an indicator card (`soort`, `nulmeting`, …), as JSON.
@@ -78,8 +85,11 @@ pub struct BoardView {
     pub rows: Vec<Row>,
     /// Theme id → name, the board's own copy.
     pub themes: BTreeMap<String, String>,
-    /// Revealed voting rounds: title and (card id, total), highest first.
+    /// Revealed voting rounds: title and (item as `doc/id`, total), highest first.
     pub rounds: Vec<(String, Vec<(String, u64)>)>,
+    /// Rounds whose top the facilitator turned into priorities: title and the items
+    /// (`doc/id`), most dots first.
+    pub priorities: Vec<(String, Vec<String>)>,
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -131,6 +141,8 @@ impl BoardView {
                 kind: opt(c, "type"),
                 stap: opt(c, "stap"),
                 votes: num(c, "votes"),
+                priority: num(c, "priority").unwrap_or(f64::MAX),
+                gap_row: opt(c, "gapRow"),
                 order: num(c, "order").unwrap_or(f64::MAX),
                 created: num(c, "createdAt").unwrap_or(0.0),
                 plan: c
@@ -186,6 +198,17 @@ impl BoardView {
             .flatten()
             .filter(|(_, r)| r["status"] == "revealed")
             .map(|(_, r)| {
+                // The server's ranking (ties in the round's order); from the totals for rounds
+                // revealed before there was one.
+                let ranked: Vec<(String, u64)> = r["ranking"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| Some((e["item"].as_str()?.to_owned(), e["votes"].as_u64()?)))
+                    .collect();
+                if !ranked.is_empty() {
+                    return (text(r, "title"), ranked);
+                }
                 let mut totals: Vec<(String, u64)> = r["totals"]
                     .as_object()
                     .into_iter()
@@ -197,6 +220,15 @@ impl BoardView {
             })
             .collect();
         rounds.sort();
+        let mut priorities: Vec<(String, Vec<String>)> = docs["control"]["rounds"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r["status"] == "revealed")
+            .map(|(_, r)| (text(r, "title"), strings(r, "priorities")))
+            .filter(|(_, p)| !p.is_empty())
+            .collect();
+        priorities.sort();
         BoardView {
             title: text(&export["board"], "title"),
             level: text(&docs["canvas"]["meta"], "level"),
@@ -205,6 +237,7 @@ impl BoardView {
             rows,
             themes,
             rounds,
+            priorities,
         }
     }
 
@@ -217,6 +250,32 @@ impl BoardView {
             .iter()
             .find(|c| c.id == id)
             .map(|c| c.text.as_str())
+    }
+
+    fn row(&self, id: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.id == id)
+    }
+
+    /// A round's item (`canvas/<id>`, `gap/<id>`, or a bare card id) in words: a card's text,
+    /// a gap row's onderwerp marked as such; `None` when this role's export does not hold it.
+    fn item_label(&self, item: &str) -> Option<String> {
+        match item.split_once('/') {
+            Some(("gap", id)) => self
+                .row(id)
+                .map(|r| format!("{} (gap-analyse)", r.onderwerp)),
+            Some(("canvas", id)) => self.card_text(id).map(str::to_owned),
+            Some(_) => None,
+            None => self.card_text(item).map(str::to_owned),
+        }
+    }
+
+    /// The bouwstenen (and other cards) linked to a gap row, in the canvas order.
+    fn answers(&self, row: &str) -> Vec<&str> {
+        self.cards
+            .iter()
+            .filter(|c| c.gap_row.as_deref() == Some(row) && !c.text.is_empty())
+            .map(|c| c.text.as_str())
+            .collect()
     }
 }
 
@@ -326,6 +385,14 @@ pub fn advice(t: &Template, b: &BoardView) -> Vec<Block> {
     // 3 Prioriteiten en bouwstenen
     out.push(Block::PageBreak);
     out.push(Block::Heading(2, "3 Prioriteiten en bouwstenen".into()));
+    out.push(Block::Heading(3, "Prioriteiten".into()));
+    if b.priorities.is_empty() {
+        out.push(Block::Para("—".into()));
+    }
+    for (title, items) in &b.priorities {
+        out.push(Block::Para(format!("Uit de stemronde “{title}”:")));
+        out.push(Block::List(priorities(b, title, items)));
+    }
     out.push(Block::Heading(3, "Thema's en knoppen".into()));
     let themes: Vec<String> = b
         .themes
@@ -352,6 +419,7 @@ pub fn advice(t: &Template, b: &BoardView) -> Vec<Block> {
                 "Gap",
                 "Aanbevolen oplossingen",
                 "Partijen",
+                "Bouwstenen",
             ]
             .map(str::to_owned)
             .to_vec(),
@@ -365,6 +433,7 @@ pub fn advice(t: &Template, b: &BoardView) -> Vec<Block> {
                         r.gap.clone(),
                         r.oplossingen.clone(),
                         r.partijen.join(", "),
+                        b.answers(&r.id).join("; "),
                     ]
                 })
                 .collect(),
@@ -439,17 +508,16 @@ pub fn advice(t: &Template, b: &BoardView) -> Vec<Block> {
     if b.rounds.is_empty() {
         out.push(Block::Para("Geen onthulde stemrondes.".into()));
     }
-    for (title, totals) in &b.rounds {
+    for (title, ranked) in &b.rounds {
         out.push(Block::Heading(4, title.clone()));
-        out.push(Block::Table(
-            vec!["Kaart".into(), "Stemmen".into()],
-            totals
+        out.push(Block::Bars(
+            ranked
                 .iter()
-                .map(|(id, n)| {
-                    vec![
-                        b.card_text(id).unwrap_or("(niet zichtbaar)").to_owned(),
-                        n.to_string(),
-                    ]
+                .map(|(item, n)| {
+                    let label = b
+                        .item_label(item)
+                        .unwrap_or_else(|| "(niet zichtbaar)".into());
+                    (label, *n)
                 })
                 .collect(),
         ));
@@ -471,6 +539,28 @@ pub fn advice(t: &Template, b: &BoardView) -> Vec<Block> {
         ),
     ]));
     out
+}
+
+/// A round's priorities in words: "Prioriteit 1: Werkdruk (gap-analyse), 4 stemmen".
+fn priorities(b: &BoardView, round: &str, items: &[String]) -> Vec<String> {
+    let votes = b
+        .rounds
+        .iter()
+        .find(|(title, _)| title == round)
+        .map(|(_, r)| r.as_slice())
+        .unwrap_or_default();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let label = b
+                .item_label(item)
+                .unwrap_or_else(|| "(niet zichtbaar)".into());
+            let n = votes.iter().find(|(k, _)| k == item).map_or(0, |(_, n)| *n);
+            let unit = if n == 1 { "stem" } else { "stemmen" };
+            format!("Prioriteit {}: {label}, {n} {unit}", i + 1)
+        })
+        .collect()
 }
 
 fn proposal(c: &Card) -> String {
@@ -560,10 +650,36 @@ pub fn markdown(blocks: &[Block]) -> String {
                 }
                 out.push('\n');
             }
+            Block::Bars(entries) => {
+                let top = entries.iter().map(|e| e.1).max().unwrap_or(0);
+                for (i, (label, n)) in entries.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "{}. {} `{}` {n}",
+                        i + 1,
+                        md_text(&one_line(label)),
+                        text_bar(*n, top)
+                    );
+                }
+                out.push('\n');
+            }
             Block::PageBreak => {}
         }
     }
     out
+}
+
+/// Most characters of a text bar.
+const BAR_WIDTH: u64 = 20;
+
+/// A bar of `n` against the largest value `top`, in block characters (at least one for a
+/// value above zero; a dot for zero).
+pub fn text_bar(n: u64, top: u64) -> String {
+    if n == 0 || top == 0 {
+        return "·".into();
+    }
+    let len = (n * BAR_WIDTH).div_ceil(top).clamp(1, BAR_WIDTH);
+    "█".repeat(len as usize)
 }
 
 fn one_line(s: &str) -> String {
@@ -613,6 +729,9 @@ th, td { border: 1px solid #999; padding: 4px 6px; vertical-align: top; text-ali
 tr { break-inside: avoid; page-break-inside: avoid; }
 thead { display: table-header-group; }
 .page-break { break-before: page; page-break-before: always; }
+ol.ranking { padding-left: 1.6em; } ol.ranking li { break-inside: avoid; }
+ol.ranking .item { display: inline-block; width: 45%; vertical-align: middle; }
+ol.ranking .bar { display: inline-block; height: 0.8em; vertical-align: middle; background: #2f6f9f; -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 @media print { body { margin: 0; max-width: none; padding: 0; } button, nav, input, select, textarea, .no-print { display: none !important; } }";
 
 /// A whole HTML page: the blocks, with the print stylesheet; no script, no controls.
@@ -651,6 +770,20 @@ pub fn html(title: &str, blocks: &[Block]) -> String {
                     out.push_str("</tr>\n");
                 }
                 out.push_str("</tbody>\n</table>\n");
+            }
+            Block::Bars(entries) => {
+                let top = entries.iter().map(|e| e.1).max().unwrap_or(0);
+                out.push_str("<ol class=\"ranking\">\n");
+                for (label, n) in entries {
+                    // At most 40% of the line, scaled to the largest value.
+                    let width = if top == 0 { 0 } else { (n * 40).div_ceil(top) };
+                    let _ = writeln!(
+                        out,
+                        "<li><span class=\"item\">{}</span> <span class=\"bar\" style=\"width: {width}%\"></span> <span class=\"votes\">{n}</span></li>",
+                        escape(label)
+                    );
+                }
+                out.push_str("</ol>\n");
             }
             Block::PageBreak => {
                 if open_section {
@@ -833,7 +966,7 @@ mod tests {
                         "d1": {"section": "doel", "text": "Gezond werken tot de AOW", "author": "Facilitator", "owner": "ab"},
                         "k1": {"section": "themas", "text": "Nachtdiensten", "pijlers": ["gezondheid"], "thema": "zwaar-werk", "author": "Medewerker 3"},
                         "e1": {"section": "themas", "text": "Ik wil <b>leren</b>", "stap": "3B", "author": "Medewerker 4"},
-                        "b1": {"section": "bouwstenen", "text": "Ontwikkelbudget", "type": "versterkend", "votes": 7},
+                        "b1": {"section": "bouwstenen", "text": "Ontwikkelbudget", "type": "versterkend", "votes": 7, "gapRow": "r2", "priority": 2},
                         "b2": {"section": "bouwstenen", "text": "Minder nachtdiensten 55+", "type": "curatief"},
                         "a1": {"section": "aanbevelingen", "text": "Start met een pilot"},
                         "m1": {"section": "monitoring", "text": "Gebruik ontwikkelbudget", "afspraak": "b1", "soort": "kwantitatief",
@@ -848,6 +981,11 @@ mod tests {
                 }},
                 "control": {"rounds": {
                     "x": {"title": "Prioriteren", "status": "revealed", "totals": {"b1": 7, "b2": 3}},
+                    "z": {"title": "Gap en kaarten", "status": "revealed",
+                          "totals": {"gap/r1": 4, "canvas/b2": 4, "canvas/b1": 1, "gap/gone": 0},
+                          "priorities": ["gap/r1", "canvas/b2"],
+                          "ranking": [{"item": "gap/r1", "votes": 4}, {"item": "canvas/b2", "votes": 4},
+                                      {"item": "canvas/b1", "votes": 1}, {"item": "gap/gone", "votes": 0}]},
                     "y": {"title": "Geheim", "status": "open", "totals": null}
                 }}
             }
@@ -886,7 +1024,11 @@ mod tests {
             "Balans: Curatief 1 (50%), Preventief 0 (0%), Versterkend 1 (50%). Nog geen voorstel dat preventief is.",
             "Zwaar werk (1 kaart)",
             "#### Prioriteren",
-            "| Ontwikkelbudget | 7 |",
+            "1. Ontwikkelbudget `████████████████████` 7\n2. Minder nachtdiensten 55+ `█████████` 3\n",
+            "#### Gap en kaarten",
+            "1. Werkdruk \\| roosters (gap-analyse) `████████████████████` 4\n2. Minder nachtdiensten 55+ `████████████████████` 4\n3. Ontwikkelbudget `█████` 1\n4. (niet zichtbaar) `·` 0\n",
+            "### Prioriteiten\n\nUit de stemronde “Gap en kaarten”:\n\n- Prioriteit 1: Werkdruk \\| roosters (gap-analyse), 4 stemmen\n- Prioriteit 2: Minder nachtdiensten 55+, 4 stemmen\n",
+            "| Scholing | weinig |  |  |  | HR | Ontwikkelbudget |",
         ] {
             assert!(md.contains(want), "missing {want:?} in\n{md}");
         }
@@ -908,6 +1050,12 @@ mod tests {
         assert!(page.contains("<title>Zorg &amp; Welzijn</title>"));
         assert!(page.contains("Ik wil &lt;b&gt;leren&lt;/b&gt;"));
         assert!(!page.contains("<b>leren"));
+        assert!(
+            page.contains("<li><span class=\"item\">Ontwikkelbudget</span> <span class=\"bar\" style=\"width: 40%\"></span> <span class=\"votes\">7</span></li>"),
+            "a ranked list with bars: {page}"
+        );
+        assert!(page.contains("style=\"width: 18%\"></span> <span class=\"votes\">3<"));
+        assert!(page.contains("Werkdruk | roosters (gap-analyse)</span>"));
         assert_eq!(page.matches("class=\"page-break\"").count(), 4);
         assert_eq!(
             page.matches("<section").count(),

@@ -50,6 +50,9 @@ pub struct Round {
     pub ballots: BTreeMap<String, BTreeMap<String, u32>>,
     #[serde(default, deserialize_with = "totals_of")]
     pub totals: Option<BTreeMap<String, u32>>,
+    /// After `prioritize`: the items (`doc/id`) that became priorities 1, 2, … from this round.
+    #[serde(default)]
+    pub prioritized: Vec<String>,
 }
 
 /// A stored round item: `doc/id`, or a bare card id from before items.
@@ -260,6 +263,8 @@ impl BoardState {
             locked_docs: self.locked_docs.clone(),
             locked_sections: self.locked_sections.clone(),
             private_writing: self.private_writing,
+            // Not state: the gap document's actor hands these to the board.
+            gap_rows: None,
         }
     }
 
@@ -349,6 +354,7 @@ impl BoardState {
             "voters": round.ballots.values().filter(|b| b.values().any(|n| *n > 0)).count(),
             "totals": round.totals,
             "ranking": super::commands::ranking(round),
+            "priorities": round.prioritized,
         })
     }
 }

@@ -24,6 +24,7 @@ const CARD_PLAIN: &[&str] = &[
     "type",
     "stap",
     "source",
+    "gapRow",
     "order",
     "priority",
     "createdAt",
@@ -116,7 +117,7 @@ fn valid(key: &str, v: &Value, t: &Template, themes: &[(String, Value)]) -> bool
         "thema" => v
             .as_str()
             .is_some_and(|s| themes.is_empty() || themes.iter().any(|(id, _)| id == s)),
-        "source" => v.as_str().is_some_and(|s| s.len() <= 64),
+        "source" | "gapRow" => v.as_str().is_some_and(|s| s.len() <= 64),
         "order" | "priority" | "createdAt" | "votes" => v.as_f64().is_some_and(f64::is_finite),
         "afspraak" => v.as_str().is_some_and(|s| s.len() <= 64),
         "soort" => v

@@ -33,6 +33,8 @@ export interface CardModel {
   moveTargets?: [string, string][]
   /** Every section id in the template's order (for Alt+↑/↓). */
   sectionOrder?: string[]
+  /** The gap rows a bouwsteen may answer, as [id, label] (bouwstenen only). */
+  gapRows?: [string, string][]
 }
 
 export interface CardActions {
@@ -46,6 +48,8 @@ export interface CardActions {
   setType(id: string, type: string | undefined): void
   setThema(id: string, thema: string | undefined): void
   setPijlers(id: string, pijlers: string[]): void
+  /** Links the card to the gap row it answers (undefined: no link). */
+  setGapRow?(id: string, row: string | undefined): void
   copyTo?(id: string, section: string): void
   merge?(id: string, into: string): void
   /** The facilitator puts the card in the room's spotlight. */
@@ -74,7 +78,8 @@ export function createCard(model: CardModel, actions: CardActions) {
   const pijlerChips = h('span', { class: 'tag-group' })
   const themaChip = h('span', { testid: 'tag-thema', class: 'tag tag-thema' })
   const sourceChip = h('span', { class: 'tag tag-source', text: t('card.source') })
-  const tags = h('div', { class: 'tags' }, typeChip, pijlerChips, themaChip, sourceChip)
+  const gapChip = h('span', { testid: 'tag-gaprow', class: 'tag tag-gaprow' })
+  const tags = h('div', { class: 'tags' }, typeChip, pijlerChips, themaChip, sourceChip, gapChip)
   const author = h('span', { testid: 'card-author', class: 'card-author' })
   const votes = h('span', { testid: 'card-votes', class: 'card-votes' })
   const myVotes = h('span', { class: 'card-myvotes' })
@@ -103,8 +108,13 @@ export function createCard(model: CardModel, actions: CardActions) {
   const themaLabel = h('label', {}, h('span', { text: t('card.thema') }), themaSelect)
   const pijlerSet = h('fieldset', { class: 'pijler-set' }, h('legend', { text: t('card.pijlers') }),
     ...PIJLERS.map((p, i) => h('label', { class: 'check' }, pijlerBoxes[i], h('span', { text: typeName(p) }))))
+  const gapSelect = h('select', {
+    class: 'select-small', testid: 'gaprow-select',
+    onchange: () => actions.setGapRow?.(id, gapSelect.value || undefined),
+  })
+  const gapLabel = h('label', {}, h('span', { text: t('card.gapRow') }), gapSelect)
   const labelsSummary = h('summary', { text: t('card.labels') })
-  const labels = h('details', { class: 'card-labels' }, labelsSummary, typeLabel, themaLabel, pijlerSet)
+  const labels = h('details', { class: 'card-labels' }, labelsSummary, typeLabel, themaLabel, pijlerSet, gapLabel)
 
   const removeBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: 'remove-card', onclick: () => actions.remove(id) })
   const hideBtn = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: `hide-${id}`, onclick: () => actions.hide(id) })
@@ -216,7 +226,10 @@ export function createCard(model: CardModel, actions: CardActions) {
     setPresent(themaChip, !!c.thema)
     setHidden(sourceChip, !c.source)
     setText(sourceChip, t('card.source'))
-    setHidden(tags, !c.type && !c.thema && c.pijlers.length === 0 && !c.source)
+    const gapRow = c.gapRow ? m.gapRows?.find(([rid]) => rid === c.gapRow) : undefined
+    setText(gapChip, gapRow ? t('card.answers', { row: gapRow[1] }) : '')
+    setPresent(gapChip, !!gapRow)
+    setHidden(tags, !c.type && !c.thema && c.pijlers.length === 0 && !c.source && !gapRow)
 
     setText(author, c.author ?? '')
     setPresent(author, !!c.author)
@@ -242,7 +255,10 @@ export function createCard(model: CardModel, actions: CardActions) {
       setOptions(typeSelect, [['', t('card.none')], ...TYPES.map((ty): [string, string] => [ty, typeName(ty)])], c.type ?? '')
       setOptions(themaSelect, [['', t('card.none')], ...m.themes.map((th): [string, string] => [th.id, th.name])], c.thema ?? '')
       for (const box of pijlerBoxes) box.checked = c.pijlers.includes(box.value)
+      setText(gapLabel.firstChild as HTMLElement, t('card.gapRow'))
+      setOptions(gapSelect, [['', t('card.none')], ...(m.gapRows ?? [])], c.gapRow ?? '')
     }
+    setPresent(gapLabel, !!m.gapRows && !!actions.setGapRow)
 
     setPresent(removeBtn, m.canRemove)
     setText(removeBtn, '×')

@@ -1,6 +1,8 @@
 // The facilitator's panel (in the DOM only for the facilitator): step, phase, timer, locks,
 // presentation mode and its focus, author mode, private writing and the reveal, the ready check
-// (how many participants online say they are ready), dot-voting rounds (open, close, reveal),
+// (how many participants online say they are ready), dot-voting rounds (open over the picked
+// canvas sections and/or the gap rows, close, reveal; the results ranked with bars, and their
+// top N made priorities),
 // invites (with a full-screen "scan to join" QR code), who is in (invites and participants, to
 // revoke and remove), the hidden cards and rows (with restore) and the audit log. Controls show
 // the session as the server last wrote it.
@@ -10,6 +12,7 @@ import { createInvites, type InvitesActions } from './invites'
 import { createAudit, type AuditActions, type AuditLine } from './audit'
 import { createHidden, type HiddenActions, type HiddenEntry } from './hidden'
 import { createPeople, type PeopleActions } from './people'
+import { createResults, type ResultsActions, type ResultsModel } from './results'
 import { t, type Key } from '../i18n'
 import type { InviteInfo, ParticipantInfo, Role, Round, Section, Session } from '../types'
 import { STEPS } from '../types'
@@ -30,9 +33,11 @@ export interface FacilitatorModel {
   focus: string
   /** The ready check: participants online, and how many of them are ready. */
   ready: { ready: number; total: number }
+  /** The revealed rounds, ranked. */
+  results: ResultsModel
 }
 
-export interface FacilitatorActions extends InvitesActions, PeopleActions, AuditActions, HiddenActions {
+export interface FacilitatorActions extends InvitesActions, PeopleActions, AuditActions, HiddenActions, ResultsActions {
   step(step: string): void
   phase(phase: string): void
   timer(op: 'start' | 'pause' | 'reset', seconds?: number): void
@@ -41,7 +46,8 @@ export interface FacilitatorActions extends InvitesActions, PeopleActions, Audit
   authorMode(mode: string): void
   privateWriting(on: boolean): void
   revealDrafts(): void
-  openRound(budget: number): void
+  /** Opens a round over the cards of the picked sections and, with `gap` picked, the gap rows. */
+  openRound(budget: number, picks: string[]): void
   closeRound(): void
   revealRound(): void
 }
@@ -108,7 +114,15 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
   // Voting
   const budget = h('input', { id: 'round-budget', testid: 'round-budget', type: 'number', min: 1, max: 100, value: '3', class: 'narrow' })
   const budgetLabel = h('label', { for: 'round-budget' })
-  const open = h('button', { type: 'button', testid: 'round-open', class: 'btn btn-primary', onclick: () => actions.openRound(Math.round(Number(budget.value))) })
+  // What is votable: the cards of any canvas section, and the gap rows (Bouwstenen by default).
+  const pickBoxes = new Map<string, ReturnType<typeof checkbox>>()
+  const pickGap = checkbox('round-pick-gap', () => {})
+  const picks = h('fieldset', { class: 'checks round-picks' })
+  const picksLegend = h('legend', {})
+  picks.append(picksLegend)
+  const picked = (): string[] => [...[...pickBoxes].filter(([, c]) => c.box.checked).map(([id]) => id), ...(pickGap.box.checked ? ['gap'] : [])]
+  const open = h('button', { type: 'button', testid: 'round-open', class: 'btn btn-primary', onclick: () => actions.openRound(Math.round(Number(budget.value)), picked()) })
+  const results = createResults('results-cockpit', actions)
   const closeRound = h('button', { type: 'button', testid: 'round-close', class: 'btn', onclick: () => actions.closeRound() })
   const revealRound = h('button', { type: 'button', testid: 'round-reveal', class: 'btn', onclick: () => actions.revealRound() })
   const roundStatus = h('p', { class: 'hint', testid: 'round-status' })
@@ -139,8 +153,9 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
         field(phaseLabel, h('div', { class: 'inline' }, phase, phaseSet)), phaseList,
         field(authorLabel, author))),
     voting: h('div', {},
-      h('section', { class: 'panel-block' }, titles.voting, field(budgetLabel, budget),
-        h('div', { class: 'inline' }, open, closeRound, revealRound), roundStatus)),
+      h('section', { class: 'panel-block' }, titles.voting, picks, field(budgetLabel, budget),
+        h('div', { class: 'inline' }, open, closeRound, revealRound), roundStatus),
+      results.el),
     people: h('div', {}, invites.el, peopleBlock.el),
     log: h('div', {}, hidden.el, audit.el),
   }
@@ -231,8 +246,20 @@ export function createFacilitatorPanel(actions: FacilitatorActions) {
     setText(privateWriting.text, t('fac.private'))
     privateWriting.box.checked = s.privateWriting
     setText(reveal, t('fac.reveal'))
+    setText(picksLegend, t('fac.roundPicks'))
+    for (const sec of m.sections) {
+      if (pickBoxes.has(sec.id)) continue
+      const c = checkbox(`round-pick-${sec.id}`, () => {})
+      c.box.checked = sec.id === 'bouwstenen'
+      pickBoxes.set(sec.id, c)
+      picks.append(c.el)
+    }
+    for (const sec of m.sections) setText(pickBoxes.get(sec.id)!.text, sec.title)
+    if (!pickGap.el.parentElement) picks.append(pickGap.el)
+    setText(pickGap.text, t('fac.roundPickGap'))
+    results.update(m.results)
     setText(budgetLabel, t('fac.budget'))
-    setText(open, t('fac.roundOpen'))
+    setText(open, t('fac.roundOpenPicked'))
     setText(closeRound, t('fac.roundClose'))
     setText(revealRound, t('fac.roundReveal'))
     const r = m.round

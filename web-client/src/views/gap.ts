@@ -1,6 +1,7 @@
 // The gap analysis: one row per topic (onderwerp, huidige situatie, gewenste situatie, gap,
 // aanbevolen oplossingen, partijen), ordered by priority, with up/down buttons that swap
-// priorities, an add button and who is editing. Drawn from GapModel; acts through GapActions.
+// priorities, an add button, who is editing, and dots while a voting round over the row is open
+// (its total after the reveal). Drawn from GapModel; acts through GapActions.
 
 import { h, reconcile, setAttr, setHidden, setPresent, setText } from './dom'
 import { t, type Key } from '../i18n'
@@ -17,6 +18,12 @@ export interface RowModel {
   canHide: boolean
   /** In the room's spotlight (presentation mode, the facilitator's focus). */
   spotlit: boolean
+  /** Its place on the board (1 = first, the highest priority). */
+  rank: number
+  /** Its total in the last revealed round over it, or null. */
+  votes: number | null
+  /** Set while a voting round over this row is open and the user may vote. */
+  vote: { mine: number; canAdd: boolean; canTake: boolean } | null
 }
 
 export interface GapModel {
@@ -35,6 +42,8 @@ export interface GapActions {
   spotlight(id: string): void
   focus(id: string): void
   blur(id: string): void
+  vote(id: string): void
+  unvote(id: string): void
 }
 
 const FIELDS: { key: 'onderwerp' | 'huidig' | 'gewenst' | 'gap' | 'oplossingen'; label: Key }[] = [
@@ -68,10 +77,16 @@ function rowElement(first: RowModel, actions: GapActions, prefix: string) {
   const hide = h('button', { type: 'button', testid: `hide-row-${id}`, class: 'btn btn-small btn-quiet', onclick: () => actions.hideRow(id) })
   const spot = h('button', { type: 'button', testid: `spotlight-row-${id}`, class: 'btn btn-small btn-quiet', onclick: () => actions.spotlight(id) })
   const priority = h('span', { class: 'priority' })
+  const votes = h('span', { testid: 'row-votes', class: 'card-votes' })
+  const voteBtn = h('button', { type: 'button', testid: `vote-row-${id}`, class: 'btn btn-vote', onclick: () => actions.vote(id) })
+  const myVotes = h('span', { class: 'card-myvotes' })
+  const unvoteBtn = h('button', { type: 'button', testid: `unvote-row-${id}`, class: 'btn btn-small', onclick: () => actions.unvote(id) })
+  const voteBox = h('div', { class: 'vote-box' }, voteBtn, myVotes, unvoteBtn)
   const editing = h('span', { class: 'card-editing' })
   const author = h('span', { class: 'card-author' })
   const el = h('article', { testid: `row-${id}`, class: 'gap-row' },
-    h('div', { class: 'row-head' }, priority, editing, author, h('span', { class: 'spacer' }), up, down, spot, hide, remove),
+    h('div', { class: 'row-head' }, priority, votes, editing, author, h('span', { class: 'spacer' }), up, down, spot, hide, remove),
+    voteBox,
     h('div', { class: 'gap-fields' }, ...fields.map((f) => f.box),
       h('div', { class: 'gap-field gap-partijen' }, partijenLabel, partijen)))
 
@@ -90,7 +105,19 @@ function rowElement(first: RowModel, actions: GapActions, prefix: string) {
     const value = m.row.partijen.join(', ')
     if (document.activeElement !== partijen && partijen.value !== value) partijen.value = value
     if (partijen.readOnly === m.canEdit) partijen.readOnly = !m.canEdit
-    setText(priority, t('gap.priority', { n: m.row.priority + 1 }))
+    setText(priority, t('gap.priority', { n: m.rank }))
+    setText(votes, m.votes !== null ? t(m.votes === 1 ? 'card.votes1' : 'card.votes', { n: m.votes }) : '')
+    setPresent(votes, m.votes !== null)
+    setPresent(voteBox, !!m.vote)
+    if (m.vote) {
+      setText(voteBtn, `● ${t('card.vote')}`)
+      setAttr(voteBtn, 'aria-label', t('gap.vote'))
+      voteBtn.disabled = !m.vote.canAdd
+      setText(myVotes, t('card.myVotes', { n: m.vote.mine }))
+      setText(unvoteBtn, '−')
+      setAttr(unvoteBtn, 'aria-label', t('card.unvote'))
+      setPresent(unvoteBtn, m.vote.canTake)
+    }
     setText(editing, m.editingBy.length ? t('card.editing', { name: m.editingBy.join(', ') }) : '')
     setText(author, m.row.author ?? '')
     setText(up, '↑')
