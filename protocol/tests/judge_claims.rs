@@ -650,7 +650,7 @@ fn each_field_refuses_a_wrong_value_with_what_it_takes() {
     };
     let list = |n: usize, len: usize| Any::from(vec![Any::from(long(len)); n]);
     // (section of the card, field, value, the reason's text or None: taken)
-    let cases: Vec<(&str, &str, Any, Option<&str>)> = vec![
+    let cases = [
         (
             "bouwstenen",
             "type",
