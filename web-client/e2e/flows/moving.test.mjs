@@ -11,8 +11,8 @@ const sectionOf = (page, id) => page.evaluate((id) => document.querySelector(`[d
 
 /** Waits until the card is drawn in `section` on every page and stored there on the server. */
 async function movedEverywhere (board, id, section, pages, what) {
-  for (const page of pages) await poll(async () => (await sectionOf(page, id)) === section, { message: `${what}: card in ${section} on every page` })
-  await poll(async () => (await exportBoard(board)).documents.canvas.cards[id]?.section === section, { message: `${what}: the server holds it in ${section}` })
+  for (const page of pages) await poll(async () => (await sectionOf(page, id)) === section, { timeout: 10000, message: `${what}: card in ${section} on every page` })
+  await poll(async () => (await exportBoard(board)).documents.canvas.cards[id]?.section === section, { timeout: 10000, message: `${what}: the server holds it in ${section}` })
 }
 
 flow('an employer drags a card to another section with the mouse, and a colleague sees it there', async (s) => {
@@ -53,13 +53,16 @@ flow('an employee moves their card with the keyboard: Alt+M opens the move menu,
   await movedEverywhere(board, id, 'bouwstenen', [me, other], 'after Enter in the move menu')
   // The focus follows the card to its new section; Alt+↑ takes it back to themas.
   await poll(() => me.evaluate((id) => document.activeElement === document.querySelector(`[data-testid="card-${id}"][data-section="bouwstenen"] [data-testid="card-text"]`), id),
-    { message: 'the focus on the moved card\'s text' })
+    { timeout: 10000, message: 'the focus on the moved card\'s text' })
   await me.keyboard.press('Alt+ArrowUp')
   await movedEverywhere(board, id, 'themas', [me, other], 'after Alt+↑')
   await poll(() => me.evaluate((id) => document.activeElement === document.querySelector(`[data-testid="card-${id}"][data-section="themas"] [data-testid="card-text"]`), id),
-    { message: 'the focus stays with the card' })
+    { timeout: 10000, message: 'the focus stays with the card' })
   await me.keyboard.press('Alt+ArrowDown')
   await movedEverywhere(board, id, 'bouwstenen', [me, other], 'after Alt+↓')
+  await poll(() => me.evaluate((id) => document.activeElement === document.querySelector(`[data-testid="card-${id}"][data-section="bouwstenen"] [data-testid="card-text"]`), id),
+    { message: 'the focus on the card in bouwstenen again' })
+  await me.keyboard.press('Control+End')
   await me.keyboard.type('!', { delay: 10 })
   await poll(async () => (await cardText(other, id)) === 'Roosters die passen!', { message: 'typing goes on in the moved card' })
 })
