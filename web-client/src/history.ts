@@ -40,6 +40,16 @@ export function docOf(items: Items, root: 'cards' | 'rows'): Y.Doc {
   return doc
 }
 
+/** A snapshot's `themes` (id → {name, description}) as the views' list; null when absent. */
+function themesOf(v: Record<string, Record<string, unknown>> | undefined): Named[] | null {
+  if (!v) return null
+  return Object.entries(v).map(([id, th]) => ({
+    id,
+    name: typeof th?.name === 'string' ? th.name : id,
+    description: typeof th?.description === 'string' ? th.description : undefined,
+  }))
+}
+
 const READ_ONLY: Rights = {
   addCard: () => false, startCard: () => false, editCard: () => false, removeCard: () => false,
   moveCard: () => false,
@@ -112,7 +122,7 @@ export function createHistory(ctx: HistoryContext) {
   const gapTitle = label(h('h3', {}), 'tab.gap')
   const parties = h('div', { class: 'snapshot-parties' })
   const boardView = h('div', { class: 'snapshot-board', testid: 'snapshot-board' })
-  let viewing: { entry: SnapshotEntry; canvas: Y.Doc; gap: Y.Doc | null; parties: [Party, Y.Doc][] } | null = null
+  let viewing: { entry: SnapshotEntry; canvas: Y.Doc; themes: Named[] | null; gap: Y.Doc | null; parties: [Party, Y.Doc][] } | null = null
 
   const el = h('section', { class: 'history', testid: 'history-panel' }, message, listView, boardView)
   setHidden(boardView, true)
@@ -163,6 +173,7 @@ export function createHistory(ctx: HistoryContext) {
       viewing = {
         entry,
         canvas: docOf(docs.canvas?.cards ?? {}, 'cards'),
+        themes: themesOf(docs.canvas?.themes),
         gap: docs.gap ? docOf(docs.gap.rows ?? {}, 'rows') : null,
         parties: PARTIES.filter((p) => docs[`party-${p}`]).map((p): [Party, Y.Doc] => [p, docOf(docs[`party-${p}`].cards ?? {}, 'cards')]),
       }
@@ -191,7 +202,10 @@ export function createHistory(ctx: HistoryContext) {
 
   function draw(): void {
     if (!viewing || !canvas || !gap) return
-    const { template, themes } = ctx.live()
+    const live = ctx.live()
+    const template = live.template
+    // The board's themes as they were then (a snapshot from before themes were kept: as now).
+    const themes = viewing.themes ?? live.themes
     const control = new Y.Doc()
     const snap: vm.Snapshot = {
       session: ym.readSession(control), rounds: [], people: [], themes,

@@ -286,6 +286,19 @@ fn name_of<'a>(list: &'a [tafel_protocol::template::Named], id: &'a str) -> &'a 
         .unwrap_or(id)
 }
 
+/// An agreement's or indicator's status in words.
+fn status_words(status: &str) -> &str {
+    match status {
+        "gepland" => "gepland",
+        "loopt" => "loopt",
+        "op-koers" => "op koers",
+        "achter" => "loopt achter",
+        "behaald" => "behaald",
+        "gestopt" => "gestopt",
+        other => other,
+    }
+}
+
 fn texts<'a>(cards: impl Iterator<Item = &'a Card>) -> Vec<String> {
     cards
         .filter(|c| !c.text.is_empty())
@@ -478,6 +491,19 @@ pub fn advice(t: &Template, b: &BoardView) -> Vec<Block> {
             "Ondersteunende maatregelen: monitoring".into(),
         ));
         out.push(Block::List(monitoring));
+    }
+    // During the cao period: each agreement's status (`status` on its bouwsteen card).
+    let statuses: Vec<String> = b
+        .in_section(BOUWSTENEN)
+        .filter(|c| !c.text.is_empty())
+        .filter_map(|c| {
+            let status = c.plan.get("status").and_then(Value::as_str)?;
+            Some(format!("{}: {}", c.text, status_words(status)))
+        })
+        .collect();
+    if !statuses.is_empty() {
+        out.push(Block::Heading(3, "Status van de afspraken".into()));
+        out.push(Block::List(statuses));
     }
 
     // 5 Bijlagen
@@ -966,7 +992,7 @@ mod tests {
                         "d1": {"section": "doel", "text": "Gezond werken tot de AOW", "author": "Facilitator", "owner": "ab"},
                         "k1": {"section": "themas", "text": "Nachtdiensten", "pijlers": ["gezondheid"], "thema": "zwaar-werk", "author": "Medewerker 3"},
                         "e1": {"section": "themas", "text": "Ik wil <b>leren</b>", "stap": "3B", "author": "Medewerker 4"},
-                        "b1": {"section": "bouwstenen", "text": "Ontwikkelbudget", "type": "versterkend", "votes": 7, "gapRow": "r2", "priority": 2},
+                        "b1": {"section": "bouwstenen", "text": "Ontwikkelbudget", "type": "versterkend", "votes": 7, "gapRow": "r2", "priority": 2, "status": "op-koers"},
                         "b2": {"section": "bouwstenen", "text": "Minder nachtdiensten 55+", "type": "curatief"},
                         "a1": {"section": "aanbevelingen", "text": "Start met een pilot"},
                         "m1": {"section": "monitoring", "text": "Gebruik ontwikkelbudget", "afspraak": "b1", "soort": "kwantitatief",
@@ -1107,6 +1133,11 @@ mod tests {
         );
         let md = markdown(&advice(&t, &view));
         assert!(md.contains("### B. Monitoringplan"));
+        // The agreement's own status, under 4 Aanbevelingen; an agreement without one is not listed.
+        let four = &md[md.find("## 4 Aanbevelingen").unwrap()..md.find("## 5 Bijlagen").unwrap()];
+        assert!(four.contains("### Status van de afspraken\n"), "{four}");
+        assert!(four.contains("- Ontwikkelbudget: op koers"), "{four}");
+        assert!(!four.contains("Minder nachtdiensten"), "{four}");
         assert!(md.contains(
             "| Ontwikkelbudget | Gebruik ontwikkelbudget | kwantitatief | 12% | 40% | halverwege |"
         ));

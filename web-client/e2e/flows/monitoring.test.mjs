@@ -96,6 +96,7 @@ flow('the facilitator fills the monitoring plan for an agreement, a union member
   assert.match(md, /B\. Monitoringplan/)
   assert.match(md, /Gebruik ontwikkelbudget/)
   assert.match(md, /25%/)
+  assert.match(md, /### Status van de afspraken\n\n- Ontwikkelbudget voor iedereen: op koers/, 'the agreement\'s status under 4 Aanbevelingen')
   assert.ok(agreement)
 })
 
