@@ -205,14 +205,14 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   const gap = createGap(actions.gap)
   const party = createParty(actions.party)
   const staalkaart = createStaalkaart(actions.staalkaart)
+  // The revealed rounds, ranked with bars, on the board for everyone (the room screen too).
+  const results = createResults('results-board', null)
   const monitoring = createMonitoring(actions.monitoring)
   // The history, for every role (restore and taking snapshots: the facilitator's).
   const history = createHistory({
     api, board: info.id, role,
     live: () => ({ template: state.template, themes: ym.readThemes(app.doc('canvas')) }),
   })
-  // The revealed rounds, ranked with bars, on the board for everyone (the room screen too).
-  const results = createResults('results-board', null)
   const panel = role === 'facilitator' ? createFacilitatorPanel(actions.facilitator) : null
   // From workshop to advice (report, exports, next round): the facilitator's.
   if (panel) panel.el.append(createAdvice(api, info.id).el)

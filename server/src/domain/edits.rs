@@ -118,12 +118,6 @@ pub fn write_votes(txn: &mut TransactionMut, totals: &std::collections::BTreeMap
     }
 }
 
-/// Moves a card to another section: only its `section` changes, so it keeps its id, text,
-/// labels and server fields (and stays its creator's).
-pub fn move_to(txn: &mut TransactionMut, card: &MapRef, section: &str) {
-    card.insert(txn, "section", section);
-}
-
 /// Sets each named item's `priority` under `root` (or removes it, for `None`); items that are
 /// not there are skipped.
 pub fn write_priorities(txn: &mut TransactionMut, root: &str, items: &[(String, Option<u32>)]) {
@@ -170,6 +164,12 @@ pub fn prioritize_rows(txn: &mut TransactionMut, chosen: &[(String, u32)], next:
     for (i, (_, _, row)) in rest.into_iter().enumerate() {
         row.insert(txn, "priority", (next + i as u32) as f64);
     }
+}
+
+/// Moves a card to another section: only its `section` changes, so it keeps its id, text,
+/// labels and server fields (and stays its creator's).
+pub fn move_to(txn: &mut TransactionMut, card: &MapRef, section: &str) {
+    card.insert(txn, "section", section);
 }
 
 /// Server-only fields that are kept apart from the plain fields of a held item.

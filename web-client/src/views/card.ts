@@ -29,12 +29,12 @@ export interface CardModel {
   mergedLabel?: string | null
   /** In the room's spotlight (presentation mode, the facilitator's focus). */
   spotlit?: boolean
+  /** The gap rows a bouwsteen may answer, as [id, label] (bouwstenen only). */
+  gapRows?: [string, string][]
   /** Sections the user may move this card to, as [id, title] in the template's order (canvas). */
   moveTargets?: [string, string][]
   /** Every section id in the template's order (for Alt+↑/↓). */
   sectionOrder?: string[]
-  /** The gap rows a bouwsteen may answer, as [id, label] (bouwstenen only). */
-  gapRows?: [string, string][]
 }
 
 export interface CardActions {
