@@ -7,6 +7,11 @@
 //! stored first, the state is read again and the change decided again, so a budget cannot be
 //! overspent and a pseudonym never given twice across nodes. Other nodes' changes arrive
 //! through `refresh` (the registry follows the store's change feed).
+//!
+//! Ballots are not in the state: each dot is one atomic step on the store's ballot records
+//! (`change_ballot`), decided by `domain::commands::decide_ballot` on what is stored and applied
+//! only while that still holds, so a vote never rewrites the state and a budget holds across
+//! nodes.
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -16,10 +21,15 @@ use tafel_protocol::policy::SessionPolicy;
 use tafel_protocol::template::Template;
 use tafel_protocol::{BoardId, DocName, Role};
 
+use crate::domain::commands::{self, BallotChange};
 use crate::domain::state::{
-    author_key, AuditEntry, Author, AuthorMode, BoardState, HiddenItem, Participant,
+    author_key, AuditEntry, Author, AuthorMode, BoardState, HiddenItem, Participant, Round,
 };
-use crate::store::{BoardMeta, Store, StoreError};
+use crate::domain::Refusal;
+use crate::store::{BallotEntry, BoardMeta, Store, StoreError, StoredBallot};
+
+/// How often a ballot change is decided again when the stored ballot moved under it.
+const BALLOT_TRIES: usize = 50;
 
 pub struct Board {
     pub meta: BoardMeta,
@@ -35,6 +45,8 @@ pub struct Board {
     /// Key for the unlinkable owner tags written on items.
     owner_key: Vec<u8>,
     store: Arc<dyn Store>,
+    /// `sub`s removed by states read from the store that `refresh` has not reported yet.
+    unreported: Mutex<Vec<String>>,
 }
 
 impl Board {
@@ -56,6 +68,7 @@ impl Board {
             persist_lock: tokio::sync::Mutex::new(()),
             owner_key,
             store,
+            unreported: Mutex::new(Vec::new()),
         }
     }
 
@@ -108,10 +121,10 @@ impl Board {
     /// the `sub`s removed by that change, so their connections here can be closed.
     pub async fn refresh(&self) -> Result<Vec<String>, StoreError> {
         let _turn = self.persist_lock.lock().await;
-        let before = self.lock().removed.clone();
         self.reload().await?;
-        let after = self.lock().removed.clone();
-        Ok(after.difference(&before).cloned().collect())
+        Ok(std::mem::take(
+            &mut *self.unreported.lock().unwrap_or_else(|p| p.into_inner()),
+        ))
     }
 
     async fn reload(&self) -> Result<(), StoreError> {
@@ -124,6 +137,18 @@ impl Board {
                 .map_err(|e| StoreError::Corrupt(format!("board state of {}: {e}", self.id())))?,
             None => BoardState::default(),
         };
+        // Removals stored by another node, for `refresh` to report (whichever read found them).
+        let removed: Vec<String> = state
+            .removed
+            .difference(&self.lock().removed)
+            .cloned()
+            .collect();
+        if !removed.is_empty() {
+            self.unreported
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(removed);
+        }
         self.install(state, version);
         Ok(())
     }
@@ -149,6 +174,139 @@ impl Board {
         if policy.0.gap_rows.as_deref() != Some(&rows) {
             policy.0.gap_rows = Some(Arc::new(rows));
         }
+    }
+
+    /// The round as this node knows it; a round it does not know yet (another node opened it
+    /// a moment ago) is looked for in the stored state.
+    pub async fn round(&self, id: &str) -> Result<Option<Round>, StoreError> {
+        if let Some(r) = self.lock().rounds.get(id).cloned() {
+            return Ok(Some(r));
+        }
+        {
+            let _turn = self.persist_lock.lock().await;
+            self.reload().await?;
+        }
+        Ok(self.lock().rounds.get(id).cloned())
+    }
+
+    /// Gives the round its record in the ballot store, from this node's copy, unless it has one:
+    /// a new round, or one stored by an older version (its ballots, kept in the state then,
+    /// are moved over under each participant's tag).
+    pub async fn ensure_round(&self, round: &Round) -> Result<(), StoreError> {
+        let ballots: Vec<BallotEntry> = round
+            .ballots
+            .iter()
+            .flat_map(|(sub, dots)| {
+                let tag = self.participant_tag(sub);
+                dots.iter()
+                    .map(move |(item, n)| (tag.clone(), item.clone(), *n))
+            })
+            .collect();
+        self.store
+            .put_round(self.id(), &round.id, &round.status, &ballots)
+            .await?;
+        Ok(())
+    }
+
+    /// The round and the participant's stored ballot in it; `None` when there is no such round.
+    pub async fn ballot(
+        &self,
+        round: &str,
+        sub: &str,
+    ) -> Result<Option<(Round, StoredBallot)>, StoreError> {
+        let Some(r) = self.round(round).await? else {
+            return Ok(None);
+        };
+        let tag = self.participant_tag(sub);
+        let mut stored = self
+            .store
+            .get_ballot(self.id(), round, &tag, &r.cards)
+            .await?;
+        if stored.status.is_none() {
+            self.ensure_round(&r).await?;
+            stored = self
+                .store
+                .get_ballot(self.id(), round, &tag, &r.cards)
+                .await?;
+        }
+        Ok(Some((r, stored)))
+    }
+
+    /// One dot more or less: decided by the domain on the stored ballot and stored as one
+    /// atomic step that holds only while what it was decided on does (the round open, the
+    /// participant's counts unchanged); otherwise decided again on what is stored now. Answers
+    /// the ballot as the participant may see it, or the refusal.
+    pub async fn change_ballot(
+        &self,
+        round: &str,
+        sub: &str,
+        change: &BallotChange,
+    ) -> Result<Result<serde_json::Value, Refusal>, StoreError> {
+        let tag = self.participant_tag(sub);
+        for _ in 0..BALLOT_TRIES {
+            let Some((r, stored)) = self.ballot(round, sub).await? else {
+                return Ok(Err(Refusal::not_found("no such round")));
+            };
+            let status = stored.status.clone().unwrap_or_default();
+            let d = match commands::decide_ballot(&r, &status, &stored.dots, change) {
+                Ok(d) => d,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let stored_now = self
+                .store
+                .change_ballot_if(self.id(), round, &tag, &d.item, d.delta, d.used, d.on_item)
+                .await?;
+            if stored_now {
+                let mine = commands::applied(&stored.dots, &d);
+                return Ok(Ok(commands::ballot_json(&r, &status, &mine)));
+            }
+            tracing::debug!(board = %self.id(), round, "ballot changed meanwhile; deciding again");
+        }
+        Err(StoreError::Unavailable(
+            "a ballot kept changing while it was decided".into(),
+        ))
+    }
+
+    /// Sets the round's status in the ballot store (`closed`, `revealed`): from then on no
+    /// dot is accepted, on any node.
+    pub async fn set_round_status(&self, round: &Round, status: &str) -> Result<(), StoreError> {
+        self.ensure_round(round).await?;
+        self.store
+            .set_round_status(self.id(), &round.id, status)
+            .await
+    }
+
+    /// Every stored dot count of the round: (participant tag, item, dots).
+    pub async fn round_ballots(&self, round: &str) -> Result<Vec<BallotEntry>, StoreError> {
+        self.store.round_ballots(self.id(), round).await
+    }
+
+    /// How many participants have a dot in each round this node knows.
+    pub async fn voters(&self) -> Result<std::collections::BTreeMap<String, usize>, StoreError> {
+        let rounds: Vec<Round> = self.lock().rounds.values().cloned().collect();
+        let ids: Vec<String> = rounds.iter().map(|r| r.id.clone()).collect();
+        let mut counts = self.store.round_voters(self.id(), &ids).await?;
+        if counts.iter().any(Option::is_none) {
+            for (r, n) in rounds.iter().zip(&counts) {
+                if n.is_none() {
+                    self.ensure_round(r).await?;
+                }
+            }
+            counts = self.store.round_voters(self.id(), &ids).await?;
+        }
+        Ok(ids
+            .into_iter()
+            .zip(counts)
+            .map(|(id, n)| (id, n.unwrap_or(0) as usize))
+            .collect())
+    }
+
+    /// Erases a participant's dots in every round of the board (their removal).
+    pub async fn erase_ballots(&self, sub: &str) -> Result<(), StoreError> {
+        let ids: Vec<String> = self.lock().rounds.keys().cloned().collect();
+        self.store
+            .erase_ballots(self.id(), &self.participant_tag(sub), &ids)
+            .await
     }
 
     pub fn policy(&self) -> (SessionPolicy, AuthorMode) {

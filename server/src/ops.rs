@@ -40,12 +40,16 @@ pub async fn edit(
 
 /// Writes the public session state and the rounds (without ballots) into `control`.
 pub async fn mirror(state: &AppState, board: &Arc<Board>) -> Result<(), AppError> {
+    let voters = board.voters().await?;
     let (session, rounds) = {
         let st = board.lock();
         let rounds: Vec<(String, Value)> = st
             .rounds
             .values()
-            .map(|r| (r.id.clone(), BoardState::round_json(r)))
+            .map(|r| {
+                let n = voters.get(&r.id).copied().unwrap_or(0);
+                (r.id.clone(), BoardState::round_json(r, n))
+            })
             .collect();
         (st.session_json(now_ms()), rounds)
     };

@@ -255,6 +255,7 @@ pub async fn remove(
             erase_inputs(st, &sub);
         })
         .await?;
+    board.erase_ballots(&sub).await?;
     // The rounds' public counts (`voters`) no longer include them.
     ops::mirror(&state, &board).await?;
     state

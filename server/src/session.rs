@@ -68,6 +68,12 @@ async fn run(
     cmd: Command,
 ) -> Result<Value, AppError> {
     let now = now_ms();
+    if let Command::CloseRound { round } = &cmd {
+        // Votes stop in the ballot store first, then the state says so.
+        if let Some(r) = board.round(round).await? {
+            board.set_round_status(&r, "closed").await?;
+        }
+    }
     let applied = board
         .update(|st| commands::apply(st, &board.template, who, &cmd, now))
         .await??;
@@ -129,6 +135,9 @@ async fn run(
                     st.rounds.insert(id.clone(), round.clone());
                 })
                 .await?;
+            // Its record in the ballot store, where votes are checked (a vote that comes first,
+            // on any node, creates it the same way from the stored state).
+            board.ensure_round(&round).await?;
             return Ok(json!({"ok": true, "round": id}));
         }
         Command::RevealRound { round } => return reveal_round(state, board, who, &round).await,
@@ -251,9 +260,16 @@ async fn reveal_round(
     who: &Participant,
     round: &str,
 ) -> Result<Value, AppError> {
+    let r = board
+        .round(round)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
+    // No dot is accepted from here on, on any node: the totals below are final.
+    board.set_round_status(&r, "revealed").await?;
+    let ballots = board.round_ballots(round).await?;
     let totals = board
         .update(|st| {
-            let totals = commands::reveal_round(st, round)?;
+            let totals = commands::reveal_round(st, round, &ballots)?;
             board.audit(
                 st,
                 who,
@@ -447,12 +463,13 @@ pub async fn ballot(
     Path((_, round)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
     let who = at.who().await;
-    let st = at.board.lock();
-    let r = st
-        .rounds
-        .get(&round)
+    let (r, stored) = at
+        .board
+        .ballot(&round, &who.sub)
+        .await?
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such round"))?;
-    Ok(Json(commands::ballot_json(r, &who.sub)))
+    let status = stored.status.as_deref().unwrap_or(&r.status);
+    Ok(Json(commands::ballot_json(&r, status, &stored.dots)))
 }
 
 #[derive(Deserialize)]
@@ -492,8 +509,9 @@ pub async fn unvote(
     change_ballot(&state, &at, &round, BallotChange::Unvote(item)).await
 }
 
-/// Stores a ballot change the domain allowed and answers with the ballot; the public round
-/// (voter count) is mirrored into `control`.
+/// Stores a ballot change the domain allowed (one atomic step in the ballot store; the board
+/// state is not rewritten) and answers with the ballot; the public round (voter count) is
+/// mirrored into `control`, which every node's clients follow.
 async fn change_ballot(
     state: &AppState,
     at: &ForBoard,
@@ -501,10 +519,7 @@ async fn change_ballot(
     change: BallotChange,
 ) -> Result<Json<Value>, AppError> {
     let who = at.who().await;
-    let answer = at
-        .board
-        .update(|st| commands::change_ballot(st, round, &who.sub, &change))
-        .await??;
+    let answer = at.board.change_ballot(round, &who.sub, &change).await??;
     ops::mirror(state, &at.board).await?;
     Ok(Json(answer))
 }

@@ -1,7 +1,9 @@
 //! Board state shared by many nodes on one Redis (issue 10, point 3): every node decides on the
-//! stored state by compare-and-set, so a vote budget holds across nodes (the last dot counts
-//! once when two nodes race for it), pseudonyms are never given twice, and a facilitator's lock
-//! or removal on one node holds on the others (their copy follows the store's change feed).
+//! stored state by compare-and-set, so pseudonyms are never given twice, and a facilitator's
+//! lock or removal on one node holds on the others (their copy follows the store's change
+//! feed). A dot is one atomic step on its own ballot records, not a rewrite of the state: the
+//! budget holds across nodes (the last dot counts once when two nodes race for it), the state's
+//! version does not move on a vote, and commands and votes racing on two nodes lose nothing.
 //! Two real `tafel serve` processes on one real `redis-server`.
 
 use std::time::Duration;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tafel_protocol::Role;
+use tafel_server::store::{RedisStore, Store};
 use tafel_tests::api::{call, create_board, facilitator, token};
 use tafel_tests::client::YClient;
 use tafel_tests::procs::{Redis, Tafel};
@@ -36,8 +39,9 @@ async fn command(t: &Tafel, board: &str, cmd: Value) -> (u16, Value) {
 }
 
 /// Two votes for the last dot of one budget, sent to two nodes at the same instant: exactly
-/// one counts, every time. Without the compare-and-set both nodes decide on the same stale
-/// state and both answer 200 (the positive control: the first dot counts on either node).
+/// one counts, every time. Without the ballot script's compare (the budget counter still what
+/// the node decided on) both nodes decide on the same counter and both answer 200 (the
+/// positive control: the first dot counts on either node).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_dot_counts_once_across_two_nodes() {
     let redis = Redis::start();
@@ -310,4 +314,191 @@ async fn locks_and_removals_hold_on_every_node() {
         "the other participant stays"
     );
     assert!(other.closed().is_none());
+}
+
+/// The board state's version in Redis (how often it was stored).
+async fn state_version(store: &RedisStore, board: &str) -> u64 {
+    let id = tafel_protocol::BoardId::parse(board).expect("board id");
+    store
+        .get_board_state_versioned(&id)
+        .await
+        .expect("read the board state")
+        .0
+}
+
+/// A vote is its own atomic step: the board state's version does not move when dots are cast
+/// on either node (the positive control: a session command moves it by one). Session commands
+/// on both nodes and votes on both nodes at the same time lose nothing: every command is in the
+/// audit log, every dot in the ballots and the totals, and the public voter count and the
+/// revealed totals reach the clients of both nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn votes_do_not_rewrite_the_board_state_and_race_commands_losslessly() {
+    let redis = Redis::start();
+    let a = Tafel::start_redis(&redis);
+    let b = Tafel::start_redis(&redis);
+    let store = RedisStore::open(&redis.url()).await.expect("open redis");
+    let board = create_board(&a).await;
+    let f = connect(&a, &board, "canvas", &token(Role::Facilitator, &board, "f")).await;
+    let cards: Vec<String> = (0..4).map(|i| format!("k{i}")).collect();
+    for id in &cards {
+        f.add_card(id, "bouwstenen", &format!("voorstel {id}"), json!({}));
+    }
+    for id in &cards {
+        assert!(stamped(&f, id).await, "card {id} stored");
+    }
+    let (s, v) = command(
+        &a,
+        &board,
+        json!({"action": "open-round", "title": "ronde", "cards": cards, "budget": 40, "max_per_card": 10}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let round = v["round"].as_str().expect("round").to_owned();
+    let votes = format!("/api/boards/{board}/rounds/{round}/votes");
+    let ballot = format!("/api/boards/{board}/rounds/{round}/ballot");
+    let voters: Vec<String> = (0..3)
+        .map(|i| token(Role::Employee, &board, &format!("stemmer-{i}")))
+        .collect();
+    // Each voter is known on both nodes (their pseudonym is a state change) before counting.
+    for v in &voters {
+        for node in [&a, &b] {
+            assert_eq!(call(node, Method::GET, &ballot, v, None).await.0, 200);
+        }
+    }
+    let control_a = connect(&a, &board, "control", &token(Role::Observer, &board, "oa")).await;
+    let control_b = connect(&b, &board, "control", &token(Role::Observer, &board, "ob")).await;
+
+    let before = state_version(&store, &board).await;
+    for (i, v) in voters.iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (s, body) = call(node, Method::POST, &votes, v, Some(json!({"card": "k0"}))).await;
+        assert_eq!(s, 200, "{body}");
+    }
+    assert_eq!(
+        state_version(&store, &board).await,
+        before,
+        "a vote does not store the board state"
+    );
+    // The public count of voters reaches the clients of both nodes.
+    for c in [&control_a, &control_b] {
+        assert!(
+            tafel_tests::eventually(T, || c.map_json("rounds")[&round]["voters"] == 3).await,
+            "voters on every node: {}",
+            c.map_json("rounds")
+        );
+    }
+    // Positive control: a session command stores the state once.
+    let (s, _) = command(&a, &board, json!({"action": "phase", "phase": "controle"})).await;
+    assert_eq!(s, 200);
+    assert_eq!(state_version(&store, &board).await, before + 1);
+
+    // Commands on both nodes and votes on both nodes, all at once.
+    let commands = (0..12).map(|i| {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let board = board.clone();
+        async move {
+            command(
+                node,
+                &board,
+                json!({"action": "phase", "phase": format!("fase {i}")}),
+            )
+            .await
+        }
+    });
+    let dots = (0..voters.len() * 9).map(|i| {
+        let node = if i % 2 == 0 { &b } else { &a };
+        let voter = &voters[i % voters.len()];
+        let card = &cards[1 + i % 3];
+        let votes = votes.clone();
+        async move {
+            call(
+                node,
+                Method::POST,
+                &votes,
+                voter,
+                Some(json!({"card": card})),
+            )
+            .await
+        }
+    });
+    let (commanded, voted) = tokio::join!(
+        futures_util::future::join_all(commands),
+        futures_util::future::join_all(dots)
+    );
+    for (s, v) in commanded.iter().chain(&voted) {
+        assert_eq!(*s, 200, "{v}");
+    }
+    // Every command is in the audit log (on either node) ...
+    for node in [&a, &b] {
+        let (s, audit) = call(
+            node,
+            Method::GET,
+            &format!("/api/boards/{board}/audit"),
+            &facilitator(),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+        let phases: Vec<String> = audit
+            .as_array()
+            .expect("audit entries")
+            .iter()
+            .filter(|e| e["action"] == "phase")
+            .filter_map(|e| e["detail"]["phase"].as_str().map(str::to_owned))
+            .collect();
+        for i in 0..12 {
+            assert!(
+                phases.contains(&format!("fase {i}")),
+                "command {i} lost: {phases:?}"
+            );
+        }
+    }
+    // ... and every dot in the ballots, read on either node.
+    for v in &voters {
+        for node in [&a, &b] {
+            let (_, mine) = call(node, Method::GET, &ballot, v, None).await;
+            let total: u64 = mine["votes"]
+                .as_object()
+                .expect("votes")
+                .values()
+                .filter_map(Value::as_u64)
+                .sum();
+            assert_eq!(total, 10, "one dot on k0 and nine racing dots: {mine}");
+            assert_eq!(mine["left"], 30);
+        }
+    }
+    let (s, v) = command(
+        &b,
+        &board,
+        json!({"action": "reveal-round", "round": round}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["totals"]["canvas/k0"], 3);
+    let counted: u64 = cards
+        .iter()
+        .map(|c| v["totals"][format!("canvas/{c}")].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(counted, 30, "every dot in the totals: {v}");
+    for c in [&control_a, &control_b] {
+        assert!(
+            tafel_tests::eventually(T, || c.map_json("rounds")[&round]["totals"]["canvas/k0"]
+                == 3)
+            .await,
+            "totals on every node: {}",
+            c.map_json("rounds")
+        );
+    }
+    // After the reveal no dot counts, on either node.
+    for node in [&a, &b] {
+        let (s, _) = call(
+            node,
+            Method::POST,
+            &votes,
+            &voters[0],
+            Some(json!({"card": "k3"})),
+        )
+        .await;
+        assert_eq!(s, 403);
+    }
 }

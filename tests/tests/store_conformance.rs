@@ -419,6 +419,110 @@ async fn delete_board_erases_everything(u: &Under<'_>) {
     assert!(u.keys_mentioning("orphan").await.is_empty());
 }
 
+async fn ballots_change_one_dot_at_a_time(u: &Under<'_>) {
+    let s = u.store();
+    let b = board("stem");
+    let other = board("ander");
+    s.put_board(&meta("stem", "stem", 1)).await.expect("put");
+    let items = vec!["canvas/a".to_owned(), "gap/a".to_owned()];
+    let legacy = vec![("t1".to_owned(), "canvas/a".to_owned(), 2)];
+    assert!(s
+        .put_round(&b, "r1", "open", &legacy)
+        .await
+        .expect("put round"));
+    assert!(
+        !s.put_round(&b, "r1", "closed", &[]).await.expect("again"),
+        "a round's record is created once"
+    );
+    assert!(s.put_round(&other, "r1", "open", &[]).await.expect("other"));
+    let got = s.get_ballot(&b, "r1", "t1", &items).await.expect("get");
+    assert_eq!(got.status.as_deref(), Some("open"));
+    assert_eq!(got.used, 2);
+    assert_eq!(got.dots.get("canvas/a"), Some(&2));
+    assert_eq!(got.dots.get("gap/a"), None);
+    // A dot decided on the stored counts is applied ...
+    assert!(s
+        .change_ballot_if(&b, "r1", "t1", "gap/a", 1, 2, 0)
+        .await
+        .expect("vote"));
+    // ... one decided on stale counts is not, and changes nothing.
+    assert!(!s
+        .change_ballot_if(&b, "r1", "t1", "canvas/a", 1, 2, 2)
+        .await
+        .expect("stale vote"));
+    assert!(!s
+        .change_ballot_if(&b, "r1", "t1", "canvas/a", 1, 3, 1)
+        .await
+        .expect("stale item"));
+    let got = s.get_ballot(&b, "r1", "t1", &items).await.expect("get");
+    assert_eq!((got.used, got.dots.len()), (3, 2), "{got:?}");
+    // Another participant; taking a dot back down to none removes their counter.
+    assert!(s
+        .change_ballot_if(&b, "r1", "t2", "gap/a", 1, 0, 0)
+        .await
+        .expect("t2"));
+    assert_eq!(
+        s.round_voters(&b, &["r1".into(), "nope".into()])
+            .await
+            .expect("voters"),
+        vec![Some(2), None]
+    );
+    assert!(s
+        .change_ballot_if(&b, "r1", "t2", "gap/a", -1, 1, 1)
+        .await
+        .expect("unvote"));
+    assert_eq!(
+        s.round_voters(&b, &["r1".into()]).await.expect("voters"),
+        vec![Some(1)]
+    );
+    // Closed: nothing is applied, whatever it was decided on.
+    s.set_round_status(&b, "r1", "closed").await.expect("close");
+    assert!(!s
+        .change_ballot_if(&b, "r1", "t1", "gap/a", 1, 3, 1)
+        .await
+        .expect("closed"));
+    let mut all = s.round_ballots(&b, "r1").await.expect("all");
+    all.sort();
+    assert_eq!(
+        all,
+        vec![
+            ("t1".to_owned(), "canvas/a".to_owned(), 2),
+            ("t1".to_owned(), "gap/a".to_owned(), 1)
+        ]
+    );
+    // Erasing a participant takes their dots only; deleting the board takes the rest.
+    s.change_ballot_if(&other, "r1", "t1", "gap/a", 1, 0, 0)
+        .await
+        .expect("other board");
+    s.erase_ballots(&b, "t1", &["r1".into()])
+        .await
+        .expect("erase");
+    assert_eq!(s.round_ballots(&b, "r1").await.expect("all"), vec![]);
+    assert_eq!(
+        s.round_voters(&b, &["r1".into()]).await.expect("voters"),
+        vec![Some(0)]
+    );
+    assert!(s
+        .change_ballot_if(&b, "r1", "t3", "gap/a", 1, 0, 0)
+        .await
+        .is_ok_and(|applied| !applied));
+    s.set_round_status(&b, "r1", "open").await.expect("reopen");
+    assert!(s
+        .change_ballot_if(&b, "r1", "t3", "gap/a", 1, 0, 0)
+        .await
+        .expect("t3"));
+    assert!(!u.keys_mentioning("stem").await.is_empty());
+    assert!(s.delete_board(&b).await.expect("delete"));
+    assert_eq!(u.keys_mentioning("stem").await, Vec::<String>::new());
+    let gone = s.get_ballot(&b, "r1", "t3", &items).await.expect("get");
+    assert_eq!(gone, Default::default(), "no record left");
+    assert_eq!(
+        s.round_ballots(&other, "r1").await.expect("other").len(),
+        1,
+        "the other board's ballots stay"
+    );
+}
+
 async fn snapshots_put_list_get_delete(u: &Under<'_>) {
     let s = u.store();
     let (a, b) = (board("hist-a"), board("hist-b"));
@@ -601,6 +705,12 @@ conformance! {
     /// mentioning the board is left), leaves other boards alone, and returns true only when the
     /// board existed; documents of a board without a record are erased too.
     delete_board_erases_everything,
+    /// Ballots: a round's record is created once (with ballots moved from an older state); a
+    /// dot is applied only while the round is open and the participant's counts are what it
+    /// was decided on; voters and every dot count read back; erasing a participant takes only
+    /// their dots and deleting the board every ballot record (no key mentions it), not another
+    /// board's.
+    ballots_change_one_dot_at_a_time,
     /// `get_or_init_secret` keeps the first candidate and returns it for every later, different
     /// candidate.
     secret_keeps_first_candidate,

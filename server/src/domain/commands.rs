@@ -346,18 +346,24 @@ pub fn open_round(
     })
 }
 
-/// Ends a round: its totals over every ballot (every card of the round, also those without a
-/// dot), and the round marked revealed. `None` when there is no such round.
-pub fn reveal_round(st: &mut BoardState, round: &str) -> Option<BTreeMap<String, u32>> {
+/// Ends a round: its totals over every stored ballot (`(participant tag, item, dots)`, every
+/// item of the round, also those without a dot), and the round marked revealed. `None` when
+/// there is no such round.
+pub fn reveal_round(
+    st: &mut BoardState,
+    round: &str,
+    ballots: &[(String, String, u32)],
+) -> Option<BTreeMap<String, u32>> {
     let r = st.rounds.get_mut(round)?;
     let mut totals: BTreeMap<String, u32> = r.cards.iter().map(|c| (c.clone(), 0)).collect();
-    for ballot in r.ballots.values() {
-        for (card, n) in ballot {
-            *totals.entry(card.clone()).or_default() += n;
-        }
+    for (_, item, n) in ballots {
+        *totals.entry(item.clone()).or_default() += n;
     }
     r.status = "revealed".into();
     r.totals = Some(totals.clone());
+    // The ballots live in the ballot store; what was left of them in the state (rounds stored
+    // before that) was moved there before this reveal.
+    r.ballots.clear();
     // Totals for items that are hidden go onto their held copies (held by the same key).
     for (item, n) in &totals {
         if let Some(h) = st.hidden.get_mut(item) {
@@ -428,10 +434,10 @@ pub fn may_vote(role: Role) -> Result<(), Refusal> {
 }
 
 /// The caller's ballot as they may see it: their dots and what is left of their budget.
-pub fn ballot_json(round: &Round, sub: &str) -> Value {
-    let mine = round.ballots.get(sub).cloned().unwrap_or_default();
+/// `status` is the round's status in the ballot store (what votes are checked against).
+pub fn ballot_json(round: &Round, status: &str, mine: &BTreeMap<String, u32>) -> Value {
     let used: u32 = mine.values().sum();
-    json!({"round": round.id, "status": round.status, "budget": round.budget, "maxPerCard": round.max_per_card, "votes": mine, "left": round.budget.saturating_sub(used)})
+    json!({"round": round.id, "status": status, "budget": round.budget, "maxPerCard": round.max_per_card, "votes": mine, "left": round.budget.saturating_sub(used)})
 }
 
 /// A change to one participant's ballot: a dot more, or one taken back.
@@ -441,44 +447,71 @@ pub enum BallotChange {
     Unvote(String),
 }
 
-/// Decides a ballot change in an open round, within the budget and the per-card limit, and
-/// answers with the ballot. On `Err` nothing changed.
-pub fn change_ballot(
-    st: &mut BoardState,
-    round: &str,
-    sub: &str,
+/// What a ballot change the rules allow does to the stored ballot: `delta` dots (+1 or -1) on
+/// `item`, decided on a participant who had `used` dots in the round and `on_item` on the item.
+/// The store applies it only while the round is still open and those counts still hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BallotDelta {
+    pub item: String,
+    pub delta: i64,
+    pub used: u32,
+    pub on_item: u32,
+}
+
+/// Decides a ballot change on a round (`status`: its status in the ballot store) and the
+/// participant's dots in it (`mine`, item → dots): within the budget and the per-item limit,
+/// only while the round is open. On `Err` nothing may change.
+pub fn decide_ballot(
+    round: &Round,
+    status: &str,
+    mine: &BTreeMap<String, u32>,
     change: &BallotChange,
-) -> Result<Value, Refusal> {
-    let r = st
-        .rounds
-        .get_mut(round)
-        .ok_or_else(|| Refusal::not_found("no such round"))?;
-    if r.status != "open" {
+) -> Result<BallotDelta, Refusal> {
+    if status != "open" {
         return Err(Refusal::forbidden("this round is not open"));
     }
-    let mut mine = r.ballots.get(sub).cloned().unwrap_or_default();
+    let used: u32 = mine.values().sum();
     match change {
-        BallotChange::Vote(card) => {
-            if !r.cards.contains(card) {
+        BallotChange::Vote(item) => {
+            if !round.cards.contains(item) {
                 return Err(bad("that item is not in this round"));
             }
-            let used: u32 = mine.values().sum();
-            if used >= r.budget {
+            if used >= round.budget {
                 return Err(Refusal::forbidden("no votes left in your budget"));
             }
-            let on_card = mine.entry(card.clone()).or_default();
-            if *on_card >= r.max_per_card {
+            let on_item = mine.get(item).copied().unwrap_or(0);
+            if on_item >= round.max_per_card {
                 return Err(Refusal::forbidden("you already gave this item its maximum"));
             }
-            *on_card += 1;
+            Ok(BallotDelta {
+                item: item.clone(),
+                delta: 1,
+                used,
+                on_item,
+            })
         }
-        BallotChange::Unvote(card) => match mine.get_mut(card) {
-            Some(n) if *n > 0 => *n -= 1,
-            _ => return Err(Refusal::not_found("no vote of yours on that item")),
+        BallotChange::Unvote(item) => match mine.get(item).copied() {
+            Some(n) if n > 0 => Ok(BallotDelta {
+                item: item.clone(),
+                delta: -1,
+                used,
+                on_item: n,
+            }),
+            _ => Err(Refusal::not_found("no vote of yours on that item")),
         },
     }
-    r.ballots.insert(sub.to_owned(), mine);
-    Ok(ballot_json(r, sub))
+}
+
+/// A participant's ballot after `d` (what the store holds once it applied it).
+pub fn applied(mine: &BTreeMap<String, u32>, d: &BallotDelta) -> BTreeMap<String, u32> {
+    let mut next = mine.clone();
+    let n = (i64::from(d.on_item) + d.delta).max(0) as u32;
+    if n == 0 {
+        next.remove(&d.item);
+    } else {
+        next.insert(d.item.clone(), n);
+    }
+    next
 }
 
 /// A private card as a participant hands it in.
@@ -556,6 +589,7 @@ pub fn erase_inputs(st: &mut BoardState, sub: &str) {
     for id in drafts {
         st.authors.remove(&id);
     }
+    // Ballots kept in the state by older versions; the ballot store's are erased by the caller.
     for round in st.rounds.values_mut() {
         round.ballots.remove(sub);
     }
@@ -633,6 +667,35 @@ mod tests {
             display: "Medewerker 1".into(),
             tag: tafel_protocol::index::Owner::Server,
         }
+    }
+
+    /// The ballot store as these tests keep it: the round's `ballots` map (sub → item → dots),
+    /// changed only by what `decide_ballot` allowed, as the stores do.
+    fn change_ballot(
+        st: &mut BoardState,
+        round: &str,
+        sub: &str,
+        change: &BallotChange,
+    ) -> Result<Value, Refusal> {
+        let r = st
+            .rounds
+            .get_mut(round)
+            .ok_or_else(|| Refusal::not_found("no such round"))?;
+        let mine = r.ballots.get(sub).cloned().unwrap_or_default();
+        let d = decide_ballot(r, &r.status.clone(), &mine, change)?;
+        let next = applied(&mine, &d);
+        r.ballots.insert(sub.to_owned(), next.clone());
+        Ok(ballot_json(r, &r.status, &next))
+    }
+
+    /// The round's ballots as a store lists them: (participant, item, dots).
+    fn stored(st: &BoardState, round: &str) -> Vec<(String, String, u32)> {
+        st.rounds.get(round).map_or_else(Vec::new, |r| {
+            r.ballots
+                .iter()
+                .flat_map(|(sub, b)| b.iter().map(|(i, n)| (sub.clone(), i.clone(), *n)))
+                .collect()
+        })
     }
 
     fn with_round(budget: u32, max: Option<u32>) -> BoardState {
@@ -735,12 +798,13 @@ mod tests {
         .unwrap();
         assert!(change_ballot(&mut st, "r1", "e1", &BallotChange::Vote("b".into())).is_err());
         assert!(change_ballot(&mut st, "r1", "e1", &BallotChange::Unvote("a".into())).is_err());
-        let totals = reveal_round(&mut st, "r1").unwrap();
+        let ballots = stored(&st, "r1");
+        let totals = reveal_round(&mut st, "r1", &ballots).unwrap();
         assert_eq!(totals["a"], 2);
         assert_eq!(totals["b"], 1);
         assert_eq!(st.rounds["r1"].status, "revealed");
         assert!(change_ballot(&mut st, "r1", "e3", &BallotChange::Vote("a".into())).is_err());
-        assert!(reveal_round(&mut st, "nope").is_none());
+        assert!(reveal_round(&mut st, "nope", &[]).is_none());
     }
 
     #[test]
@@ -793,7 +857,8 @@ mod tests {
         // The bare id is not an item of the round.
         assert!(vote(&mut st, "e2", "x").is_err());
         assert!(vote(&mut st, "e2", "gap/z").is_err());
-        let totals = reveal_round(&mut st, "r1").unwrap();
+        let ballots = stored(&st, "r1");
+        let totals = reveal_round(&mut st, "r1", &ballots).unwrap();
         assert_eq!(totals["gap/x"], 3);
         assert_eq!(totals["canvas/x"], 1);
         assert_eq!(totals["gap/y"], 0);
@@ -806,7 +871,7 @@ mod tests {
                 json!({"item": "gap/y", "votes": 0}),
             ]
         );
-        let public = BoardState::round_json(&st.rounds["r1"]);
+        let public = BoardState::round_json(&st.rounds["r1"], 2);
         assert_eq!(
             public["cards"],
             json!(["x"]),

@@ -1,9 +1,10 @@
 //! The board's server-side state as plain data: the facilitator's session (step, phase, timer,
-//! locks, presentation, author setting, private writing), voting rounds with their secret
-//! ballots, private drafts, employee pseudonyms, who created which item, invites and
-//! participants, held (hidden) items and the audit log. None of it is CRDT content: it is kept
-//! as one JSON record per board in the store, and the public part is mirrored into the
-//! `control` document by the server. No IO here.
+//! locks, presentation, author setting, private writing), voting rounds, private drafts,
+//! employee pseudonyms, who created which item, invites and participants, held (hidden) items
+//! and the audit log. None of it is CRDT content: it is kept as one JSON record per board in
+//! the store, and the public part is mirrored into the `control` document by the server. The
+//! secret ballots of a round are not in it: they are records of their own in the store, one
+//! atomic step per dot (see `Store::change_ballot_if`). No IO here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,8 +46,15 @@ pub struct Round {
     pub max_per_card: u32,
     /// "open", "closed" or "revealed".
     pub status: String,
-    /// Secret until the reveal: sub → item (`doc/id`) → dots.
-    #[serde(deserialize_with = "ballots_of")]
+    /// Ballots as older versions kept them, in the state: sub → item (`doc/id`) → dots. Ballots
+    /// now live in the store, one record per participant and item, changed one dot at a time
+    /// (`Store::change_ballot_if`); a round read with ballots here has them moved into the
+    /// store the first time it is used (`Board::ensure_round`), and its reveal clears them.
+    #[serde(
+        default,
+        deserialize_with = "ballots_of",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub ballots: BTreeMap<String, BTreeMap<String, u32>>,
     #[serde(default, deserialize_with = "totals_of")]
     pub totals: Option<BTreeMap<String, u32>>,
@@ -341,8 +349,9 @@ impl BoardState {
             .collect::<Vec<_>>())
     }
 
-    /// A round as every role may see it: totals only after the reveal, never ballots.
-    pub fn round_json(round: &Round) -> serde_json::Value {
+    /// A round as every role may see it: totals only after the reveal, never ballots;
+    /// `voters` is how many participants have a dot in it (from the ballot store).
+    pub fn round_json(round: &Round, voters: usize) -> serde_json::Value {
         serde_json::json!({
             "title": round.title,
             "items": round.cards,
@@ -351,7 +360,7 @@ impl BoardState {
             "budget": round.budget,
             "maxPerCard": round.max_per_card,
             "status": round.status,
-            "voters": round.ballots.values().filter(|b| b.values().any(|n| *n > 0)).count(),
+            "voters": voters,
             "totals": round.totals,
             "ranking": super::commands::ranking(round),
             "priorities": round.prioritized,

@@ -97,6 +97,21 @@ pub trait Follower: Send + 'static {
     async fn next(&mut self, log: LogId) -> Result<Followed, StoreError>;
 }
 
+/// One participant's ballot in one round as the ballot store holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredBallot {
+    /// The round's status in the ballot store (`open`, `closed`, `revealed`); `None` when the
+    /// store has no record of the round yet (see `put_round`).
+    pub status: Option<String>,
+    /// Item (`doc/id`) → dots, only items with a dot.
+    pub dots: std::collections::BTreeMap<String, u32>,
+    /// The participant's budget counter: dots used in the round.
+    pub used: u32,
+}
+
+/// One stored dot count: (participant tag, item `doc/id`, dots).
+pub type BallotEntry = (String, String, u32);
+
 /// What Tafel knows of a board besides its documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardMeta {
@@ -199,11 +214,76 @@ pub trait Store: Send + Sync + 'static {
     async fn get_snapshot(&self, board: &BoardId, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Erases one snapshot; answers whether it existed.
     async fn delete_snapshot(&self, board: &BoardId, id: &str) -> Result<bool, StoreError>;
-    /// Erases the board, its session state, its snapshots and every document of it. Returns
-    /// whether it existed.
+    /// Erases the board, its session state, its rounds and ballots, its snapshots and every
+    /// document of it. Returns whether it existed.
     async fn delete_board(&self, id: &BoardId) -> Result<bool, StoreError>;
     /// Returns the kept HS256 secret, storing `candidate` first when none is kept yet.
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError>;
+
+    // Ballots: one record per round (its status), per participant and item (dots) and per
+    // participant (the budget counter), apart from the board state, so a dot is one atomic step
+    // and not a rewrite of the state. The rules are the domain's (`commands::decide_ballot`);
+    // the store applies a decided change only while what it was decided on still holds.
+    /// Creates the round's record with `status` and `ballots` (moved from an older state), only
+    /// when the store has none yet. Answers whether it created it.
+    async fn put_round(
+        &self,
+        board: &BoardId,
+        round: &str,
+        status: &str,
+        ballots: &[BallotEntry],
+    ) -> Result<bool, StoreError>;
+    /// Sets the round's status (creating the record): `closed`/`revealed` stop every vote
+    /// from the moment it is stored.
+    async fn set_round_status(
+        &self,
+        board: &BoardId,
+        round: &str,
+        status: &str,
+    ) -> Result<(), StoreError>;
+    /// The round's status and the participant's dots on `items` and budget counter.
+    async fn get_ballot(
+        &self,
+        board: &BoardId,
+        round: &str,
+        tag: &str,
+        items: &[String],
+    ) -> Result<StoredBallot, StoreError>;
+    /// Adds `delta` dots to the participant's dots on `item` and to their budget counter, only
+    /// if the round is still `open`, the counter still `used` and the dots on the item still
+    /// `on_item` (what the change was decided on), as one atomic step. Answers false when
+    /// something moved: nothing changed; read again and decide again.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_ballot_if(
+        &self,
+        board: &BoardId,
+        round: &str,
+        tag: &str,
+        item: &str,
+        delta: i64,
+        used: u32,
+        on_item: u32,
+    ) -> Result<bool, StoreError>;
+    /// Every dot count of the round.
+    async fn round_ballots(
+        &self,
+        board: &BoardId,
+        round: &str,
+    ) -> Result<Vec<BallotEntry>, StoreError>;
+    /// For each round: how many participants have a dot in it, `None` when the store has no
+    /// record of the round.
+    async fn round_voters(
+        &self,
+        board: &BoardId,
+        rounds: &[String],
+    ) -> Result<Vec<Option<u64>>, StoreError>;
+    /// Erases the participant's dots and budget counters in the given rounds.
+    async fn erase_ballots(
+        &self,
+        board: &BoardId,
+        tag: &str,
+        rounds: &[String],
+    ) -> Result<(), StoreError>;
 
     /// Whether other nodes share this store (Redis): each document's log is then one ordered
     /// log every node follows (`load_at`, `append_at`, `follower`), and the board state is kept

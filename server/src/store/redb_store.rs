@@ -7,7 +7,10 @@
 //! Tables: `log` ((doc key, seq) → update), `snapshot` (doc key → update), `board`
 //! (board id → JSON), `board_state` (board id → the server-side session state, JSON), `meta`
 //! (name → bytes; holds the generated JWT secret), `history_meta` and `history_data` ((board id,
-//! snapshot id) → a snapshot's list entry and its encoded states).
+//! snapshot id) → a snapshot's list entry and its encoded states), and the ballots: `round`
+//! ((board id, round id) → status), `ballot` ((board id, round id, `tag|item`) → dots) and
+//! `ballot_used` ((board id, round id, participant tag) → dots used, the budget counter). A
+//! dot is one write in the writer's transaction that checks what it was decided on first.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -28,6 +31,12 @@ const BOARD_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("board_st
 /// (board id, snapshot id) → the snapshot's list entry (JSON), and → its encoded states.
 const SNAP_META: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("history_meta");
 const SNAP_DATA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("history_data");
+const ROUND: TableDefinition<(&str, &str), &str> = TableDefinition::new("round");
+const BALLOT: TableDefinition<(&str, &str, &str), u32> = TableDefinition::new("ballot");
+const BALLOT_USED: TableDefinition<(&str, &str, &str), u32> = TableDefinition::new("ballot_used");
+
+/// The last string key in a range of `&str` keys (for range ends).
+const MAX_STR: &str = "\u{10ffff}";
 
 /// Most write requests folded into one transaction.
 const MAX_GROUP_COMMIT: usize = 512;
@@ -68,9 +77,35 @@ enum WriteOp {
     InitSecret {
         candidate: String,
     },
+    PutRound {
+        board: String,
+        round: String,
+        status: String,
+        ballots: Vec<super::BallotEntry>,
+    },
+    SetRoundStatus {
+        board: String,
+        round: String,
+        status: String,
+    },
+    ChangeBallot {
+        board: String,
+        round: String,
+        tag: String,
+        item: String,
+        delta: i64,
+        used: u32,
+        on_item: u32,
+    },
+    EraseBallots {
+        board: String,
+        tag: String,
+        rounds: Vec<String>,
+    },
 }
 
-/// The answer to one write: for `InitSecret` the kept secret, for `DeleteBoard` whether it existed.
+/// The answer to one write: for `InitSecret` the kept secret, for `DeleteBoard` whether it
+/// existed, for `PutRound` whether it created the round, for `ChangeBallot` whether it applied.
 enum WriteOk {
     Done,
     Existed(bool),
@@ -127,6 +162,9 @@ impl RedbStore {
             txn.open_table(BOARD_STATE).map_err(unavailable)?;
             txn.open_table(SNAP_META).map_err(unavailable)?;
             txn.open_table(SNAP_DATA).map_err(unavailable)?;
+            txn.open_table(ROUND).map_err(unavailable)?;
+            txn.open_table(BALLOT).map_err(unavailable)?;
+            txn.open_table(BALLOT_USED).map_err(unavailable)?;
             txn.commit().map_err(unavailable)?;
             Ok(db)
         })
@@ -258,6 +296,9 @@ fn commit_group<'a>(
         let mut states = txn.open_table(BOARD_STATE).map_err(unavailable)?;
         let mut snap_meta = txn.open_table(SNAP_META).map_err(unavailable)?;
         let mut snap_data = txn.open_table(SNAP_DATA).map_err(unavailable)?;
+        let mut rounds = txn.open_table(ROUND).map_err(unavailable)?;
+        let mut ballots = txn.open_table(BALLOT).map_err(unavailable)?;
+        let mut used_t = txn.open_table(BALLOT_USED).map_err(unavailable)?;
         for op in ops {
             answers.push(match op {
                 WriteOp::Append { doc, updates } => {
@@ -317,6 +358,15 @@ fn commit_group<'a>(
                     snap_data
                         .retain_in((b, "")..=(b, "\u{10ffff}"), |_, _| false)
                         .map_err(unavailable)?;
+                    rounds
+                        .retain_in((b, "")..=(b, MAX_STR), |_, _| false)
+                        .map_err(unavailable)?;
+                    ballots
+                        .retain_in((b, "", "")..=(b, MAX_STR, MAX_STR), |_, _| false)
+                        .map_err(unavailable)?;
+                    used_t
+                        .retain_in((b, "", "")..=(b, MAX_STR, MAX_STR), |_, _| false)
+                        .map_err(unavailable)?;
                     WriteOk::Existed(existed)
                 }
                 WriteOp::PutSnapshot {
@@ -338,6 +388,100 @@ fn commit_group<'a>(
                     let existed = snap_meta.remove(key).map_err(unavailable)?.is_some();
                     snap_data.remove(key).map_err(unavailable)?;
                     WriteOk::Existed(existed)
+                }
+                WriteOp::PutRound {
+                    board,
+                    round,
+                    status,
+                    ballots: moved,
+                } => {
+                    let key = (board.as_str(), round.as_str());
+                    if rounds.get(key).map_err(unavailable)?.is_some() {
+                        WriteOk::Existed(false)
+                    } else {
+                        rounds.insert(key, status.as_str()).map_err(unavailable)?;
+                        for (tag, item, n) in moved.iter().filter(|b| b.2 > 0) {
+                            let field = format!("{tag}|{item}");
+                            let k = (board.as_str(), round.as_str(), field.as_str());
+                            let was = ballots
+                                .get(k)
+                                .map_err(unavailable)?
+                                .map_or(0, |v| v.value());
+                            ballots.insert(k, was + n).map_err(unavailable)?;
+                            let k = (board.as_str(), round.as_str(), tag.as_str());
+                            let was = used_t.get(k).map_err(unavailable)?.map_or(0, |v| v.value());
+                            used_t.insert(k, was + n).map_err(unavailable)?;
+                        }
+                        WriteOk::Existed(true)
+                    }
+                }
+                WriteOp::SetRoundStatus {
+                    board,
+                    round,
+                    status,
+                } => {
+                    rounds
+                        .insert((board.as_str(), round.as_str()), status.as_str())
+                        .map_err(unavailable)?;
+                    WriteOk::Done
+                }
+                WriteOp::ChangeBallot {
+                    board,
+                    round,
+                    tag,
+                    item,
+                    delta,
+                    used,
+                    on_item,
+                } => {
+                    let open = rounds
+                        .get((board.as_str(), round.as_str()))
+                        .map_err(unavailable)?
+                        .is_some_and(|v| v.value() == "open");
+                    let field = format!("{tag}|{item}");
+                    let dots_key = (board.as_str(), round.as_str(), field.as_str());
+                    let used_key = (board.as_str(), round.as_str(), tag.as_str());
+                    let on = ballots
+                        .get(dots_key)
+                        .map_err(unavailable)?
+                        .map_or(0, |v| v.value());
+                    let spent = used_t
+                        .get(used_key)
+                        .map_err(unavailable)?
+                        .map_or(0, |v| v.value());
+                    if !open || on != *on_item || spent != *used {
+                        WriteOk::Existed(false)
+                    } else {
+                        let next = |n: u32| (i64::from(n) + delta).max(0) as u32;
+                        match next(on) {
+                            0 => ballots.remove(dots_key).map(|_| ()),
+                            n => ballots.insert(dots_key, n).map(|_| ()),
+                        }
+                        .map_err(unavailable)?;
+                        match next(spent) {
+                            0 => used_t.remove(used_key).map(|_| ()),
+                            n => used_t.insert(used_key, n).map(|_| ()),
+                        }
+                        .map_err(unavailable)?;
+                        WriteOk::Existed(true)
+                    }
+                }
+                WriteOp::EraseBallots {
+                    board,
+                    tag,
+                    rounds: of,
+                } => {
+                    let prefix = format!("{tag}|");
+                    for r in of {
+                        let (b, r) = (board.as_str(), r.as_str());
+                        ballots
+                            .retain_in((b, r, "")..=(b, r, MAX_STR), |k, _| {
+                                !k.2.starts_with(&prefix)
+                            })
+                            .map_err(unavailable)?;
+                        used_t.remove((b, r, tag.as_str())).map_err(unavailable)?;
+                    }
+                    WriteOk::Done
                 }
                 WriteOp::InitSecret { candidate } => {
                     let kept = meta
@@ -543,6 +687,167 @@ impl Store for RedbStore {
         }
     }
 
+    async fn put_round(
+        &self,
+        board: &BoardId,
+        round: &str,
+        status: &str,
+        ballots: &[super::BallotEntry],
+    ) -> Result<bool, StoreError> {
+        let op = WriteOp::PutRound {
+            board: board.to_string(),
+            round: round.to_owned(),
+            status: status.to_owned(),
+            ballots: ballots.to_vec(),
+        };
+        Ok(matches!(self.write(op).await?, WriteOk::Existed(true)))
+    }
+
+    async fn set_round_status(
+        &self,
+        board: &BoardId,
+        round: &str,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        let op = WriteOp::SetRoundStatus {
+            board: board.to_string(),
+            round: round.to_owned(),
+            status: status.to_owned(),
+        };
+        self.write(op).await.map(|_| ())
+    }
+
+    async fn get_ballot(
+        &self,
+        board: &BoardId,
+        round: &str,
+        tag: &str,
+        items: &[String],
+    ) -> Result<super::StoredBallot, StoreError> {
+        let (b, r, tag, items) = (
+            board.to_string(),
+            round.to_owned(),
+            tag.to_owned(),
+            items.to_vec(),
+        );
+        self.read(move |txn| {
+            let rounds = txn.open_table(ROUND).map_err(unavailable)?;
+            let ballots = txn.open_table(BALLOT).map_err(unavailable)?;
+            let used = txn.open_table(BALLOT_USED).map_err(unavailable)?;
+            let status = rounds
+                .get((b.as_str(), r.as_str()))
+                .map_err(unavailable)?
+                .map(|v| v.value().to_owned());
+            let mut dots = std::collections::BTreeMap::new();
+            for item in items {
+                let field = format!("{tag}|{item}");
+                if let Some(n) = ballots
+                    .get((b.as_str(), r.as_str(), field.as_str()))
+                    .map_err(unavailable)?
+                    .map(|v| v.value())
+                    .filter(|n| *n > 0)
+                {
+                    dots.insert(item, n);
+                }
+            }
+            let used = used
+                .get((b.as_str(), r.as_str(), tag.as_str()))
+                .map_err(unavailable)?
+                .map_or(0, |v| v.value());
+            Ok(super::StoredBallot { status, dots, used })
+        })
+        .await
+    }
+
+    async fn change_ballot_if(
+        &self,
+        board: &BoardId,
+        round: &str,
+        tag: &str,
+        item: &str,
+        delta: i64,
+        used: u32,
+        on_item: u32,
+    ) -> Result<bool, StoreError> {
+        let op = WriteOp::ChangeBallot {
+            board: board.to_string(),
+            round: round.to_owned(),
+            tag: tag.to_owned(),
+            item: item.to_owned(),
+            delta,
+            used,
+            on_item,
+        };
+        Ok(matches!(self.write(op).await?, WriteOk::Existed(true)))
+    }
+
+    async fn round_ballots(
+        &self,
+        board: &BoardId,
+        round: &str,
+    ) -> Result<Vec<super::BallotEntry>, StoreError> {
+        let (b, r) = (board.to_string(), round.to_owned());
+        self.read(move |txn| {
+            let t = txn.open_table(BALLOT).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for e in t
+                .range((b.as_str(), r.as_str(), "")..=(b.as_str(), r.as_str(), MAX_STR))
+                .map_err(unavailable)?
+            {
+                let (k, v) = e.map_err(unavailable)?;
+                if let Some((tag, item)) = k.value().2.split_once('|') {
+                    out.push((tag.to_owned(), item.to_owned(), v.value()));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn round_voters(
+        &self,
+        board: &BoardId,
+        rounds: &[String],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        let (b, rounds) = (board.to_string(), rounds.to_vec());
+        self.read(move |txn| {
+            let known = txn.open_table(ROUND).map_err(unavailable)?;
+            let used = txn.open_table(BALLOT_USED).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for r in &rounds {
+                if known
+                    .get((b.as_str(), r.as_str()))
+                    .map_err(unavailable)?
+                    .is_none()
+                {
+                    out.push(None);
+                    continue;
+                }
+                let n = used
+                    .range((b.as_str(), r.as_str(), "")..=(b.as_str(), r.as_str(), MAX_STR))
+                    .map_err(unavailable)?
+                    .count();
+                out.push(Some(n as u64));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn erase_ballots(
+        &self,
+        board: &BoardId,
+        tag: &str,
+        rounds: &[String],
+    ) -> Result<(), StoreError> {
+        let op = WriteOp::EraseBallots {
+            board: board.to_string(),
+            tag: tag.to_owned(),
+            rounds: rounds.to_vec(),
+        };
+        self.write(op).await.map(|_| ())
+    }
+
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {
         match self
             .write(WriteOp::InitSecret {
@@ -583,6 +888,31 @@ impl RedbStore {
                     let (k, _) = e.map_err(unavailable)?;
                     if k.value() == needle || k.value().starts_with(&format!("{needle}/")) {
                         out.push(k.value().to_owned());
+                    }
+                }
+            }
+            for e in txn
+                .open_table(ROUND)
+                .map_err(unavailable)?
+                .iter()
+                .map_err(unavailable)?
+            {
+                let (k, _) = e.map_err(unavailable)?;
+                if k.value().0 == needle {
+                    out.push(format!("round:{}:{}", k.value().0, k.value().1));
+                }
+            }
+            for table in [BALLOT, BALLOT_USED] {
+                for e in txn
+                    .open_table(table)
+                    .map_err(unavailable)?
+                    .iter()
+                    .map_err(unavailable)?
+                {
+                    let (k, _) = e.map_err(unavailable)?;
+                    let (b, r, f) = k.value();
+                    if b == needle {
+                        out.push(format!("ballot:{b}:{r}:{f}"));
                     }
                 }
             }

@@ -16,6 +16,14 @@
 //! | `tafel:board-state-version:{B}` | string | how often that state was stored (compare-and-set) |
 //! | `tafel:lease:NAME` | string | a lease (SET NX PX) held by one node, e.g. for compaction |
 //!
+//! | `tafel:{B}:rounds` | hash | round id → its status (`open`, `closed`, `revealed`): what votes are checked against |
+//! | `tafel:{B}:round:R:ballots` | hash | `tag\|item` → dots of one participant (tag) on one item (`doc/id`) |
+//! | `tafel:{B}:round:R:used` | hash | participant tag → dots used in the round (the budget counter; HLEN = voters) |
+//!
+//! A dot is `BALLOT`: it compares the round's status and the participant's counters with what
+//! the node decided on and applies the change (HINCRBY) in one step; the board state is not
+//! touched.
+//!
 //! The board state is changed only by `STATE_CAS` (compare the version, store, count up,
 //! PUBLISH the board id on `tafel:board-state-changed`), so two nodes never both decide on the
 //! same state: the one that loses reads the new state and decides again.
@@ -47,8 +55,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::{
-    board_from_json, board_to_json, Appended, BoardMeta, Followed, Follower, LoadedDoc, LogId,
-    StateChange, Store, StoreError, StoreHooks, StoredDoc,
+    board_from_json, board_to_json, Appended, BallotEntry, BoardMeta, Followed, Follower,
+    LoadedDoc, LogId, StateChange, Store, StoreError, StoreHooks, StoredBallot, StoredDoc,
 };
 
 const BOARDS_KEY: &str = "tafel:boards";
@@ -171,6 +179,46 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return v
 "#;
 
+/// Creates a round's record unless it exists. KEYS: rounds, ballots, used. ARGV: round,
+/// status, then (tag, item, dots) triples. Answers 1 when it created it.
+const PUT_ROUND: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+for i = 3, #ARGV, 3 do
+  local n = tonumber(ARGV[i + 2])
+  if n > 0 then
+    redis.call('HINCRBY', KEYS[2], ARGV[i] .. '|' .. ARGV[i + 1], n)
+    redis.call('HINCRBY', KEYS[3], ARGV[i], n)
+  end
+end
+return 1
+"#;
+
+/// One ballot change, applied only while the round is open and the participant's counters are
+/// what it was decided on. KEYS: rounds, ballots, used. ARGV: round, tag, item, delta, used,
+/// dots on the item. Answers 1 when applied, 0 when something moved.
+const BALLOT: &str = r#"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'open' then return 0 end
+local field = ARGV[2] .. '|' .. ARGV[3]
+local used = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
+local on = tonumber(redis.call('HGET', KEYS[2], field) or '0')
+if used ~= tonumber(ARGV[5]) or on ~= tonumber(ARGV[6]) then return 0 end
+local d = tonumber(ARGV[4])
+if redis.call('HINCRBY', KEYS[2], field, d) <= 0 then redis.call('HDEL', KEYS[2], field) end
+if redis.call('HINCRBY', KEYS[3], ARGV[2], d) <= 0 then redis.call('HDEL', KEYS[3], ARGV[2]) end
+return 1
+"#;
+
+/// Erases one participant's dots in a round. KEYS: ballots, used. ARGV: tag.
+const ERASE_BALLOTS: &str = r#"
+local prefix = ARGV[1] .. '|'
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, #prefix) == prefix then redis.call('HDEL', KEYS[1], f) end
+end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"#;
+
 /// Takes the lease KEYS[1] for holder ARGV[1] for ARGV[2] ms, or renews it when the holder
 /// already has it. Answers 1 when the holder has the lease.
 const LEASE: &str = r#"
@@ -191,6 +239,9 @@ pub struct RedisStore {
     client: redis::Client,
     state_cas: redis::Script,
     lease: redis::Script,
+    put_round: Script,
+    ballot: Script,
+    erase_ballots: Script,
     shown: String,
     append: Script,
     load: Script,
@@ -259,6 +310,20 @@ fn log_entries(ids: &[StreamId]) -> Result<Vec<(LogId, Vec<u8>)>, StoreError> {
             ))
         })
         .collect()
+}
+
+/// The board's rounds: round id → status.
+fn rounds_key(board: &BoardId) -> String {
+    format!("tafel:{{{board}}}:rounds")
+}
+
+/// A round's dots (`tag|item` → dots) and budget counters (`tag` → dots used).
+fn ballots_key(board: &BoardId, round: &str) -> String {
+    format!("tafel:{{{board}}}:round:{round}:ballots")
+}
+
+fn used_key(board: &BoardId, round: &str) -> String {
+    format!("tafel:{{{board}}}:round:{round}:used")
 }
 
 /// A board's snapshots (history): id → list entry, and id → encoded states.
@@ -339,6 +404,9 @@ impl RedisStore {
             client,
             state_cas: redis::Script::new(STATE_CAS),
             lease: redis::Script::new(LEASE),
+            put_round: Script::new(PUT_ROUND),
+            ballot: Script::new(BALLOT),
+            erase_ballots: Script::new(ERASE_BALLOTS),
             shown: redact(url),
             append: script(APPEND_LUA),
             load: script(LOAD_LUA),
@@ -710,7 +778,15 @@ impl Store for RedisStore {
                 .await
                 .map_err(unavailable)?;
         }
-        // The session state (ballots, drafts, pseudonyms, audit) goes with it.
+        // The rounds and their ballots.
+        let rounds: Vec<String> = conn.hkeys(rounds_key(id)).await.map_err(unavailable)?;
+        let mut keys = vec![rounds_key(id)];
+        for r in &rounds {
+            keys.push(ballots_key(id, r));
+            keys.push(used_key(id, r));
+        }
+        let _: i64 = conn.del(&keys).await.map_err(unavailable)?;
+        // The session state (drafts, pseudonyms, audit) goes with it.
         let _: i64 = conn
             .del(&[
                 state_key(id),
@@ -815,6 +891,168 @@ impl Store for RedisStore {
             .map_err(unavailable)?;
         let kept: Option<String> = conn.get(SECRET_KEY).await.map_err(unavailable)?;
         kept.ok_or_else(|| StoreError::Corrupt("jwt secret vanished".into()))
+    }
+
+    async fn put_round(
+        &self,
+        board: &BoardId,
+        round: &str,
+        status: &str,
+        ballots: &[BallotEntry],
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.put_round.key(rounds_key(board));
+        inv.key(ballots_key(board, round))
+            .key(used_key(board, round))
+            .arg(round)
+            .arg(status);
+        for (tag, item, n) in ballots {
+            inv.arg(tag).arg(item).arg(*n);
+        }
+        let mut conn = self.conn.clone();
+        let created: i64 = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
+        Ok(created == 1)
+    }
+
+    async fn set_round_status(
+        &self,
+        board: &BoardId,
+        round: &str,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn
+            .hset(rounds_key(board), round, status)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_ballot(
+        &self,
+        board: &BoardId,
+        round: &str,
+        tag: &str,
+        items: &[String],
+    ) -> Result<StoredBallot, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hget(rounds_key(board), round)
+            .hget(used_key(board, round), tag);
+        let fields: Vec<String> = items.iter().map(|i| format!("{tag}|{i}")).collect();
+        if !fields.is_empty() {
+            pipe.cmd("HMGET")
+                .arg(ballots_key(board, round))
+                .arg(&fields);
+        }
+        let mut conn = self.conn.clone();
+        let mut replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        let dots: Vec<Option<u32>> = match replies.len() {
+            3 => redis::from_redis_value(replies.pop().unwrap_or(Value::Nil))
+                .map_err(|e| corrupt(&e.to_string()))?,
+            _ => Vec::new(),
+        };
+        let mut it = replies.into_iter();
+        let status: Option<String> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))
+            .map_err(|e| corrupt(&e.to_string()))?;
+        let used: Option<u32> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))
+            .map_err(|e| corrupt(&e.to_string()))?;
+        Ok(StoredBallot {
+            status,
+            dots: items
+                .iter()
+                .zip(dots)
+                .filter_map(|(i, n)| Some((i.clone(), n.filter(|n| *n > 0)?)))
+                .collect(),
+            used: used.unwrap_or(0),
+        })
+    }
+
+    async fn change_ballot_if(
+        &self,
+        board: &BoardId,
+        round: &str,
+        tag: &str,
+        item: &str,
+        delta: i64,
+        used: u32,
+        on_item: u32,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let applied: i64 = self
+            .ballot
+            .key(rounds_key(board))
+            .key(ballots_key(board, round))
+            .key(used_key(board, round))
+            .arg(round)
+            .arg(tag)
+            .arg(item)
+            .arg(delta)
+            .arg(used)
+            .arg(on_item)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(applied == 1)
+    }
+
+    async fn round_ballots(
+        &self,
+        board: &BoardId,
+        round: &str,
+    ) -> Result<Vec<BallotEntry>, StoreError> {
+        let mut conn = self.conn.clone();
+        let all: Vec<(String, u32)> = conn
+            .hgetall(ballots_key(board, round))
+            .await
+            .map_err(unavailable)?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(field, n)| {
+                let (tag, item) = field.split_once('|')?;
+                Some((tag.to_owned(), item.to_owned(), n))
+            })
+            .collect())
+    }
+
+    async fn round_voters(
+        &self,
+        board: &BoardId,
+        rounds: &[String],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        if rounds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for r in rounds {
+            pipe.hexists(rounds_key(board), r).hlen(used_key(board, r));
+        }
+        let mut conn = self.conn.clone();
+        let counts: Vec<(bool, u64)> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        Ok(counts
+            .into_iter()
+            .map(|(known, n)| known.then_some(n))
+            .collect())
+    }
+
+    async fn erase_ballots(
+        &self,
+        board: &BoardId,
+        tag: &str,
+        rounds: &[String],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        for r in rounds {
+            let _: i64 = self
+                .erase_ballots
+                .key(ballots_key(board, r))
+                .key(used_key(board, r))
+                .arg(tag)
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     fn shared(&self) -> bool {
@@ -934,6 +1172,9 @@ mod tests {
         assert_eq!(snap_key(&k), "tafel:{b1}:canvas:snap");
         assert_eq!(presence_key(&k), "tafel:{b1}:canvas:aw");
         assert_eq!(state_key(&k.board), "tafel:board-state:{b1}");
+        assert_eq!(rounds_key(&k.board), "tafel:{b1}:rounds");
+        assert_eq!(ballots_key(&k.board, "r1"), "tafel:{b1}:round:r1:ballots");
+        assert_eq!(used_key(&k.board, "r1"), "tafel:{b1}:round:r1:used");
         assert_eq!(legacy_log_key(&k), "tafel:{b1/canvas}:log");
     }
 

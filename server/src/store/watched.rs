@@ -26,7 +26,8 @@ use tafel_protocol::{BoardId, DocKey};
 use tokio::sync::watch;
 
 use super::{
-    Appended, BoardMeta, Follower, LoadedDoc, LogId, StateChange, Store, StoreError, StoredDoc,
+    Appended, BallotEntry, BoardMeta, Follower, LoadedDoc, LogId, StateChange, Store, StoreError,
+    StoredBallot, StoredDoc,
 };
 
 /// How often an unhealthy store is probed.
@@ -306,6 +307,77 @@ impl Store for Watched {
 
     async fn get_or_init_secret(&self, candidate: &str) -> Result<String, StoreError> {
         self.note(self.inner.get_or_init_secret(candidate).await)
+    }
+
+    async fn put_round(
+        &self,
+        board: &BoardId,
+        round: &str,
+        status: &str,
+        ballots: &[BallotEntry],
+    ) -> Result<bool, StoreError> {
+        self.note(self.inner.put_round(board, round, status, ballots).await)
+    }
+
+    async fn set_round_status(
+        &self,
+        board: &BoardId,
+        round: &str,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        self.note(self.inner.set_round_status(board, round, status).await)
+    }
+
+    async fn get_ballot(
+        &self,
+        board: &BoardId,
+        round: &str,
+        tag: &str,
+        items: &[String],
+    ) -> Result<StoredBallot, StoreError> {
+        self.note(self.inner.get_ballot(board, round, tag, items).await)
+    }
+
+    async fn change_ballot_if(
+        &self,
+        board: &BoardId,
+        round: &str,
+        tag: &str,
+        item: &str,
+        delta: i64,
+        used: u32,
+        on_item: u32,
+    ) -> Result<bool, StoreError> {
+        let r = self
+            .inner
+            .change_ballot_if(board, round, tag, item, delta, used, on_item)
+            .await;
+        self.note(r)
+    }
+
+    async fn round_ballots(
+        &self,
+        board: &BoardId,
+        round: &str,
+    ) -> Result<Vec<BallotEntry>, StoreError> {
+        self.note(self.inner.round_ballots(board, round).await)
+    }
+
+    async fn round_voters(
+        &self,
+        board: &BoardId,
+        rounds: &[String],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
+        self.note(self.inner.round_voters(board, rounds).await)
+    }
+
+    async fn erase_ballots(
+        &self,
+        board: &BoardId,
+        tag: &str,
+        rounds: &[String],
+    ) -> Result<(), StoreError> {
+        self.note(self.inner.erase_ballots(board, tag, rounds).await)
     }
 
     // Every method with a default in the trait is forwarded too: the default would quietly

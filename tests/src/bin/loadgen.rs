@@ -17,6 +17,10 @@
 //! employers, readers as observers), and each writer edits a card of its own in `bouwstenen` —
 //! the real update path with the judge, the store and the stamping. Elsewhere a room is the URL
 //! plus `/<room>`.
+//!
+//! Several nodes (`--tafel http://A,http://B,...`, or `--url ws://A,ws://B` for plain servers):
+//! the boards are made on the first, and clients are spread over all of them round robin, in the
+//! order they connect, so the people of one board sit on different nodes (Tafel on one Redis).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -50,6 +54,9 @@ enum Cmd {
     Run(RunArgs),
     /// Writes the markdown table for a results file (stdout).
     Report { results: std::path::PathBuf },
+    /// Writes the table of S2 runs over one or several nodes (stdout): latency, deliveries and
+    /// the CPU of every node and of Redis (the last pid of a run is its Redis).
+    ReportNodes { results: std::path::PathBuf },
 }
 
 #[derive(Parser, Clone)]
@@ -57,12 +64,14 @@ struct RunArgs {
     /// The server's label in the table (e.g. "relay", "Tafel (Redis)").
     #[arg(long)]
     label: String,
-    /// WebSocket base URL; a room is `<url>/<room>` (ignored with --tafel).
-    #[arg(long, default_value = "ws://127.0.0.1:1234")]
-    url: String,
-    /// Tafel's HTTP base: rooms become boards, clients get tokens (TAFEL_JWT_SECRET).
-    #[arg(long)]
-    tafel: Option<String>,
+    /// WebSocket base URL; a room is `<url>/<room>` (ignored with --tafel). Several, comma
+    /// separated: clients are spread over them round robin.
+    #[arg(long, value_delimiter = ',', default_value = "ws://127.0.0.1:1234")]
+    url: Vec<String>,
+    /// Tafel's HTTP base: rooms become boards, clients get tokens (TAFEL_JWT_SECRET). Several
+    /// nodes, comma separated: boards are made on the first, clients spread round robin.
+    #[arg(long, value_delimiter = ',')]
+    tafel: Vec<String>,
     /// Server processes whose CPU and RSS are measured (summed), e.g. Tafel and its Redis.
     #[arg(long, value_delimiter = ',')]
     pid: Vec<u32>,
@@ -123,7 +132,8 @@ fn rss_bytes(pid: u32) -> u64 {
 struct Meter {
     pids: Vec<u32>,
     t0: Instant,
-    cpu0: f64,
+    /// CPU seconds of each pid at the start.
+    cpu0: Vec<f64>,
     own0: f64,
     peak: Arc<AtomicU64>,
     sampler: tokio::task::JoinHandle<()>,
@@ -143,57 +153,86 @@ impl Meter {
         Meter {
             pids: pids.to_vec(),
             t0: Instant::now(),
-            cpu0: Self::server_cpu(pids),
+            cpu0: pids.iter().map(|p| cpu_secs(&p.to_string())).collect(),
             own0: cpu_secs("self"),
             peak,
             sampler,
         }
     }
-    fn server_cpu(pids: &[u32]) -> f64 {
-        pids.iter().map(|p| cpu_secs(&p.to_string())).sum()
-    }
     fn rss(&self) -> u64 {
         self.pids.iter().map(|&pid| rss_bytes(pid)).sum()
     }
-    /// (server CPU %, own CPU %, peak RSS, RSS now), CPU in % of one core.
-    fn stop(self) -> (f64, f64, u64, u64) {
+    /// Server CPU (summed), own CPU, peak RSS, RSS now, and each pid's CPU; CPU in % of one core.
+    fn stop(self) -> Metered {
         self.sampler.abort();
         let wall = self.t0.elapsed().as_secs_f64().max(1e-3);
-        let server = (Self::server_cpu(&self.pids) - self.cpu0) / wall * 100.0;
+        let by_pid: Vec<f64> = self
+            .pids
+            .iter()
+            .zip(&self.cpu0)
+            .map(|(p, c0)| (cpu_secs(&p.to_string()) - c0) / wall * 100.0)
+            .collect();
         let own = (cpu_secs("self") - self.own0) / wall * 100.0;
         let now = self.rss();
         let peak = self.peak.load(Ordering::Relaxed).max(now);
-        (server, own, peak, now)
+        Metered(by_pid.iter().sum(), own, peak, now, by_pid)
     }
 }
 
+/// What a `Meter` measured: server CPU % (all pids), own CPU %, peak RSS, RSS now, CPU % per pid.
+struct Metered(f64, f64, u64, u64, Vec<f64>);
+
 // ---------------------------------------------------------------- rooms and URLs
 
-/// Where clients connect: plain `<url>/<room>`, or Tafel boards with tokens.
+/// Where clients connect: plain `<url>/<room>`, or Tafel boards with tokens; with several
+/// URLs (nodes), each client on the next one.
 struct Target {
-    url: String,
-    tafel: Option<(String, String)>,
+    urls: Vec<String>,
+    /// Tafel's HTTP bases (one per node) and the JWT secret.
+    tafel: Option<(Vec<String>, String)>,
     boards: Mutex<HashMap<String, String>>,
+    /// The next client's node (round robin).
+    next: std::sync::atomic::AtomicUsize,
 }
 
 impl Target {
     fn new(a: &RunArgs) -> Target {
         let secret = std::env::var("TAFEL_JWT_SECRET").unwrap_or_default();
+        let trim = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .filter(|u| !u.is_empty())
+                .collect()
+        };
+        let tafel = trim(&a.tafel);
         Target {
-            url: a.url.trim_end_matches('/').to_owned(),
-            tafel: a
-                .tafel
-                .clone()
-                .map(|h| (h.trim_end_matches('/').to_owned(), secret)),
+            urls: trim(&a.url),
+            tafel: (!tafel.is_empty()).then_some((tafel, secret)),
             boards: Mutex::new(HashMap::new()),
+            next: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
-    /// Makes the room exist (a Tafel board); idempotent.
+    /// How many nodes the clients are spread over.
+    fn nodes(&self) -> usize {
+        match &self.tafel {
+            Some((https, _)) => https.len(),
+            None => self.urls.len(),
+        }
+    }
+
+    /// The node the next client connects to.
+    fn pick<'a>(&self, of: &'a [String]) -> &'a str {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        &of[i % of.len().max(1)]
+    }
+
+    /// Makes the room exist (a Tafel board, made on the first node); idempotent.
     async fn room(&self, room: &str) {
-        let Some((http, secret)) = &self.tafel else {
+        let Some((https, secret)) = &self.tafel else {
             return;
         };
+        let http = &https[0];
         if self.boards.lock().expect("lock").contains_key(room) {
             return;
         }
@@ -219,8 +258,9 @@ impl Target {
     /// The URL for client `who` in `room`; writers may write.
     fn client_url(&self, room: &str, who: &str, writer: bool) -> String {
         match &self.tafel {
-            None => format!("{}/{room}", self.url),
-            Some((http, secret)) => {
+            None => format!("{}/{room}", self.pick(&self.urls)),
+            Some((https, secret)) => {
+                let http = self.pick(https);
                 let board = self.boards.lock().expect("lock")[room].clone();
                 let role = if writer {
                     Role::Employer
@@ -603,8 +643,8 @@ fn edit_figures(clients: &[Client], expected: usize) -> (Value, f64) {
     (lat(all), delivered)
 }
 
-fn meter_json(m: (f64, f64, u64, u64)) -> Value {
-    json!({"cpu": m.0, "own_cpu": m.1, "peak_rss": m.2, "rss": m.3})
+fn meter_json(m: Metered) -> Value {
+    json!({"cpu": m.0, "own_cpu": m.1, "peak_rss": m.2, "rss": m.3, "cpu_by_pid": m.4})
 }
 
 fn n(scale: f64, full: usize) -> usize {
@@ -1051,8 +1091,8 @@ async fn run(a: RunArgs) {
             "S6" => s6(&ctx).await,
             other => json!({"error": format!("unknown scenario {other}")}),
         };
-        let line = json!({"label": a.label, "scenario": s, "scale": a.scale,
-                          "secs": a.secs, "took_s": t0.elapsed().as_secs_f64(), "result": v});
+        let line = json!({"label": a.label, "scenario": s, "scale": a.scale, "nodes": ctx.t.nodes(),
+                          "pids": a.pid, "secs": a.secs, "took_s": t0.elapsed().as_secs_f64(), "result": v});
         eprintln!("{line}");
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -1091,7 +1131,12 @@ fn cell(scenario: &str, r: &Value) -> (String, Option<f64>) {
             Some(f("/latency/p99")),
         ),
         "S2" => (
-            format!("{:.1} ms / {:.0} %", f("/latency/p99"), f("/meter/cpu")),
+            format!(
+                "{:.1} ms / {:.0} % / {:.1} %",
+                f("/latency/p99"),
+                f("/meter/cpu"),
+                f("/delivered")
+            ),
             Some(f("/meter/cpu")),
         ),
         "S3" => (
@@ -1123,7 +1168,7 @@ const TITLES: [(&str, &str); 6] = [
     ),
     (
         "S2",
-        "S2 50 boards × 20 people, 1 edit/s + 1 cursor/s: edit p99 / server CPU",
+        "S2 50 boards × 20 people, 1 edit/s + 1 cursor/s: edit p99 / server CPU / delivered",
     ),
     (
         "S3",
@@ -1228,10 +1273,52 @@ fn report(path: &std::path::Path) {
     }
 }
 
+fn report_nodes(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).expect("results file");
+    println!("| setup | nodes | edit p50 | edit p99 | delivered | CPU, all nodes + Redis | CPU per node | Redis CPU |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["scenario"] == "S2")
+    {
+        let r = &v["result"];
+        let f = |p: &str| r.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let by_pid: Vec<f64> = r
+            .pointer("/meter/cpu_by_pid")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        let (nodes_cpu, redis_cpu) = match by_pid.split_last() {
+            Some((redis, nodes)) => (
+                nodes
+                    .iter()
+                    .map(|c| format!("{c:.0} %"))
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                format!("{redis:.0} %"),
+            ),
+            None => ("?".into(), "?".into()),
+        };
+        println!(
+            "| {} | {} | {:.1} ms | {:.1} ms | {:.2} % | {:.0} % | {} | {} |",
+            v["label"].as_str().unwrap_or("?"),
+            v["nodes"].as_u64().unwrap_or(1),
+            f("/latency/p50"),
+            f("/latency/p99"),
+            f("/delivered"),
+            f("/meter/cpu"),
+            nodes_cpu,
+            redis_cpu
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     match Cli::parse().cmd {
         Cmd::Run(a) => run(a).await,
         Cmd::Report { results } => report(&results),
+        Cmd::ReportNodes { results } => report_nodes(&results),
     }
 }
