@@ -891,12 +891,11 @@ mod tests {
             "r1".into(),
             open_round("r1".into(), "t", items, 5, None, &[]).unwrap(),
         );
-        let vote = |st: &mut BoardState, sub: &str, item: &str| {
-            change_ballot(st, "r1", sub, &BallotChange::Vote(item.into())).unwrap();
-        };
-        vote(&mut st, "e1", "gap/b");
-        vote(&mut st, "e1", "gap/b");
-        vote(&mut st, "e2", "canvas/a");
+        // The stored ballots (participant tag, item, dots): two dots on gap/b, one on canvas/a.
+        let ballots = [
+            ("t1".to_owned(), "gap/b".to_owned(), 2),
+            ("t2".to_owned(), "canvas/a".to_owned(), 1),
+        ];
         // Not before the reveal, and never for an unknown round.
         assert_eq!(
             prioritize(&mut st, "r1", 2).unwrap_err().code,
@@ -907,7 +906,7 @@ mod tests {
             tafel_protocol::ErrorCode::NotFound
         );
         st.hidden.insert("gap/c".into(), Default::default());
-        reveal_round(&mut st, "r1").unwrap();
+        reveal_round(&mut st, "r1", &ballots).unwrap();
         let before = st.clone();
         assert!(prioritize(&mut st, "r1", 0).is_err());
         assert!(prioritize(&mut st, "r1", 4).is_err());
@@ -926,7 +925,7 @@ mod tests {
         let p = prioritize(&mut st, "r1", 1).unwrap();
         assert_eq!(p[0], ("canvas/a".to_owned(), None));
         assert_eq!(
-            BoardState::round_json(&st.rounds["r1"])["priorities"],
+            BoardState::round_json(&st.rounds["r1"], 2)["priorities"],
             json!(["gap/b"])
         );
         assert!(!st.hidden["gap/c"].fields.contains_key("priority"));
