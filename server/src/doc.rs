@@ -25,7 +25,6 @@
 //! its connections notice the closed mailbox and close with 1011; the next join reloads it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,8 +72,9 @@ pub struct Close {
     pub reason: String,
 }
 
-/// The document's way to reach one connection: a bounded queue of encoded frames, and a kick
-/// signal that closes it (used when the queue is full, so a slow client never grows memory).
+/// The document's way to reach one connection: its [`Link`] (the bounded queue of encoded
+/// frames and the close signal, used when the queue is full, so a slow client never grows
+/// memory).
 #[derive(Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
@@ -82,51 +82,30 @@ pub struct ConnHandle {
     pub who: Arc<Participant>,
     /// Whether this connection may write the document (the baseline matrix).
     pub can_write: bool,
-    pub out: mpsc::Sender<Bytes>,
-    /// What `out` holds, in bytes.
-    pub queued: Arc<Queued>,
-    pub kick: Arc<watch::Sender<Option<Close>>>,
+    pub link: Arc<Link>,
 }
 
 impl ConnHandle {
     /// Asks the connection to close; the first reason wins. Returns whether this call set it.
     pub fn kick(&self, code: CloseCode, reason: impl Into<String>) -> bool {
-        let reason = reason.into();
-        self.kick.send_if_modified(|c| {
-            if c.is_none() {
-                *c = Some(Close { code, reason });
-                true
-            } else {
-                false
-            }
-        })
+        self.link.kick(code, reason)
     }
 
     /// Queues a frame. A full queue — more than `max_queued_bytes` waiting (one frame always
-    /// fits into an empty queue, however large), or the frame bound — closes the connection
-    /// (4508) and returns false.
+    /// fits into an empty queue, however large: a big document's shared first sync), or the
+    /// frame bound — closes the connection (4508) and returns false.
     fn send(&self, frame: Bytes, metrics: &Metrics) -> bool {
         let len = frame.len();
-        let before = self.queued.bytes.fetch_add(len, Ordering::Relaxed);
-        if before > 0 && before + len > self.queued.max {
-            self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
-            self.too_slow(metrics, before);
-            return false;
-        }
-        match self.out.try_send(frame) {
-            Ok(()) => {
+        match self.link.push(frame) {
+            Pushed::Queued => {
                 metrics.bytes_out.inc_by(len as u64);
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
-                self.too_slow(metrics, before);
+            Pushed::Full(queued) => {
+                self.too_slow(metrics, queued);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
-                false
-            }
+            Pushed::Gone => false,
         }
     }
 
@@ -145,24 +124,138 @@ impl ConnHandle {
     }
 }
 
-/// Bytes waiting in one connection's outgoing queue, and the most that may wait.
-#[derive(Debug)]
-pub struct Queued {
-    pub bytes: AtomicUsize,
-    pub max: usize,
+/// What [`Link::push`] did with a frame.
+pub enum Pushed {
+    Queued,
+    /// The queue is full (it held this many bytes); the frame was dropped.
+    Full(usize),
+    /// The connection has ended.
+    Gone,
 }
 
-impl Queued {
-    pub fn new(max: usize) -> Arc<Queued> {
-        Arc::new(Queued {
-            bytes: AtomicUsize::new(0),
-            max,
+/// One connection's outgoing side, shared by the document (which queues frames and may close
+/// it) and the connection's task (which writes them): a queue bounded in frames and bytes, the
+/// close reason, and the task's waker. It holds no buffer while empty: the queue's storage is
+/// released each time it drains.
+pub struct Link {
+    state: std::sync::Mutex<LinkState>,
+    max_bytes: usize,
+    max_frames: usize,
+}
+
+#[derive(Default)]
+struct LinkState {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    close: Option<Close>,
+    ended: bool,
+    waker: Option<std::task::Waker>,
+}
+
+impl Link {
+    pub fn new(max_bytes: usize, max_frames: usize) -> Arc<Link> {
+        Arc::new(Link {
+            state: std::sync::Mutex::new(LinkState::default()),
+            max_bytes,
+            max_frames,
         })
     }
 
-    /// The writer took `len` bytes off the queue.
-    pub fn done(&self, len: usize) {
-        self.bytes.fetch_sub(len, Ordering::Relaxed);
+    fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame within the bounds (one frame always fits into an empty queue).
+    pub fn push(&self, frame: Bytes) -> Pushed {
+        let mut s = self.lock();
+        if s.ended || s.close.is_some() {
+            return Pushed::Gone;
+        }
+        let len = frame.len();
+        if !s.frames.is_empty()
+            && (s.bytes + len > self.max_bytes || s.frames.len() >= self.max_frames)
+        {
+            return Pushed::Full(s.bytes);
+        }
+        s.bytes += len;
+        s.frames.push_back(frame);
+        let waker = s.waker.take();
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Pushed::Queued
+    }
+
+    /// Asks the connection to close; the first reason wins. Returns whether this call set it.
+    pub fn kick(&self, code: CloseCode, reason: impl Into<String>) -> bool {
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return false;
+        }
+        s.close = Some(Close {
+            code,
+            reason: reason.into(),
+        });
+        let waker = s.waker.take();
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    /// Why the connection is to close, once it is.
+    pub fn close(&self) -> Option<Close> {
+        self.lock().close.clone()
+    }
+
+    /// The next frame to write, or `Pending` (the task is woken by the next push or kick).
+    /// `Ready(None)` once the connection is closing.
+    pub fn poll_next(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Bytes>> {
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return std::task::Poll::Ready(None);
+        }
+        match s.frames.pop_front() {
+            Some(f) => {
+                s.bytes -= f.len();
+                if s.frames.is_empty() && s.frames.capacity() > 0 {
+                    // Drained after a burst: give the storage back.
+                    s.frames = VecDeque::new();
+                }
+                std::task::Poll::Ready(Some(f))
+            }
+            None => {
+                if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    s.waker = Some(cx.waker().clone());
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    /// Registers the task to be woken by a kick (while it is not taking frames).
+    pub fn poll_kicked(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Close> {
+        let mut s = self.lock();
+        match &s.close {
+            Some(c) => std::task::Poll::Ready(c.clone()),
+            None => {
+                if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    s.waker = Some(cx.waker().clone());
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    /// The connection's task has ended: nothing more is queued, what is queued is dropped.
+    pub fn end(&self) {
+        let mut s = self.lock();
+        s.ended = true;
+        s.frames = VecDeque::new();
+        s.bytes = 0;
+        s.waker = None;
     }
 }
 
