@@ -400,6 +400,8 @@ struct LiveDoc {
     log_bytes: u64,
     /// When another node held the compaction lease: try again (on a tick) after this.
     compact_again_at: Option<std::time::Instant>,
+    /// The compaction whose store write is under way, off the actor.
+    compacting: Option<Compacting>,
     /// Set when the core asks to be reloaded: the actor stops after this batch.
     reload: bool,
     /// Server edits waiting for their flush, to be answered once stored.
@@ -560,6 +562,7 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         log_entries,
         log_bytes,
         compact_again_at: None,
+        compacting: None,
         reload: false,
         replies: Vec::new(),
         shared,
@@ -567,6 +570,11 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         presence_relayed: None,
     };
     let final_join_error = live.serve(&mut rx).await;
+    // A compaction still under way ends before the document does (a deleted board's data
+    // must not be written back after it).
+    if live.compacting.is_some() {
+        live.wait_compaction().await;
+    }
     live.ctx.metrics.documents_loaded.dec();
     (live.ctx.forget)(&live.ctx.key, live.ctx.generation);
     drain(&mut rx, final_join_error).await;
@@ -608,9 +616,13 @@ impl LiveDoc {
                 },
                 Some(f) = recv_followed(&mut self.shared) => DocCmd::Followed(f),
                 _ = tick.tick(), if shared => DocCmd::Tick,
+                outcome = compaction_done(&mut self.compacting) => {
+                    self.compaction_finished(outcome);
+                    continue;
+                }
                 _ = tokio::time::sleep_until(idle_at), if self.conns.is_empty() => {
                     tracing::debug!(doc = %self.ctx.key, "idle, unloading");
-                    self.compact().await;
+                    self.compact_now().await;
                     return || JoinError::Gone;
                 }
             };
@@ -720,7 +732,7 @@ impl LiveDoc {
                     "server shutting down; reconnect shortly",
                 );
                 self.carry_out(effects);
-                self.compact().await;
+                self.compact_now().await;
                 return Ok(Flow::Stop);
             }
             DocCmd::RemoveParticipant { owner } => self.core.close_owner(
@@ -757,7 +769,7 @@ impl LiveDoc {
                     .compact_again_at
                     .is_some_and(|at| std::time::Instant::now() >= at)
                 {
-                    self.compact().await;
+                    self.start_compaction();
                 }
                 Vec::new()
             }
@@ -985,7 +997,7 @@ impl LiveDoc {
             if self.log_entries >= self.ctx.config.compact_updates
                 || self.log_bytes >= self.ctx.config.compact_bytes
             {
-                self.compact().await;
+                self.start_compaction();
             }
             return Ok(());
         }
@@ -1235,56 +1247,144 @@ impl LiveDoc {
         }
     }
 
-    /// Replaces the stored snapshot with the current state (and the index at that state) and
-    /// drops the log entries it covers. A failure is logged and retried later.
-    async fn compact(&mut self) {
-        if self.log_entries == 0 {
+    /// Starts a compaction: the snapshot (the current state and the index at that state) is
+    /// encoded here, and stored — the lease, then the write that replaces the snapshot and drops
+    /// the log entries it covers — by a task of its own, so that live updates go on meanwhile
+    /// (they are appended after the covered entries; the store drops only those). One at a time;
+    /// a failure is logged and retried later.
+    fn start_compaction(&mut self) {
+        if self.log_entries == 0 || self.compacting.is_some() {
             return;
         }
-        // Nodes sharing a store compact a document one at a time: the lease expires by itself
-        // when its holder dies (a killed node's after COMPACTION_LEASE_MS), and a node without it
-        // tries again a second later. The board as hash tag, like every key of a board (one
-        // Redis Cluster slot).
-        let lease = format!("compact:{{{}}}:{}", self.ctx.key.board, self.ctx.key.doc);
-        match self
-            .ctx
-            .store
-            .lease(&lease, crate::store::node_id(), COMPACTION_LEASE_MS)
-            .await
-        {
-            Ok(true) => self.compact_again_at = None,
-            Ok(false) => {
-                tracing::debug!(doc = %self.ctx.key, "another node is compacting this document");
-                self.compact_again_at =
-                    Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
-                return;
-            }
-            Err(e) => {
-                self.ctx.metrics.store_errors.inc();
-                tracing::warn!(doc = %self.ctx.key, error = %e, "compaction lease unavailable; will retry");
-                return;
-            }
-        }
+        let started = Instant::now();
         let snapshot = self.core.snapshot();
         let size = snapshot.len() as u64;
         let at = self.shared.as_ref().map_or(LogId::ZERO, |s| s.tip);
-        match self
-            .ctx
-            .store
-            .compact_at(&self.ctx.key, snapshot, at, self.log_entries)
-            .await
-        {
-            Ok(()) => {
-                tracing::debug!(doc = %self.ctx.key, covered = self.log_entries, "compacted");
-                self.log_entries = 0;
-                self.log_bytes = 0;
-                self.core.compacted(size);
+        let covered = self.log_entries;
+        let (tx, done) = oneshot::channel();
+        let store = self.ctx.store.clone();
+        let key = self.ctx.key.clone();
+        let task = tokio::spawn(async move {
+            let _ = tx.send(store_compaction(&*store, &key, snapshot, at, covered).await);
+        });
+        tracing::debug!(doc = %self.ctx.key, bytes = size, encode_ms = started.elapsed().as_millis() as u64, "compaction started");
+        self.compacting = Some(Compacting {
+            done,
+            task,
+            covered,
+            covered_bytes: self.log_bytes,
+            size,
+        });
+    }
+
+    /// A compaction's store write ended.
+    fn compaction_finished(&mut self, outcome: Compacted) {
+        let Some(c) = self.compacting.take() else {
+            return;
+        };
+        match outcome {
+            Compacted::Done => {
+                tracing::debug!(doc = %self.ctx.key, covered = c.covered, "compacted");
+                self.log_entries = self.log_entries.saturating_sub(c.covered);
+                self.log_bytes = self.log_bytes.saturating_sub(c.covered_bytes);
+                // The stored document: the snapshot plus what was logged since it was taken.
+                self.core.compacted(c.size + self.log_bytes);
+                self.compact_again_at = None;
             }
-            Err(e) => {
+            Compacted::Busy => {
+                tracing::debug!(doc = %self.ctx.key, "another node is compacting this document");
+                self.compact_again_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+            }
+            Compacted::LeaseFailed(e) => {
+                self.ctx.metrics.store_errors.inc();
+                tracing::warn!(doc = %self.ctx.key, error = %e, "compaction lease unavailable; will retry");
+            }
+            Compacted::Failed(e) => {
                 self.ctx.metrics.store_errors.inc();
                 tracing::warn!(doc = %self.ctx.key, error = %e, "compaction failed; will retry");
             }
         }
+    }
+
+    /// Waits for a compaction under way (the document is stopping, or about to compact).
+    async fn wait_compaction(&mut self) {
+        let outcome = compaction_done(&mut self.compacting).await;
+        self.compaction_finished(outcome);
+    }
+
+    /// Compacts and waits for it (the document is stopping).
+    async fn compact_now(&mut self) {
+        if self.compacting.is_some() {
+            self.wait_compaction().await;
+        }
+        self.start_compaction();
+        if self.compacting.is_some() {
+            self.wait_compaction().await;
+        }
+    }
+}
+
+/// A compaction whose store write is under way.
+struct Compacting {
+    done: oneshot::Receiver<Compacted>,
+    task: tokio::task::JoinHandle<()>,
+    /// Log entries and bytes the snapshot covers, and its size.
+    covered: u64,
+    covered_bytes: u64,
+    size: u64,
+}
+
+impl Drop for Compacting {
+    /// A document that ends (or panics) does not leave its compaction running on its own.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How a compaction's store write ended.
+enum Compacted {
+    Done,
+    /// Another node holds the compaction lease.
+    Busy,
+    LeaseFailed(StoreError),
+    Failed(StoreError),
+}
+
+/// The lease (nodes sharing a store compact a document one at a time: the lease expires by
+/// itself when its holder dies, a killed node's after COMPACTION_LEASE_MS, and a node without
+/// it tries again a second later; the board as hash tag, like every key of a board, one Redis
+/// Cluster slot), then the write.
+async fn store_compaction(
+    store: &dyn Store,
+    key: &DocKey,
+    snapshot: Vec<u8>,
+    at: LogId,
+    covered: u64,
+) -> Compacted {
+    let lease = format!("compact:{{{}}}:{}", key.board, key.doc);
+    match store
+        .lease(&lease, crate::store::node_id(), COMPACTION_LEASE_MS)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Compacted::Busy,
+        Err(e) => return Compacted::LeaseFailed(e),
+    }
+    match store.compact_at(key, snapshot, at, covered).await {
+        Ok(()) => Compacted::Done,
+        Err(e) => Compacted::Failed(e),
+    }
+}
+
+/// The end of the compaction under way (never, when there is none).
+async fn compaction_done(compacting: &mut Option<Compacting>) -> Compacted {
+    match compacting {
+        Some(c) => match (&mut c.done).await {
+            Ok(outcome) => outcome,
+            Err(_) => Compacted::Failed(StoreError::Unavailable("compaction task ended".into())),
+        },
+        None => std::future::pending().await,
     }
 }
 
