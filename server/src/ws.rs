@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tafel_protocol::document::EMPTY_AWARENESS;
 use tafel_protocol::wire::{decode_frame, encode_permission_denied};
-use tafel_protocol::{classify, Access, Action, Claims, CloseCode, DocKey};
+use tafel_protocol::{classify, Access, Action, CloseCode, DocKey, Role};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
@@ -56,7 +56,9 @@ pub struct WsSession {
     pub key: DocKey,
     pub board: Arc<Board>,
     pub who: Arc<Participant>,
-    pub claims: Claims,
+    /// The token's role and expiry (the rest of the claims is not kept).
+    pub role: Role,
+    pub exp: u64,
     pub access: Access,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
@@ -98,7 +100,7 @@ pub async fn serve_io<Io: AsyncRead + AsyncWrite + Unpin>(io: Io, session: WsSes
         link: link.clone(),
     };
     let mut sock = Sock::new(io, session.config.max_message_bytes);
-    tracing::debug!(conn = id, doc = %session.key, role = %session.claims.role, "connected");
+    tracing::debug!(conn = id, doc = %session.key, role = %session.role, "connected");
 
     // Boxed: the join's state is needed only while joining, not for the connection's life.
     let joined = Box::pin(
@@ -128,7 +130,8 @@ pub async fn serve_io<Io: AsyncRead + AsyncWrite + Unpin>(io: Io, session: WsSes
         (None, None) => (CloseCode::Normal.code(), String::new()),
     };
     link.end();
-    sock.close(code, &reason).await;
+    // Boxed, like the join: the close's timers are needed only at the end.
+    Box::pin(sock.close(code, &reason)).await;
     drop(session.permit);
 }
 
@@ -159,7 +162,7 @@ async fn run<Io: AsyncRead + AsyncWrite + Unpin>(
     );
     let ping_every = session.config.ping_interval;
     let started = tokio::time::Instant::now();
-    let expires_at = started + Duration::from_secs(session.claims.exp.saturating_sub(now_secs()));
+    let expires_at = started + Duration::from_secs(session.exp.saturating_sub(now_secs()));
     let mut next_ping = started + ping_every;
     // One timer for the ping, the idle nudge and the expiry: the earliest of them.
     let due = |sock: &Sock<Io>, next_ping| {
@@ -180,7 +183,7 @@ async fn run<Io: AsyncRead + AsyncWrite + Unpin>(
             () = &mut timer => {
                 let now = tokio::time::Instant::now();
                 if now >= expires_at {
-                    tracing::info!(conn = conn.id, role = %session.claims.role, "token expired, closing");
+                    tracing::info!(conn = conn.id, role = %session.role, "token expired, closing");
                     conn.kick(CloseCode::TokenExpired, "token expired; sign in again");
                     break None;
                 }
@@ -246,7 +249,7 @@ async fn run<Io: AsyncRead + AsyncWrite + Unpin>(
             Event::Message(Inbound::Binary(bytes)) => {
                 session.metrics.bytes_in.inc_by(bytes.len() as u64);
                 if let Err(what) = rate.take(bytes.len() as u64, Instant::now()) {
-                    tracing::info!(conn = conn.id, doc = %session.key, role = %session.claims.role, what, "rate limit exceeded, closing");
+                    tracing::info!(conn = conn.id, doc = %session.key, role = %session.role, what, "rate limit exceeded, closing");
                     conn.kick(
                         CloseCode::RateLimited,
                         format!("rate limit: too many {what} per second; slow down"),
@@ -254,7 +257,11 @@ async fn run<Io: AsyncRead + AsyncWrite + Unpin>(
                     break None;
                 }
                 let delivered = match command(&bytes, session, conn) {
-                    Ok(Some(cmd)) => deliver(sock, doc, conn, cmd).await,
+                    Ok(Some(cmd)) => match doc.tx.try_send(cmd) {
+                        Ok(()) => Ok(()),
+                        // The mailbox is full: wait for it (boxed, a rare path).
+                        Err(full) => Box::pin(deliver(sock, doc, conn, full)).await,
+                    },
                     Ok(None) => Ok(()),
                     Err(close) => Err(close),
                 };
@@ -266,26 +273,29 @@ async fn run<Io: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     };
-    let _ = doc.tx.send(DocCmd::Leave { conn: conn.id }).await;
+    if let Err(mpsc::error::TrySendError::Full(leave)) =
+        doc.tx.try_send(DocCmd::Leave { conn: conn.id })
+    {
+        let _ = Box::pin(doc.tx.send(leave)).await;
+    }
     echo
 }
 
-/// Hands a command to the document; while its mailbox is full, the socket goes on writing
-/// (nothing more is read until the command is taken).
+/// Hands a command the document's full mailbox did not take; meanwhile the socket goes on
+/// writing (nothing more is read until the command is taken).
 async fn deliver<Io: AsyncRead + AsyncWrite + Unpin>(
     sock: &mut Sock<Io>,
     doc: &DocHandle,
     conn: &ConnHandle,
-    cmd: DocCmd,
+    refused: mpsc::error::TrySendError<DocCmd>,
 ) -> Result<(), Close> {
     let gone = || Close {
         code: CloseCode::InternalError,
         reason: "document reloaded; reconnect".into(),
     };
-    let cmd = match doc.tx.try_send(cmd) {
-        Ok(()) => return Ok(()),
-        Err(mpsc::error::TrySendError::Closed(_)) => return Err(gone()),
-        Err(mpsc::error::TrySendError::Full(cmd)) => cmd,
+    let cmd = match refused {
+        mpsc::error::TrySendError::Closed(_) => return Err(gone()),
+        mpsc::error::TrySendError::Full(cmd) => cmd,
     };
     tokio::select! {
         sent = doc.tx.send(cmd) => sent.map_err(|_| gone()),
@@ -653,7 +663,7 @@ fn command(frame: &[u8], session: &WsSession, conn: &ConnHandle) -> Result<Optio
         },
         Action::Deny(reason) => {
             session.metrics.refused_updates.inc();
-            tracing::info!(conn = conn.id, doc = %session.key, role = %session.claims.role, %reason, "update refused");
+            tracing::info!(conn = conn.id, doc = %session.key, role = %session.role, %reason, "update refused");
             let frame = Bytes::from(encode_permission_denied(&reason));
             return match conn.link.push(frame) {
                 Pushed::Full(_) => Err(Close {
