@@ -96,9 +96,46 @@ pub enum Effect {
     Refused { conn: ConnId, reason: String },
     /// Items a member created; the host stamps them (owner tag, author, creation time).
     Created { by: ConnId, items: Vec<String> },
+    /// Items a member removed, as they were just before: the host keeps them for their author
+    /// to restore (undo of a deletion).
+    Removed { by: ConnId, items: Vec<RemovedItem> },
     /// The in-memory document can no longer be trusted: the host closes everyone (the effects
     /// already say so), drops it and lets the next join reload it from the store.
     Reload,
+}
+
+/// A card or row as it was when a participant removed it: its plain fields (the server's
+/// `owner`, `author`, `createdAt`, `votes` among them) and its texts as strings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RemovedItem {
+    pub key: String,
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
+    pub texts: std::collections::BTreeMap<String, String>,
+}
+
+/// Reads the live item `key` of `root` (nothing changes).
+fn read_removed<T: ReadTxn>(txn: &T, root: &str, key: &str) -> Option<RemovedItem> {
+    let Some(Out::YMap(item)) = txn.get_map(root)?.get(txn, key) else {
+        return None;
+    };
+    let mut out = RemovedItem {
+        key: key.to_owned(),
+        ..RemovedItem::default()
+    };
+    for (field, value) in item.iter(txn) {
+        match value {
+            Out::Any(a) => {
+                let v = serde_json::to_value(&a).unwrap_or(serde_json::Value::Null);
+                out.fields.insert(field.to_owned(), v);
+            }
+            Out::YText(t) => {
+                out.texts.insert(field.to_owned(), t.get_string(txn));
+            }
+            // The schema allows nothing else in an item.
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 /// Rules that come from outside the document: the template and the facilitator's session.
@@ -376,6 +413,17 @@ impl DocCore {
             }
         };
         let doc = self.awareness.doc();
+        let removed: Vec<RemovedItem> = match judge::schema(self.name, 0).items_root {
+            Some(root) if !accepted.removed.is_empty() => {
+                let txn = doc.transact();
+                accepted
+                    .removed
+                    .iter()
+                    .filter_map(|k| read_removed(&txn, root, k))
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut txn = doc.transact_mut();
             txn.apply_update(update).map(|()| txn.delete_set().clone())
@@ -396,6 +444,12 @@ impl DocCore {
                     out.push(Effect::Created {
                         by: conn,
                         items: accepted.created,
+                    });
+                }
+                if !removed.is_empty() {
+                    out.push(Effect::Removed {
+                        by: conn,
+                        items: removed,
                     });
                 }
                 out

@@ -18,6 +18,7 @@ use yrs::Any;
 use crate::ids::DocName;
 use crate::index::{Index, Node, NodeRef, Owner, ResolveError, Resolved, Schema, Shape, Zone};
 use crate::policy::{SessionPolicy, PIJLERS, SERVER_FIELDS, STEPS, TYPES};
+use crate::rights::Seat;
 use crate::roles::Role;
 use crate::structs::{decode, Content, DecodeError, Id, TypeKind};
 use crate::template::{Rules, Template};
@@ -182,6 +183,8 @@ pub struct Accepted {
     pub resolved: Resolved,
     /// Items the writer created (the server stamps `owner`, `author`, `createdAt` on them).
     pub created: Vec<String>,
+    /// Live items the writer removed (the server keeps a copy for its author to restore).
+    pub removed: Vec<String>,
 }
 
 const CANVAS_TEXT: &[&str] = &["text"];
@@ -194,6 +197,7 @@ pub const MONITORING_FIELDS: &[&str] = &[
     "meetmomenten",
     "verzamelt",
     "rapporteert",
+    "terugkoppeling",
     "status",
     "metingen",
 ];
@@ -331,7 +335,12 @@ pub fn judge(ctx: &Context<'_>, writer: &Writer<'_>, bytes: &[u8]) -> Result<Acc
         .filter(|o| matches!(o.kind, OpKind::Create { .. }))
         .map(|o| o.key.to_string())
         .collect();
-    Ok(Accepted { resolved, created })
+    let removed = j.removed();
+    Ok(Accepted {
+        resolved,
+        created,
+        removed,
+    })
 }
 
 /// One change to an item of the items root.
@@ -610,16 +619,7 @@ impl Judging<'_, '_> {
         let facilitator = self.facilitator();
         let changes = !self.resolved.is_empty();
         if !facilitator && changes {
-            let s = self.ctx.session;
-            if s.board_locked {
-                return refuse(Code::BoardLocked, "the board is locked by the facilitator");
-            }
-            if s.locked_docs.contains(self.ctx.doc.as_str()) {
-                return refuse(
-                    Code::DocLocked,
-                    format!("{} is locked by the facilitator", self.ctx.doc.as_str()),
-                );
-            }
+            self.seat().open().map_err(Rejection::Refused)?;
         }
         let Some(root) = self.schema.items_root else {
             return Ok(());
@@ -754,6 +754,25 @@ impl Judging<'_, '_> {
         Ok(())
     }
 
+    /// The keys of live items the update removes (each once).
+    fn removed(&self) -> Vec<String> {
+        let Some(root) = self.schema.items_root else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = Vec::new();
+        for op in &self.items {
+            if let OpKind::Remove { id } = &op.kind {
+                let live = self.ctx.view.item(root, &op.key);
+                if live.is_some_and(|l| id.is_none() || *id == l.id)
+                    && !out.iter().any(|k| k.as_str() == op.key.as_ref())
+                {
+                    out.push(op.key.to_string());
+                }
+            }
+        }
+        out
+    }
+
     /// Whether the same update writes a new `section` on the item.
     fn section_rewritten(&self, item: Option<Id>) -> bool {
         self.items.iter().any(|o| {
@@ -776,39 +795,23 @@ impl Judging<'_, '_> {
             .collect()
     }
 
-    fn rules(&self, section: Option<&str>) -> Result<(String, Rules), Rejection> {
-        if self.ctx.doc == DocName::Gap {
-            return Ok(("gap".into(), self.ctx.template.gap.clone()));
-        }
-        let Some(section) = section else {
-            return refuse(Code::InvalidValue, "section: a card needs a section");
-        };
-        match self.ctx.template.section(section) {
-            Some(s) => Ok((section.to_owned(), s.rules())),
-            None => refuse(
-                Code::InvalidValue,
-                format!("section: unknown section {section:?}"),
-            ),
+    fn seat(&self) -> Seat<'_> {
+        Seat {
+            doc: self.ctx.doc,
+            role: self.writer.role,
+            template: self.ctx.template,
+            session: self.ctx.session,
         }
     }
 
+    fn rules(&self, section: Option<&str>) -> Result<(String, Rules), Rejection> {
+        self.seat().rules(section).map_err(Rejection::Refused)
+    }
+
     fn allowed(&self, roles: &[Role], what: &str, section: &str) -> Result<(), Rejection> {
-        if self.facilitator() {
-            return Ok(());
-        }
-        if !roles.contains(&self.writer.role) {
-            return refuse(
-                Code::RoleNotAllowed,
-                format!("the {} role may not {what} in {section}", self.writer.role),
-            );
-        }
-        if self.ctx.session.locked_sections.contains(section) {
-            return refuse(
-                Code::SectionLocked,
-                format!("section {section} is locked by the facilitator"),
-            );
-        }
-        Ok(())
+        self.seat()
+            .allowed(roles, what, section)
+            .map_err(Rejection::Refused)
     }
 
     /// Whether the writer created the live item.
@@ -827,24 +830,15 @@ impl Judging<'_, '_> {
     }
 
     fn may_remove(&self, key: &str, item: &LiveItem) -> Result<(), Rejection> {
-        let (name, rules) = self.rules(item.section.as_deref())?;
-        self.allowed(&rules.remove, "remove items", &name)?;
-        if !self.facilitator() && !self.owns(key, item) {
-            return refuse(Code::NotYourItem, "you may only remove your own items");
-        }
-        Ok(())
+        self.seat()
+            .may_remove(item.section.as_deref(), || self.owns(key, item))
+            .map_err(Rejection::Refused)
     }
 
     fn may_edit(&self, key: &str, item: &LiveItem) -> Result<(), Rejection> {
-        let (name, rules) = self.rules(item.section.as_deref())?;
-        self.allowed(&rules.edit, "edit items", &name)?;
-        if !self.facilitator() && rules.edit_own_only && !self.owns(key, item) {
-            return refuse(
-                Code::NotYourItem,
-                format!("in {name} you may only edit your own items"),
-            );
-        }
-        Ok(())
+        self.seat()
+            .may_edit(item.section.as_deref(), || self.owns(key, item))
+            .map_err(Rejection::Refused)
     }
 
     /// Checks one field written (or removed, `value` None) on an item.
@@ -928,12 +922,12 @@ impl Judging<'_, '_> {
                 "status" => {
                     bad("must be one of gepland, loopt, op-koers, achter, behaald, gestopt")
                 }
-                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert"
+                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" | "terugkoppeling"
                     if s(v).is_some_and(|t| t.len() <= 500) =>
                 {
                     Ok(())
                 }
-                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" => {
+                "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" | "terugkoppeling" => {
                     bad("must be a text of at most 500 bytes")
                 }
                 "meetmomenten" => match v {
@@ -1365,6 +1359,11 @@ mod tests {
             );
             c.insert(txn, "verzamelt", "HR");
             c.insert(txn, "rapporteert", "werkgroep");
+            c.insert(
+                txn,
+                "terugkoppeling",
+                "naar de cao-tafel, basis voor de volgende ronde",
+            );
             c.insert(txn, "status", "op-koers");
             c.insert(
                 txn,
@@ -1380,6 +1379,8 @@ mod tests {
             ("soort", yrs::Any::from("veel")),
             ("status", yrs::Any::from("klaar")),
             ("nulmeting", yrs::Any::from(3.0)),
+            ("terugkoppeling", yrs::Any::from(true)),
+            ("terugkoppeling", yrs::Any::from("x".repeat(501))),
             ("meetmomenten", yrs::Any::from("einde")),
             ("metingen", yrs::Any::from(vec![yrs::Any::from("25%")])),
         ]

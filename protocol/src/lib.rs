@@ -13,6 +13,8 @@
 //! - [`index`]: a document's ownership index: client ids, clock ranges, zones, creators.
 //! - [`judge`]: the update judge: every struct and deletion against the schema and the rules,
 //!   with typed refusal codes.
+//! - [`rights`]: what a role may do with items section by section under the locks (the judge's
+//!   rules, shared with the server's commands that act for a participant).
 //! - [`document`]: one document's decisions as a sans-IO state machine (inputs in, effects out).
 //! - [`stored`]: what store entries carry besides the update (writer, index).
 
@@ -25,6 +27,7 @@ pub mod ids;
 pub mod index;
 pub mod judge;
 pub mod policy;
+pub mod rights;
 pub mod roles;
 pub mod stored;
 pub mod structs;

@@ -16,7 +16,9 @@ use tafel_protocol::policy::SessionPolicy;
 use tafel_protocol::template::Template;
 use tafel_protocol::{BoardId, DocName, Role};
 
-use crate::domain::state::{author_key, AuditEntry, Author, AuthorMode, BoardState, Participant};
+use crate::domain::state::{
+    author_key, AuditEntry, Author, AuthorMode, BoardState, HiddenItem, Participant,
+};
 use crate::store::{BoardMeta, Store, StoreError};
 
 pub struct Board {
@@ -255,6 +257,32 @@ impl Board {
                 .await;
             if let Err(e) = stored {
                 tracing::warn!(board = %board.id(), error = %e, "cannot store item authors yet");
+            }
+        });
+    }
+
+    /// Keeps the items a participant just deleted for them to restore (stored in the background,
+    /// like authors: the deletion is already accepted).
+    pub fn keep_deleted(
+        self: &Arc<Self>,
+        doc: DocName,
+        items: Vec<tafel_protocol::document::RemovedItem>,
+        who: &Participant,
+        now_ms: u64,
+    ) {
+        let sub = who.sub.clone();
+        let board = self.clone();
+        tokio::spawn(async move {
+            let stored = board
+                .update(|st| {
+                    for r in &items {
+                        let held = HiddenItem::from_removed(r, now_ms);
+                        st.keep_deleted(author_key(doc, &r.key), &sub, held, now_ms);
+                    }
+                })
+                .await;
+            if let Err(e) = stored {
+                tracing::warn!(board = %board.id(), error = %e, "cannot keep deleted items for undo");
             }
         });
     }

@@ -863,6 +863,13 @@ impl LiveDoc {
                         }
                     }
                 }
+                Effect::Removed { by, items } => {
+                    if let Some(who) = self.conns.get(&by).map(|c| c.who.clone()) {
+                        self.ctx
+                            .board
+                            .keep_deleted(self.ctx.key.doc, items, &who, now_millis());
+                    }
+                }
                 Effect::Reload => {
                     tracing::error!(doc = %self.ctx.key, "applying an update panicked; reloading the document");
                     self.pending.clear();

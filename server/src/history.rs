@@ -1,5 +1,6 @@
-//! The board's history over HTTP: named snapshots (the facilitator's, and automatic ones at
-//! every step change and before every restore), listing them, opening one read-only, comparing
+//! The board's history over HTTP: snapshots of every document with content (the canvas with its
+//! themes, the gap, the party workspaces) — the facilitator's named ones, and automatic ones at
+//! every step change and before every restore —, listing them, opening one read-only, comparing
 //! it with the present in words, and restoring it as a new state through the server's edit
 //! path. The stored form and the comparisons are `domain::history`; a snapshot shows each role
 //! only what that role may see now (its documents, no hidden item, no `owner` tag but the
@@ -82,6 +83,15 @@ async fn audit(
     Ok(())
 }
 
+/// A snapshot as a role may see it: its entry, its items per document and the board's themes
+/// then.
+struct Visible {
+    meta: SnapshotMeta,
+    docs: BTreeMap<DocName, BTreeMap<String, HiddenItem>>,
+    /// The canvas's themes then (`None` when the snapshot has no canvas).
+    themes: Option<BTreeMap<String, Value>>,
+}
+
 /// A snapshot's items per document, as `claims` may see them now: only documents the role may
 /// read, and no item that is hidden now.
 async fn visible(
@@ -89,13 +99,7 @@ async fn visible(
     board: &Board,
     claims: &Claims,
     id: &str,
-) -> Result<
-    (
-        SnapshotMeta,
-        BTreeMap<DocName, BTreeMap<String, HiddenItem>>,
-    ),
-    AppError,
-> {
+) -> Result<Visible, AppError> {
     let meta = list_of(state, board)
         .await?
         .into_iter()
@@ -110,6 +114,7 @@ async fn visible(
         .ok_or_else(|| AppError::new(ErrorCode::Internal, "the snapshot cannot be read"))?;
     let hidden: Vec<String> = board.lock().hidden.keys().cloned().collect();
     let mut out = BTreeMap::new();
+    let mut themes = None;
     for (doc, bytes) in docs {
         if !claims.access(board.id(), doc).can_read() {
             continue;
@@ -117,8 +122,15 @@ async fn visible(
         let mut items = history::items(&bytes, items_root(doc));
         items.retain(|item, _| !hidden.contains(&author_key(doc, item)));
         out.insert(doc, items);
+        if doc == DocName::Canvas {
+            themes = Some(history::themes(&bytes));
+        }
     }
-    Ok((meta, out))
+    Ok(Visible {
+        meta,
+        docs: out,
+        themes,
+    })
 }
 
 /// `GET /api/boards/{id}/snapshots/{snapshot}`: the snapshot, read-only, as the export shows
@@ -128,7 +140,7 @@ pub async fn open(
     at: ForBoard,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    let (meta, docs) = visible(&state, &at.board, &at.claims, &id).await?;
+    let Visible { meta, docs, themes } = visible(&state, &at.board, &at.claims, &id).await?;
     let owner = at.claims.role == Role::Facilitator;
     let documents: serde_json::Map<String, Value> = docs
         .iter()
@@ -137,7 +149,11 @@ pub async fn open(
                 .iter()
                 .map(|(id, item)| (id.clone(), history::item_json(item, owner)))
                 .collect();
-            (doc.as_str().to_owned(), json!({ items_root(*doc): items }))
+            let mut d = json!({ items_root(*doc): items });
+            if let (DocName::Canvas, Some(themes)) = (doc, &themes) {
+                d["themes"] = json!(themes);
+            }
+            (doc.as_str().to_owned(), d)
         })
         .collect();
     Ok(Json(json!({"snapshot": meta, "documents": documents})))
@@ -150,14 +166,15 @@ pub async fn compare(
     at: ForBoard,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    let (meta, docs) = visible(&state, &at.board, &at.claims, &id).await?;
+    let Visible { meta, docs, themes } = visible(&state, &at.board, &at.claims, &id).await?;
     let mut changes = Vec::new();
     for (doc, then) in &docs {
-        let now = history::items(
-            &ops::state_now(&state, &at.board, *doc).await?,
-            items_root(*doc),
-        );
+        let bytes = ops::state_now(&state, &at.board, *doc).await?;
+        let now = history::items(&bytes, items_root(*doc));
         changes.extend(history::compare(&at.board.template, *doc, then, &now));
+        if let (DocName::Canvas, Some(themes)) = (doc, &themes) {
+            changes.extend(history::compare_themes(themes, &history::themes(&bytes)));
+        }
     }
     let count = |k: &str| changes.iter().filter(|c| c.kind == k).count();
     Ok(Json(json!({
@@ -178,7 +195,7 @@ pub async fn restore(
     FacilitatorOf(at): FacilitatorOf,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
-    let (meta, docs) = visible(&state, &at.board, &at.claims, &id).await?;
+    let Visible { meta, docs, themes } = visible(&state, &at.board, &at.claims, &id).await?;
     let before = ops::snapshot(
         &state,
         &at.board,
@@ -191,10 +208,16 @@ pub async fn restore(
     for (doc, then) in docs {
         let root = items_root(doc);
         let hidden = hidden.clone();
+        let themes = themes.clone().filter(|_| doc == DocName::Canvas);
         let result = ops::edit(&state, &at.board, doc, move |txn| {
             let skip = |item: &str| hidden.contains(&author_key(doc, item));
             let (removed, rewritten, recreated) = history::restore(txn, root, &then, &skip);
-            json!({"removed": removed, "rewritten": rewritten, "recreated": recreated})
+            let mut counts =
+                json!({"removed": removed, "rewritten": rewritten, "recreated": recreated});
+            if let Some(themes) = &themes {
+                counts["themes"] = json!(history::restore_themes(txn, themes));
+            }
+            counts
         })
         .await?;
         counts[doc.as_str()] = result;

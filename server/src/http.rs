@@ -74,6 +74,18 @@ pub fn router(state: AppState) -> Router {
             "/api/boards/{id}/snapshots/{snapshot}/restore",
             post(history::restore),
         )
+        .route(
+            "/api/boards/{id}/cards/{card}/move",
+            post(crate::cards::move_card),
+        )
+        .route(
+            "/api/boards/{id}/cards/{card}/restore",
+            post(crate::cards::restore_card),
+        )
+        .route(
+            "/api/boards/{id}/rows/{row}/restore",
+            post(crate::cards::restore_row),
+        )
         .route("/api/boards/{id}/audit", get(session::audit))
         .route("/api/boards/{id}/hidden", get(crate::moderation::hidden))
         .route(

@@ -11,7 +11,8 @@
 //! - [`domain`]: the board's domain apart from HTTP: the facilitator's commands as typed
 //!   values and a pure `apply(state, command, now)`.
 //! - [`edge`]: what HTTP handlers share: state, errors, the token extractors.
-//! - [`boards`], [`session`]: thin HTTP handlers for boards and the session.
+//! - [`boards`], [`session`], [`cards`]: thin HTTP handlers for boards, the session and a
+//!   participant's own card commands (move, restore).
 //! - [`http`]: routes and the pre-upgrade checks.
 //! - [`metrics`]: Prometheus series.
 //!
@@ -20,6 +21,7 @@
 pub mod auth;
 pub mod board;
 pub mod boards;
+pub mod cards;
 pub mod config;
 pub mod doc;
 pub mod domain;

@@ -47,7 +47,8 @@ async fn big_board(t: &Tafel) -> (String, String, usize) {
 }
 
 /// The frames (FIN bit, opcode, payload length) of the server's messages on a raw socket,
-/// read until `payload` bytes of data frames came or the time is up.
+/// read until `payload` bytes of data frames came and the last data frame had FIN, or the
+/// time is up.
 async fn raw_frames(url: &str, payload: usize) -> Vec<(bool, u8, usize)> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
@@ -63,8 +64,9 @@ async fn raw_frames(url: &str, payload: usize) -> Vec<(bool, u8, usize)> {
     let mut frames = Vec::new();
     let mut at = 0;
     let mut data = 0;
+    let mut last_fin = false;
     let deadline = Instant::now() + T;
-    while data < payload && Instant::now() < deadline {
+    while (data < payload || !last_fin) && Instant::now() < deadline {
         let mut chunk = vec![0u8; 256 * 1024];
         let n = match tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => n,
@@ -93,6 +95,7 @@ async fn raw_frames(url: &str, payload: usize) -> Vec<(bool, u8, usize)> {
             frames.push((fin, op, len));
             if op < 8 {
                 data += len;
+                last_fin = fin;
             }
             at += head + len;
         }

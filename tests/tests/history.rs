@@ -376,3 +376,175 @@ async fn snapshot_cost_on_a_workshop_sized_board() {
     assert!(bytes < raw * 4, "{bytes} bytes for {raw} bytes of text");
     assert!(median < Duration::from_secs(5), "{median:?}");
 }
+
+/// A snapshot holds the whole board: the monitoring plan's indicator cards with their measured
+/// values, and the three party workspaces — each party sees only its own in an opened snapshot
+/// and a comparison, the facilitator all three; a restore writes them all back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_hold_monitoring_and_party_workspaces() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let fac = token(Role::Facilitator, &board, "fac-1");
+    let wg = token(Role::Employer, &board, "wg-1");
+    let vb = token(Role::Union, &board, "vb-1");
+    let f = connect(&t, &board, "canvas", &fac).await;
+    f.add_card("a1", "bouwstenen", "Ontwikkelbudget", json!({}));
+    f.add_card(
+        "i1",
+        "monitoring",
+        "Gebruik ontwikkelbudget",
+        json!({"afspraak": "a1", "soort": "kwantitatief", "nulmeting": "12%",
+               "streefwaarde": "40%", "meetmomenten": ["halverwege", "einde cao"],
+               "status": "loopt", "metingen": [{"moment": "halverwege", "waarde": "25%"}]}),
+    );
+    let u = connect(&t, &board, "party-union", &vb).await;
+    u.add_card("u1", "themas", "VAKBOND-NOTITIE", json!({}));
+    let e = connect(&t, &board, "party-employer", &wg).await;
+    e.add_card("e1", "themas", "WERKGEVER-NOTITIE", json!({}));
+    assert!(tafel_tests::eventually(T, || f.items("cards")["i1"]["owner"].is_string()).await);
+    // Both party notes are on the server before the snapshot: the facilitator's replicas of
+    // the workspaces have them (forwarded means stored).
+    let fu = connect(&t, &board, "party-union", &fac).await;
+    let fe = connect(&t, &board, "party-employer", &fac).await;
+    assert!(tafel_tests::eventually(T, || fu.items("cards").get("u1").is_some()).await);
+    assert!(tafel_tests::eventually(T, || fe.items("cards").get("e1").is_some()).await);
+    let path = format!("/api/boards/{board}/snapshots");
+    let (s, made) = call(
+        &t,
+        Method::POST,
+        &path,
+        &fac,
+        Some(json!({"name": "Na stap 6"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{made}");
+    let open = format!("{path}/{}", made["id"].as_str().unwrap());
+
+    // Opened: the union sees its own workspace and the monitoring plan, not the employer's
+    // workspace; the employer the reverse; the facilitator all three.
+    let (s, v) = call(&t, Method::GET, &open, &vb, None).await;
+    assert_eq!(s, 200, "{v}");
+    let docs = v["documents"].as_object().unwrap();
+    assert_eq!(
+        v["documents"]["party-union"]["cards"]["u1"]["text"],
+        "VAKBOND-NOTITIE"
+    );
+    assert!(!docs.contains_key("party-employer") && !docs.contains_key("party-employee"));
+    assert!(!v.to_string().contains("WERKGEVER-NOTITIE"));
+    assert!(
+        v["documents"]["canvas"]["themes"]
+            .as_object()
+            .is_some_and(|t| !t.is_empty()),
+        "the board's themes then: {v}"
+    );
+    let i1 = &v["documents"]["canvas"]["cards"]["i1"];
+    assert_eq!(
+        i1["metingen"],
+        json!([{"moment": "halverwege", "waarde": "25%"}])
+    );
+    assert_eq!(i1["streefwaarde"], "40%");
+    let (_, v) = call(&t, Method::GET, &open, &wg, None).await;
+    assert!(!v.to_string().contains("VAKBOND-NOTITIE"), "{v}");
+    assert_eq!(
+        v["documents"]["party-employer"]["cards"]["e1"]["text"],
+        "WERKGEVER-NOTITIE"
+    );
+    let (_, v) = call(
+        &t,
+        Method::GET,
+        &open,
+        &token(Role::Observer, &board, "o"),
+        None,
+    )
+    .await;
+    assert!(
+        v["documents"].get("party-union").is_none() && v["documents"]["canvas"].is_object(),
+        "an observer has no workspace: {v}"
+    );
+    let (_, v) = call(&t, Method::GET, &open, &fac, None).await;
+    for doc in [
+        "canvas",
+        "gap",
+        "party-employer",
+        "party-union",
+        "party-employee",
+    ] {
+        assert!(v["documents"].get(doc).is_some(), "{doc} in {v}");
+    }
+
+    // Changed after the snapshot: a measured value, the status, and both party notes removed.
+    f.set_item_field(
+        "cards",
+        "i1",
+        "metingen",
+        json!([{"moment": "halverwege", "waarde": "25%"}, {"moment": "einde cao", "waarde": "38%"}]),
+    );
+    f.set_item_field("cards", "i1", "status", json!("op-koers"));
+    // The facilitator adds a theme of the board's own (the canvas's `themes`).
+    f.edit(|doc| {
+        use yrs::{Map, Transact};
+        let themes = doc.get_or_insert_map("themes");
+        let mut txn = doc.transact_mut();
+        let v: yrs::Any =
+            serde_json::from_value(json!({"name": "Werkdruk", "description": ""})).unwrap();
+        themes.insert(&mut txn, "werkdruk-nieuw", v);
+    });
+    u.remove_item("cards", "u1");
+    e.remove_item("cards", "e1");
+    assert!(tafel_tests::eventually(T, || fu.items("cards").get("u1").is_none()).await);
+    assert!(tafel_tests::eventually(T, || fe.items("cards").get("e1").is_none()).await);
+    let wants = [
+        "Monitoring en evaluatie: “Gebruik ontwikkelbudget”: status, gemeten waarden gewijzigd",
+        "Werkruimte vakbond: verwijderd: “VAKBOND-NOTITIE”",
+        "Thema's van het bord: toegevoegd: “Werkdruk”",
+    ];
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let (_, cmp) = call(&t, Method::GET, &format!("{open}/compare"), &vb, None).await;
+        let texts: Vec<&str> = cmp["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["text"].as_str().unwrap())
+            .collect();
+        if wants.iter().all(|w| texts.contains(w)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{wants:?} not in {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Hostile: the employer's comparison does not tell what the union's workspace held.
+    let (_, cmp) = call(&t, Method::GET, &format!("{open}/compare"), &wg, None).await;
+    assert!(!cmp.to_string().contains("VAKBOND-NOTITIE"), "{cmp}");
+    assert!(cmp.to_string().contains("WERKGEVER-NOTITIE"), "{cmp}");
+
+    // Restore brings the measured values and both workspaces back, live.
+    let (s, r) = call(&t, Method::POST, &format!("{open}/restore"), &fac, None).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["counts"]["party-union"]["recreated"], 1, "{r}");
+    assert!(
+        tafel_tests::eventually(T, || u.items("cards")["u1"]["text"] == "VAKBOND-NOTITIE").await
+    );
+    assert!(
+        tafel_tests::eventually(T, || e.items("cards")["e1"]["text"] == "WERKGEVER-NOTITIE").await
+    );
+    assert!(
+        tafel_tests::eventually(T, || f.items("cards")["i1"]["status"] == "loopt").await,
+        "{}",
+        f.items("cards")
+    );
+    assert_eq!(
+        f.items("cards")["i1"]["metingen"],
+        json!([{"moment": "halverwege", "waarde": "25%"}])
+    );
+    assert!(
+        tafel_tests::eventually(T, || f.map_json("themes").get("werkdruk-nieuw").is_none()).await,
+        "the theme added since is gone again: {}",
+        f.map_json("themes")
+    );
+    let (_, cmp) = call(&t, Method::GET, &format!("{open}/compare"), &fac, None).await;
+    assert_eq!(cmp["changes"], json!([]), "nothing left to compare: {cmp}");
+}

@@ -10,6 +10,7 @@ import type { FacilitatorActions } from './views/facilitator'
 import type { GapActions } from './views/gap'
 import type { PartyActions } from './views/party'
 import type { StaalkaartActions } from './views/staalkaart'
+import type { MonitoringActions } from './views/monitoring'
 import * as ym from './ymodel'
 import { focusFromKey } from './viewmodels'
 import { mine, newId, rememberMine } from './session'
@@ -47,17 +48,37 @@ export function createActions(app: BoardApp) {
       // Focus on another card right after sets `editing` again.
       blur: (id) => s.presence.clearEditing(id),
       remove: (id) => {
-        if (window.confirm(t('confirm.removeCard'))) ym.removeCard(app.doc(docName()), id)
+        if (!window.confirm(t('confirm.removeCard'))) return
+        const name = docName()
+        ym.removeCard(app.doc(name), id)
+        // The server keeps a canvas card one deleted: undo can bring it back.
+        if (name === 'canvas') app.deleted(name, id)
       },
       hide: (id) => void control({ action: 'hide', card: id }),
       restore: (id) => void control({ action: 'restore', card: id }),
       merge: (id, into) => void control({ action: 'merge', card: id, into }),
       spotlight: (id) => facilitator.presentation(true, `card:${id}`),
+      move: (id, section) => void moveCard(id, section),
       vote: (id) => void vote(id, 1),
       unvote: (id) => void vote(id, -1),
       setType: (id, type) => ym.setCardField(app.doc(docName()), id, 'type', type),
       setThema: (id, thema) => ym.setCardField(app.doc(docName()), id, 'thema', thema),
       setPijlers: (id, pijlers) => ym.setCardField(app.doc(docName()), id, 'pijlers', pijlers),
+    }
+  }
+
+  /** Moves a card through the server (which checks the rights on both sections); the focus
+   * follows the card to its new section. A refusal is explained like a refused edit. */
+  async function moveCard(id: string, section: string): Promise<void> {
+    const title = s.template.sections.find((x) => x.id === section)?.title ?? section
+    try {
+      await s.api.moveCard(board, id, section)
+      s.focusCard = id
+      s.focusIn = section
+      app.notify(t('card.moved', { section: title }))
+    } catch (e) {
+      const reason = e instanceof ApiError ? e.message : String(e)
+      app.notify(t('notice.denied', { reason: noticeText(parseRefusal(reason)) }))
     }
   }
 
@@ -81,6 +102,7 @@ export function createActions(app: BoardApp) {
     ym.addCard(app.doc('canvas'), id, { stap: step, ...card })
     rememberMine(board, id)
     s.focusCard = id
+    s.focusIn = null
     app.render()
   }
 
@@ -94,6 +116,22 @@ export function createActions(app: BoardApp) {
 
   let ballotFor: string | null = null
   let draftsLoading = false
+
+  const monitoring: MonitoringActions & { setStatus(id: string, status: string | undefined): void } = {
+    addIndicator: (afspraak) => {
+      const id = newId('c')
+      ym.addCard(app.doc('canvas'), id, { section: 'monitoring', text: '', stap: '6', afspraak, soort: 'kwantitatief' })
+      rememberMine(board, id)
+      app.render()
+    },
+    set: (id, field, value) => ym.setCardField(app.doc('canvas'), id, field, value),
+    setStatus: (id, status) => ym.setCardField(app.doc('canvas'), id, 'status', status),
+    remove: (id) => {
+      if (window.confirm(t('confirm.removeCard'))) ym.removeCard(app.doc('canvas'), id)
+    },
+    focus: (id) => s.presence.setEditing(id),
+    blur: (id) => s.presence.clearEditing(id),
+  }
 
   const canvas: CanvasActions = {
     ...cardActions(() => 'canvas'),
@@ -275,7 +313,7 @@ export function createActions(app: BoardApp) {
   }
 
   return {
-    canvas, gap, party, staalkaart, facilitator, unsavedPanel,
+    canvas, gap, party, staalkaart, monitoring, facilitator, unsavedPanel,
 
     tab(tab: Tab): void {
       s.tab = tab

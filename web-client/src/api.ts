@@ -111,6 +111,16 @@ export class Api {
     return this.json('DELETE', `/api/boards/${board}/participants/${encodeURIComponent(id)}`)
   }
 
+  /** Moves a card to another section; the server checks the rights on both. */
+  moveCard(board: string, card: string, to: string): Promise<{ ok: boolean; section: string; moved: boolean }> {
+    return this.json('POST', `/api/boards/${board}/cards/${encodeURIComponent(card)}/move`, { to })
+  }
+
+  /** Takes back one's own deletion of a card (the server kept it). */
+  restoreCard(board: string, card: string): Promise<{ ok: boolean }> {
+    return this.json('POST', `/api/boards/${board}/cards/${encodeURIComponent(card)}/restore`)
+  }
+
   control<T = { ok: boolean }>(board: string, command: Record<string, unknown>): Promise<T> {
     return this.json('POST', `/api/boards/${board}/control`, command)
   }

@@ -22,9 +22,11 @@ import { createParty } from './views/party'
 import { createStaalkaart } from './views/staalkaart'
 import { createFacilitatorPanel } from './views/facilitator'
 import { createAdvice } from './views/advice'
+import { createMonitoring } from './views/monitoring'
+import { createHistory } from './history'
 import { createUnsavedPanel } from './views/unsaved'
 import { h, setAttr, setHidden } from './views/dom'
-import { lang, onLangChange, setLang } from './i18n'
+import { lang, onLangChange, setLang, t } from './i18n'
 import { mine, myColor } from './session'
 import type { AuditEntry, Ballot, BoardSummary, DocName, Draft, HiddenItem, InviteInfo, ParticipantInfo, Party, Role, Tab, Template, UnsavedGroup } from './types'
 import { PARTIES } from './types'
@@ -56,8 +58,9 @@ export interface BoardState {
   hidden: HiddenItem[] | null
   /** Server clock minus this clock (ms), estimated from live session changes. */
   offset: number
-  /** A card just added here, to focus once it is drawn. */
+  /** A card just added (or moved) here, to focus once it is drawn (in `focusIn`, when set). */
   focusCard: string | null
+  focusIn?: string | null
   /** What reloads after refused edits did not keep ("Niet opgeslagen"), oldest first. */
   unsaved: UnsavedGroup[]
   /** The poster view: the whole canvas on one screen (chosen here, or the room's focus). */
@@ -71,6 +74,8 @@ export interface BoardApp {
   rights(snap?: vm.Snapshot): Rights
   doc(name: DocName): Y.Doc
   notify(text: string): void
+  /** The user deleted their card `id` of `doc`: undo may restore it through the server. */
+  deleted(doc: DocName, id: string): void
 }
 
 export async function openBoard(root: HTMLElement, info: BoardSummary, token: string, api: Api, backToList: boolean): Promise<void> {
@@ -101,7 +106,14 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     invite: null, qrShown: false, people: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [], poster: false,
   } as Omit<BoardState, 'presence'> as BoardState
 
-  const undo = new Undo(schedule)
+  const undo = new Undo(schedule, async (id) => {
+    try {
+      await api.restoreCard(info.id, id)
+      app.notify(t('undo.restored'))
+    } catch (e) {
+      app.notify(t('notice.failed', { reason: e instanceof Error ? e.message : String(e) }))
+    }
+  })
   /** The document and root the undo button works on: the tab's own. */
   const undoTarget = (): { doc: Y.Doc; root: string } | null => {
     if (state.tab === 'canvas') return { doc: state.conns.get('canvas')!.doc, root: 'cards' }
@@ -157,6 +169,9 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
       }
     },
     rights: (snap) => rights(role, template, (snap ?? app.snapshot()).session, mine(info.id)),
+    deleted(name, id) {
+      undo.deleted(app.doc(name), name === 'gap' ? 'rows' : 'cards', id)
+    },
     notify(text) {
       state.notice = text
       schedule()
@@ -189,8 +204,14 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
   const gap = createGap(actions.gap)
   const party = createParty(actions.party)
   const staalkaart = createStaalkaart(actions.staalkaart)
+  const monitoring = createMonitoring(actions.monitoring)
+  // The history, for every role (restore and taking snapshots: the facilitator's).
+  const history = createHistory({
+    api, board: info.id, role,
+    live: () => ({ template: state.template, themes: ym.readThemes(app.doc('canvas')) }),
+  })
   const panel = role === 'facilitator' ? createFacilitatorPanel(actions.facilitator) : null
-  // From workshop to advice (report, exports, history, next round): the facilitator's.
+  // From workshop to advice (report, exports, next round): the facilitator's.
   if (panel) panel.el.append(createAdvice(api, info.id).el)
   const unsaved = createUnsavedPanel(actions.unsavedPanel)
   const panels: Record<Tab, HTMLElement> = {
@@ -198,8 +219,10 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     gap: h('div', { role: 'tabpanel', id: 'panel-gap', 'aria-labelledby': 'tab-gap' }, gap.el),
     party: h('div', { role: 'tabpanel', id: 'panel-party', 'aria-labelledby': 'tab-party' }, party.el),
     staalkaart: h('div', { role: 'tabpanel', id: 'panel-staalkaart', 'aria-labelledby': 'tab-staalkaart' }, staalkaart.el),
+    monitoring: h('div', { role: 'tabpanel', id: 'panel-monitoring', 'aria-labelledby': 'tab-monitoring' }, monitoring.el),
+    history: h('div', { role: 'tabpanel', id: 'panel-history', 'aria-labelledby': 'tab-history' }, history.el),
   }
-  const tabs: Tab[] = ['canvas', 'gap', ...(parties.length ? (['party'] as Tab[]) : []), 'staalkaart']
+  const tabs: Tab[] = ['canvas', 'gap', ...(parties.length ? (['party'] as Tab[]) : []), 'monitoring', 'staalkaart', 'history']
   const main = h('main', { class: 'board-main' }, ...tabs.map((tab) => panels[tab]))
   const page = h('div', { class: `board-page${panel ? ' with-panel' : ''}` },
     header.el, unsaved.el, presence.el, h('div', { class: 'board-body' }, main, panel?.el))
@@ -285,6 +308,8 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     gap.update(vm.gapModel(snap, r, role === 'facilitator'))
     if (parties.length) party.update(vm.partyModel(snap, local, template, r))
     staalkaart.update(vm.staalkaartModel(snap, template, r))
+    if (state.tab === 'monitoring') monitoring.update(vm.monitoringModel(snap, template, r))
+    history.shown(state.tab === 'history')
     panel?.update({
       session: s,
       sections: template.sections,
@@ -302,10 +327,12 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     setAttr(page, 'data-tab', state.tab)
     canvas.poster(poster)
     if (state.focusCard) {
-      const area = document.querySelector<HTMLTextAreaElement>(`[data-testid="card-${state.focusCard}"] textarea`)
+      const where = state.focusIn ? `[data-section="${state.focusIn}"]` : ''
+      const area = document.querySelector<HTMLTextAreaElement>(`[data-testid="card-${state.focusCard}"]${where} textarea`)
       if (area) {
         area.focus()
         state.focusCard = null
+        state.focusIn = null
       }
     }
   }

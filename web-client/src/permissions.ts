@@ -11,6 +11,8 @@ export interface Rights {
   startCard(section: string): boolean
   editCard(card: Card): boolean
   removeCard(card: Card): boolean
+  /** May move the card to section `to`: edit it where it is, add where it goes (as the server). */
+  moveCard(card: Card, to: string): boolean
   sectionLocked(section: string): boolean
   addRow(): boolean
   editRow(row: Row): boolean
@@ -49,6 +51,11 @@ export function rights(role: Role, template: Template, session: Session, mine: S
       const s = sections.get(card.section)
       if (fac) return true
       return !!s && s.remove.includes(role) && open('canvas', card.section) && own(card.id)
+    },
+    moveCard(card, to) {
+      const s = sections.get(to)
+      if (!s || to === card.section || !this.editCard(card)) return false
+      return fac || (s.add.includes(role) && !sectionLocked(to))
     },
     sectionLocked,
     addRow() {

@@ -9,7 +9,7 @@ export type Party = 'employer' | 'union' | 'employee'
 export const PARTIES: Party[] = ['employer', 'union', 'employee']
 export const ROLES: Role[] = ['facilitator', 'employer', 'union', 'employee', 'observer']
 export type DocName = 'canvas' | 'gap' | 'control' | 'party-employer' | 'party-union' | 'party-employee'
-export type Tab = 'canvas' | 'gap' | 'party' | 'staalkaart'
+export type Tab = 'canvas' | 'gap' | 'party' | 'staalkaart' | 'monitoring' | 'history'
 export type TypeId = 'curatief' | 'preventief' | 'versterkend'
 export const TYPES: TypeId[] = ['curatief', 'preventief', 'versterkend']
 export const PIJLERS = ['gezondheid', 'bekwaamheid', 'motivatie'] as const
@@ -171,7 +171,35 @@ export interface Card {
   hidden: boolean
   votes?: number
   mergedInto?: string
+  /** The monitoring plan (step 6), on an indicator card of the `monitoring` section (and
+   * `status` also on an agreement's card): see docs/schema.md. */
+  monitoring: Monitoring
 }
+
+/** An indicator's (or an agreement's) monitoring fields; absent ones are not set. */
+export interface Monitoring {
+  afspraak?: string
+  soort?: string
+  nulmeting?: string
+  streefwaarde?: string
+  meetmomenten: string[]
+  verzamelt?: string
+  rapporteert?: string
+  /** How the results feed back (into the working group, the cao table, the next round). */
+  terugkoppeling?: string
+  status?: string
+  metingen: Measurement[]
+}
+
+export interface Measurement {
+  moment: string
+  waarde: string
+}
+
+export const SOORTEN = ['kwantitatief', 'kwalitatief'] as const
+export const STATUSES = ['gepland', 'loopt', 'op-koers', 'achter', 'behaald', 'gestopt'] as const
+/** The monitoring fields a card may hold that are one text each. */
+export const MONITORING_TEXTS = ['nulmeting', 'streefwaarde', 'verzamelt', 'rapporteert'] as const
 
 /** A hidden or merged card or row: in no document, held on the server for the facilitator
  * (`GET /api/boards/{id}/hidden`). */

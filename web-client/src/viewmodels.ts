@@ -7,6 +7,7 @@ import type { CardModel } from './views/card'
 import type { GapModel } from './views/gap'
 import type { PartyModel } from './views/party'
 import type { StaalkaartModel } from './views/staalkaart'
+import type { AgreementModel, IndicatorModel, MonitoringModel } from './views/monitoring'
 import type { UnsavedModel } from './views/unsaved'
 import type { HiddenEntry } from './views/hidden'
 import type { Rights } from './permissions'
@@ -95,6 +96,10 @@ export function canvasModel(snap: Snapshot, local: Local, template: Template, ri
       facilitator: fac,
       editingBy: editingBy(snap.people, card.id),
       spotlit: spot === `card:${card.id}`,
+      moveTargets: card.hidden ? [] : template.sections
+        .filter((s) => rights.moveCard(card, s.id))
+        .map((s): [string, string] => [s.id, s.title]),
+      sectionOrder: template.sections.map((s) => s.id),
       themes,
       vote: round && rights.vote && inRound.has(card.id)
         ? { mine, canAdd: !ballot || (ballot.left > 0 && mine < ballot.maxPerCard), canTake: mine > 0 }
@@ -173,6 +178,34 @@ export function staalkaartModel(snap: Snapshot, template: Template, rights: Righ
     targets: template.sections.filter((s) => rights.startCard(s.id)),
     placed,
   }
+}
+
+/** The monitoring plan: each agreement (a `bouwstenen` card) with its indicators (`monitoring`
+ * cards naming it in `afspraak`), in the canvas's order; indicators naming no agreement on the
+ * board come last, under no agreement. Rights as on the canvas. */
+export function monitoringModel(snap: Snapshot, template: Template, rights: Rights): MonitoringModel {
+  const has = (id: string) => template.sections.some((s) => s.id === id)
+  const available = has('bouwstenen') && has('monitoring')
+  const visible = snap.cards.filter((c) => !c.hidden)
+  const agreements = visible.filter((c) => c.section === 'bouwstenen')
+  const indicators = visible.filter((c) => c.section === 'monitoring')
+  const ids = new Set(agreements.map((a) => a.id))
+  const canAdd = rights.addCard('monitoring')
+  const indicator = (card: Card): IndicatorModel => {
+    const moments = [...card.monitoring.meetmomenten]
+    for (const m of card.monitoring.metingen) if (!moments.includes(m.moment)) moments.push(m.moment)
+    return { card, canEdit: rights.editCard(card), canRemove: rights.removeCard(card), moments }
+  }
+  const out: AgreementModel[] = agreements.map((card) => ({
+    card,
+    label: textStart(card.plain, 80),
+    canEditStatus: rights.editCard(card),
+    canAdd,
+    indicators: indicators.filter((i) => i.monitoring.afspraak === card.id).map(indicator),
+  }))
+  const loose = indicators.filter((i) => !i.monitoring.afspraak || !ids.has(i.monitoring.afspraak))
+  if (loose.length) out.push({ card: null, label: '', canEditStatus: false, canAdd, indicators: loose.map(indicator) })
+  return { agreements: available ? out : [], available }
 }
 
 /** The ready check: how many of the participants online (employer, union, employee) are ready. */

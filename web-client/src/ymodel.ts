@@ -5,7 +5,7 @@
 import * as Y from 'yjs'
 import { sharedText } from './textbind'
 import { OWN_EDIT } from './undo'
-import type { Card, Named, Round, Row, Session, Timer } from './types'
+import type { Card, Monitoring, Named, Round, Row, Session, Timer } from './types'
 
 const TEXT_FIELDS = ['onderwerp', 'huidig', 'gewenst', 'gap', 'oplossingen'] as const
 export type RowTextField = (typeof TEXT_FIELDS)[number]
@@ -48,10 +48,30 @@ export function readCards(doc: Y.Doc): Card[] {
       hidden: m.get('hidden') === true,
       votes: num(m.get('votes')),
       mergedInto: str(m.get('mergedInto')),
+      monitoring: readMonitoring(m),
     })
   })
   out.sort((a, b) => a.order - b.order || (a.createdAt ?? Infinity) - (b.createdAt ?? Infinity) || a.id.localeCompare(b.id))
   return out
+}
+
+function readMonitoring(m: Y.Map<unknown>): Monitoring {
+  const metingen = Array.isArray(m.get('metingen')) ? (m.get('metingen') as unknown[]) : []
+  return {
+    afspraak: str(m.get('afspraak')),
+    soort: str(m.get('soort')),
+    nulmeting: str(m.get('nulmeting')),
+    streefwaarde: str(m.get('streefwaarde')),
+    meetmomenten: strings(m.get('meetmomenten')),
+    verzamelt: str(m.get('verzamelt')),
+    rapporteert: str(m.get('rapporteert')),
+    terugkoppeling: str(m.get('terugkoppeling')),
+    status: str(m.get('status')),
+    metingen: metingen.flatMap((x) => {
+      const o = x as { moment?: unknown; waarde?: unknown } | null
+      return typeof o?.moment === 'string' && typeof o.waarde === 'string' ? [{ moment: o.moment, waarde: o.waarde }] : []
+    }),
+  }
 }
 
 export function readThemes(doc: Y.Doc): Named[] {
@@ -71,6 +91,9 @@ export interface NewCard {
   type?: string
   stap?: string
   source?: string
+  /** An indicator of the monitoring plan: the agreement's card and the kind. */
+  afspraak?: string
+  soort?: string
 }
 
 /** Adds a card in one transaction: the map with its fields and its Y.Text together. */
@@ -81,7 +104,7 @@ export function addCard(doc: Y.Doc, id: string, card: NewCard): void {
     if (c instanceof Y.Map && c.get('section') === card.section) order = Math.max(order, (num(c.get('order')) ?? 0) + 1)
   })
   const entries: [string, unknown][] = [['section', card.section], ['pijlers', card.pijlers ?? []], ['order', order]]
-  for (const key of ['thema', 'type', 'stap', 'source'] as const) {
+  for (const key of ['thema', 'type', 'stap', 'source', 'afspraak', 'soort'] as const) {
     const v = card[key]
     if (v) entries.push([key, v])
   }
@@ -97,8 +120,11 @@ function cardMap(doc: Y.Doc, id: string): Y.Map<unknown> | null {
   return m instanceof Y.Map ? (m as Y.Map<unknown>) : null
 }
 
+/** The plain card fields a view sets one by one (the labels, and the monitoring plan's). */
+export type CardField = 'thema' | 'type' | 'pijlers' | keyof Monitoring
+
 /** Sets (or with `undefined` removes) one plain field of a card. */
-export function setCardField(doc: Y.Doc, id: string, key: 'thema' | 'type' | 'pijlers', value: unknown): void {
+export function setCardField(doc: Y.Doc, id: string, key: CardField, value: unknown): void {
   const m = cardMap(doc, id)
   if (!m) return
   m.doc?.transact(() => {

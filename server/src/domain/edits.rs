@@ -118,6 +118,12 @@ pub fn write_votes(txn: &mut TransactionMut, totals: &std::collections::BTreeMap
     }
 }
 
+/// Moves a card to another section: only its `section` changes, so it keeps its id, text,
+/// labels and server fields (and stays its creator's).
+pub fn move_to(txn: &mut TransactionMut, card: &MapRef, section: &str) {
+    card.insert(txn, "section", section);
+}
+
 /// Server-only fields that are kept apart from the plain fields of a held item.
 const APART: &[&str] = &["owner", "author", "votes", "hidden", "mergedInto"];
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use tafel_protocol::template::Template;
-use tafel_protocol::DocName;
+use tafel_protocol::{DocName, Party};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, Map, Out, ReadTxn, StateVector, Transact, TransactionMut, Update, WriteTxn};
 
@@ -33,9 +33,27 @@ pub struct SnapshotMeta {
     pub bytes: usize,
 }
 
-/// The documents a snapshot holds: the board's content (the session and the private party
-/// workspaces are not history).
-pub const DOCS: [DocName; 2] = [DocName::Canvas, DocName::Gap];
+/// The documents a snapshot holds: every document with board content — the canvas (its cards,
+/// the monitoring plan's indicator cards with their measured values among them, and its themes),
+/// the gap analysis and the three party workspaces. Not `control`: that is the session's course
+/// (step, locks, timer, rounds), not content; the revealed totals are on the cards.
+pub const DOCS: [DocName; 5] = [
+    DocName::Canvas,
+    DocName::Gap,
+    DocName::Party(Party::Employer),
+    DocName::Party(Party::Union),
+    DocName::Party(Party::Employee),
+];
+
+/// Where an item of `doc` is, for the words of a comparison: a party workspace by its name.
+fn workspace(doc: DocName) -> Option<&'static str> {
+    match doc {
+        DocName::Party(Party::Employer) => Some("Werkruimte werkgever"),
+        DocName::Party(Party::Union) => Some("Werkruimte vakbond"),
+        DocName::Party(Party::Employee) => Some("Werkruimte medewerkers"),
+        _ => None,
+    }
+}
 
 /// Frames `(doc, state)` pairs: per doc one length-prefixed name and one length-prefixed state.
 pub fn encode(docs: &[(DocName, Vec<u8>)]) -> Vec<u8> {
@@ -95,6 +113,89 @@ pub fn items(state: &[u8], root: &str) -> BTreeMap<String, HiddenItem> {
             _ => None,
         })
         .collect()
+}
+
+/// The board's themes (the canvas's `themes`: id → `{"name", "description"}`) of an encoded
+/// state; empty for a state that does not decode.
+pub fn themes(state: &[u8]) -> BTreeMap<String, Value> {
+    let doc = Doc::new();
+    let Ok(update) = Update::decode_v1(state) else {
+        return BTreeMap::new();
+    };
+    if doc.transact_mut().apply_update(update).is_err() {
+        return BTreeMap::new();
+    }
+    let txn = doc.transact();
+    let Some(map) = txn.get_map("themes") else {
+        return BTreeMap::new();
+    };
+    map.iter(&txn)
+        .filter_map(|(id, v)| match v {
+            Out::Any(a) => Some((id.to_owned(), serde_json::to_value(&a).ok()?)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Where the board's own theme list is, in the words of a comparison.
+const THEME_LIST: &str = "Thema's van het bord";
+
+/// Compares the board's themes then and now, in words, as `compare` does for items.
+pub fn compare_themes(
+    then: &BTreeMap<String, Value>,
+    now: &BTreeMap<String, Value>,
+) -> Vec<Change> {
+    let name = |v: &Value| short(v.get("name").and_then(Value::as_str).unwrap_or(""));
+    let change = |kind: &'static str, id: &str, text: String| Change {
+        kind,
+        doc: DocName::Canvas,
+        item: format!("themes/{id}"),
+        place: THEME_LIST.into(),
+        text: format!("{THEME_LIST}: {text}"),
+    };
+    let mut out = Vec::new();
+    for (id, n) in now {
+        match then.get(id) {
+            None => out.push(change("added", id, format!("toegevoegd: “{}”", name(n)))),
+            Some(o) if o != n => out.push(change(
+                "changed",
+                id,
+                format!("“{}”: gewijzigd (was “{}”)", name(n), name(o)),
+            )),
+            Some(_) => {}
+        }
+    }
+    for (id, o) in then {
+        if !now.contains_key(id) {
+            out.push(change("removed", id, format!("verwijderd: “{}”", name(o))));
+        }
+    }
+    out
+}
+
+/// Makes the canvas's `themes` hold `then` again (a server edit); answers how many entries it
+/// wrote or removed.
+pub fn restore_themes(txn: &mut TransactionMut, then: &BTreeMap<String, Value>) -> usize {
+    let map = txn.get_or_insert_map("themes");
+    let now: BTreeMap<String, Value> = map
+        .iter(txn)
+        .filter_map(|(id, v)| match v {
+            Out::Any(a) => Some((id.to_owned(), serde_json::to_value(&a).ok()?)),
+            _ => Some((id.to_owned(), Value::Null)),
+        })
+        .collect();
+    let mut n = 0;
+    for id in now.keys().filter(|id| !then.contains_key(*id)) {
+        map.remove(txn, id);
+        n += 1;
+    }
+    for (id, v) in then {
+        if now.get(id) != Some(v) {
+            map.insert(txn, id.as_str(), super::any(v.clone()));
+            n += 1;
+        }
+    }
+    n
 }
 
 /// An item as JSON, the way the export shows it: plain fields, texts as strings, and the
@@ -167,6 +268,24 @@ const ROW_FIELDS: [(&str, &str); 5] = [
     ("oplossingen", "aanbevolen oplossingen"),
 ];
 
+/// A card's plain fields by the words a comparison names them with (the monitoring plan's
+/// among them); a change in another field is "kenmerken gewijzigd".
+const CARD_FIELDS: [(&str, &str); 13] = [
+    ("type", "soort voorstel"),
+    ("pijlers", "pijlers"),
+    ("thema", "thema"),
+    ("stap", "stap"),
+    ("afspraak", "afspraak"),
+    ("soort", "soort indicator"),
+    ("nulmeting", "nulmeting"),
+    ("streefwaarde", "streefwaarde"),
+    ("meetmomenten", "meetmomenten"),
+    ("verzamelt", "wie verzamelt"),
+    ("rapporteert", "wie rapporteert"),
+    ("status", "status"),
+    ("metingen", "gemeten waarden"),
+];
+
 /// Compares the items of a snapshot (`then`) with the present (`now`), per section and per gap
 /// row, in Dutch: what was added since, changed, or removed since.
 pub fn compare(
@@ -178,6 +297,9 @@ pub fn compare(
     let place = |h: &HiddenItem| -> String {
         if doc == DocName::Gap {
             return "Gap-analyse".into();
+        }
+        if let Some(w) = workspace(doc) {
+            return w.into();
         }
         let s = h
             .fields
@@ -220,12 +342,23 @@ pub fn compare(
                     } else {
                         format!("{} gewijzigd", fields.join(", "))
                     }
-                } else if o.fields.get("section") != n.fields.get("section") {
+                } else if workspace(doc).is_none()
+                    && o.fields.get("section") != n.fields.get("section")
+                {
                     format!("verplaatst van {}", place(o))
                 } else if o.texts != n.texts {
                     format!("tekst gewijzigd (was “{}”)", label(o))
                 } else {
-                    "kenmerken gewijzigd".to_owned()
+                    let fields: Vec<&str> = CARD_FIELDS
+                        .iter()
+                        .filter(|(k, _)| o.fields.get(*k) != n.fields.get(*k))
+                        .map(|(_, name)| *name)
+                        .collect();
+                    if fields.is_empty() {
+                        "kenmerken gewijzigd".to_owned()
+                    } else {
+                        format!("{} gewijzigd", fields.join(", "))
+                    }
                 };
                 out.push(Change {
                     kind: "changed",
@@ -405,5 +538,47 @@ mod tests {
             c[0].text,
             "Gap-analyse: “Werkdruk”: huidige situatie gewijzigd"
         );
+    }
+
+    #[test]
+    fn monitoring_values_and_party_workspaces_in_words() {
+        let t = template();
+        let card = |section: &str, fields: Value| HiddenItem {
+            fields: fields
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .chain([("section".to_owned(), json!(section))])
+                .collect(),
+            texts: [("text".to_owned(), "Verzuim".to_owned())].into(),
+            ..HiddenItem::default()
+        };
+        let then = BTreeMap::from([(
+            "i1".to_owned(),
+            card("monitoring", json!({"status": "loopt", "metingen": []})),
+        )]);
+        let now = BTreeMap::from([(
+            "i1".to_owned(),
+            card(
+                "monitoring",
+                json!({"status": "op-koers", "metingen": [{"moment": "2027", "waarde": "4%"}]}),
+            ),
+        )]);
+        let c = compare(&t, DocName::Canvas, &then, &now);
+        assert_eq!(
+            c[0].text,
+            "Monitoring en evaluatie: “Verzuim”: status, gemeten waarden gewijzigd"
+        );
+        // A party workspace is named as such, also when a note moves between its sections.
+        let then = BTreeMap::from([("p1".to_owned(), card("themas", json!({})))]);
+        let now = BTreeMap::from([("p1".to_owned(), card("bouwstenen", json!({})))]);
+        let c = compare(&t, DocName::Party(Party::Union), &then, &now);
+        assert_eq!(
+            c[0].text,
+            "Werkruimte vakbond: “Verzuim”: kenmerken gewijzigd"
+        );
+        let c = compare(&t, DocName::Party(Party::Union), &BTreeMap::new(), &now);
+        assert_eq!(c[0].text, "Werkruimte vakbond: toegevoegd: “Verzuim”");
     }
 }

@@ -785,13 +785,14 @@ pub fn monitoring_rows(b: &BoardView) -> Vec<Vec<String>> {
                 f("rapporteert"),
                 f("status"),
                 value,
+                f("terugkoppeling"),
             ]);
         }
     }
     rows
 }
 
-const MONITORING_HEAD: [&str; 10] = [
+const MONITORING_HEAD: [&str; 11] = [
     "afspraak",
     "indicator",
     "soort",
@@ -802,6 +803,7 @@ const MONITORING_HEAD: [&str; 10] = [
     "rapporteert",
     "status",
     "gemeten waarde",
+    "terugkoppeling",
 ];
 
 /// The monitoring plan as CSV: one row per indicator and meetmoment.
@@ -836,7 +838,7 @@ mod tests {
                         "a1": {"section": "aanbevelingen", "text": "Start met een pilot"},
                         "m1": {"section": "monitoring", "text": "Gebruik ontwikkelbudget", "afspraak": "b1", "soort": "kwantitatief",
                                "nulmeting": "12%", "streefwaarde": "40%", "meetmomenten": ["halverwege", "einde cao"],
-                               "verzamelt": "HR", "rapporteert": "werkgroep", "status": "op-koers",
+                               "verzamelt": "HR", "rapporteert": "werkgroep", "terugkoppeling": "cao-tafel", "status": "op-koers",
                                "metingen": [{"moment": "halverwege", "waarde": "25%"}]}
                     }
                 },
@@ -948,9 +950,13 @@ mod tests {
         assert_eq!(lines.len(), 3, "{out}");
         assert_eq!(
             lines[1],
-            "\"Ontwikkelbudget\";\"Gebruik ontwikkelbudget\";\"kwantitatief\";\"12%\";\"40%\";\"halverwege\";\"HR\";\"werkgroep\";\"op-koers\";\"25%\""
+            "\"Ontwikkelbudget\";\"Gebruik ontwikkelbudget\";\"kwantitatief\";\"12%\";\"40%\";\"halverwege\";\"HR\";\"werkgroep\";\"op-koers\";\"25%\";\"cao-tafel\""
         );
-        assert!(lines[2].contains("\"einde cao\"") && lines[2].ends_with("\"op-koers\";\"\""));
+        assert!(lines[0].ends_with("\"gemeten waarde\";\"terugkoppeling\""));
+        assert!(
+            lines[2].contains("\"einde cao\"")
+                && lines[2].ends_with("\"op-koers\";\"\";\"cao-tafel\"")
+        );
         let md = markdown(&advice(&t, &view));
         assert!(md.contains("### B. Monitoringplan"));
         assert!(md.contains(

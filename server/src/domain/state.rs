@@ -153,6 +153,25 @@ pub struct BoardState {
     /// read it; `restore` writes it back under the same id.
     #[serde(default)]
     pub hidden: BTreeMap<String, HiddenItem>,
+    /// Cards and rows a participant deleted, kept a while so that they can take the deletion
+    /// back (`POST /api/boards/{id}/cards/{card}/restore`): `canvas/ID` or `gap/ID` → the item
+    /// as it was and who deleted it. Bounded (`TRASH_MAX`, `TRASH_MS`), in no document and no
+    /// export, erased with the board.
+    #[serde(default)]
+    pub trash: BTreeMap<String, Trashed>,
+}
+
+/// How many deleted items a board keeps for undo, and for how long (ms).
+pub const TRASH_MAX: usize = 200;
+pub const TRASH_MS: u64 = 60 * 60 * 1000;
+
+/// A deleted card or row, held for the one who deleted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trashed {
+    /// The `sub` of who deleted it (only they may restore it).
+    pub by: String,
+    /// The item as it was; `hidden_at` is when it was deleted.
+    pub item: HiddenItem,
 }
 
 /// A hidden (or merged) card or row, held on the server instead of in its document.
@@ -181,6 +200,29 @@ pub struct HiddenItem {
     pub hidden_at: u64,
 }
 
+impl HiddenItem {
+    /// A removed item as the document held it (its server fields apart), removed at `at`.
+    pub fn from_removed(r: &tafel_protocol::document::RemovedItem, at: u64) -> HiddenItem {
+        let mut held = HiddenItem {
+            texts: r.texts.clone(),
+            hidden_at: at,
+            ..HiddenItem::default()
+        };
+        for (k, v) in &r.fields {
+            match k.as_str() {
+                "owner" => held.owner = v.as_str().map(str::to_owned),
+                "author" => held.author = v.as_str().map(str::to_owned),
+                "votes" => held.votes = v.as_f64(),
+                "hidden" | "mergedInto" => {}
+                _ => {
+                    held.fields.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        held
+    }
+}
+
 impl Default for BoardState {
     fn default() -> Self {
         BoardState {
@@ -203,6 +245,7 @@ impl Default for BoardState {
             authors: BTreeMap::new(),
             audit: Vec::new(),
             hidden: BTreeMap::new(),
+            trash: BTreeMap::new(),
             invites: BTreeMap::new(),
             participants: BTreeMap::new(),
             removed: BTreeSet::new(),
@@ -243,6 +286,31 @@ impl BoardState {
                 "serverNow": now_ms,
             },
         })
+    }
+
+    /// Keeps a deleted item for its deleter, dropping what is older than `TRASH_MS` and, past
+    /// `TRASH_MAX`, the oldest.
+    pub fn keep_deleted(&mut self, key: String, by: &str, item: HiddenItem, now_ms: u64) {
+        self.trash
+            .retain(|_, t| t.item.hidden_at + TRASH_MS > now_ms);
+        self.trash.insert(
+            key,
+            Trashed {
+                by: by.to_owned(),
+                item,
+            },
+        );
+        while self.trash.len() > TRASH_MAX {
+            let oldest = self
+                .trash
+                .iter()
+                .min_by_key(|(k, t)| (t.item.hidden_at, (*k).clone()))
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => self.trash.remove(&k),
+                None => break,
+            };
+        }
     }
 
     /// The held items as the facilitator sees them, oldest first.

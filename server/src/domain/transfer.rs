@@ -48,6 +48,8 @@ pub const MAX_ITEMS: usize = 10_000;
 /// One item to write: plain fields and text fields.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Item {
+    /// Its id on the board it came from (written under a new one; `afspraak` links follow).
+    pub id: String,
     pub fields: Map<String, Value>,
     pub texts: Vec<(String, String)>,
 }
@@ -67,8 +69,9 @@ fn items(v: &Value, texts: &[&str], plain: &[&str]) -> Vec<Item> {
         .into_iter()
         .flatten()
         .filter(|(_, item)| item.get("hidden") != Some(&Value::Bool(true)))
-        .filter_map(|(_, item)| item.as_object())
-        .map(|o| Item {
+        .filter_map(|(id, item)| item.as_object().map(|o| (id, o)))
+        .map(|(id, o)| Item {
+            id: id.clone(),
             fields: o
                 .iter()
                 .filter(|(k, _)| {
@@ -122,7 +125,7 @@ fn valid(key: &str, v: &Value, t: &Template, themes: &[(String, Value)]) -> bool
         "status" => v
             .as_str()
             .is_some_and(|s| tafel_protocol::judge::STATUSES.contains(&s)),
-        "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" => {
+        "nulmeting" | "streefwaarde" | "verzamelt" | "rapporteert" | "terugkoppeling" => {
             v.as_str().is_some_and(|s| s.len() <= 500)
         }
         "meetmomenten" => v.as_array().is_some_and(|a| a.len() <= 20) && string_list(v, None, 100),
@@ -217,15 +220,9 @@ impl Import {
                 .is_some_and(|s| NEXT_ROUND_SECTIONS.contains(&s))
         });
         for c in &mut self.cards {
-            // A new round measures anew; the agreement ids are new too.
-            for k in [
-                "votes",
-                "stap",
-                "createdAt",
-                "status",
-                "metingen",
-                "afspraak",
-            ] {
+            // A new round measures anew (the indicator keeps its agreement: `write_items`
+            // follows the link to the agreement's new id).
+            for k in ["votes", "stap", "createdAt", "status", "metingen"] {
                 c.fields.remove(k);
             }
         }
@@ -272,20 +269,35 @@ impl Import {
     }
 }
 
-/// Writes the items under `root`, each under a new id (`i` + 12 random characters).
+/// Writes the items under `root`, each under a new id (`i` + 12 random characters). An
+/// indicator's `afspraak` names its agreement by the agreement's new id; a link to an item not
+/// written is left out.
 pub fn write_items(txn: &mut TransactionMut, root: &str, items: &[Item]) {
     let map = txn.get_or_insert_map(root);
+    let ids: std::collections::HashMap<&str, String> = items
+        .iter()
+        .map(|item| {
+            let id = format!(
+                "i{}",
+                Alphanumeric
+                    .sample_string(&mut rand::rng(), 12)
+                    .to_lowercase()
+            );
+            (item.id.as_str(), id)
+        })
+        .collect();
     for item in items {
-        let id = format!(
-            "i{}",
-            Alphanumeric
-                .sample_string(&mut rand::rng(), 12)
-                .to_lowercase()
-        );
+        let id = &ids[item.id.as_str()];
         let fields: Vec<(String, yrs::In)> = item
             .fields
             .iter()
-            .map(|(k, v)| (k.clone(), yrs::In::Any(any(v.clone()))))
+            .filter_map(|(k, v)| match k.as_str() {
+                "afspraak" => {
+                    let to = ids.get(v.as_str()?)?;
+                    Some((k.clone(), yrs::In::Any(to.as_str().into())))
+                }
+                _ => Some((k.clone(), yrs::In::Any(any(v.clone())))),
+            })
             .collect();
         let m = map.insert(txn, id.as_str(), MapPrelim::from_iter(fields));
         for (field, text) in &item.texts {
@@ -298,6 +310,7 @@ pub fn write_items(txn: &mut TransactionMut, root: &str, items: &[Item]) {
 mod tests {
     use super::*;
     use serde_json::json;
+    use yrs::{ReadTxn, Transact};
 
     fn template() -> Template {
         serde_json::from_str(include_str!("../../templates/cao-di-organisatie.json"))
@@ -362,7 +375,12 @@ mod tests {
         );
         cards.insert(
             "m1".into(),
-            json!({"section": "monitoring", "text": "Gebruik DI-uren"}),
+            json!({"section": "monitoring", "text": "Gebruik DI-uren", "afspraak": "b1",
+                   "status": "loopt", "metingen": [{"moment": "eind", "waarde": "40%"}]}),
+        );
+        cards.insert(
+            "m2".into(),
+            json!({"section": "monitoring", "text": "Los", "afspraak": "c1"}),
         );
         e["documents"]["gap"]["rows"]["r1"]["oplossingen"] = json!("Gezond roosteren");
         e["documents"]["gap"]["rows"]["r1"]["thema"] = json!("zwaar-werk");
@@ -379,7 +397,7 @@ mod tests {
             );
         assert_eq!(plan.title, "Ronde 2");
         let texts: Vec<&str> = plan.cards.iter().map(|c| c.texts[0].1.as_str()).collect();
-        assert_eq!(texts.len(), 2, "themas cards stay behind: {texts:?}");
+        assert_eq!(texts.len(), 3, "themas cards stay behind: {texts:?}");
         assert!(texts.contains(&"DI-uren") && texts.contains(&"Gebruik DI-uren"));
         assert!(plan
             .cards
@@ -399,6 +417,32 @@ mod tests {
         );
         assert_eq!(get("oplossingen"), Some(""));
         assert_eq!(plan.themes.len(), 1);
+
+        // Written under new ids, the indicator still names its agreement (by its new id); a
+        // link to a card that stayed behind is left out; what was measured is not carried.
+        let doc = yrs::Doc::new();
+        write_items(&mut doc.transact_mut(), "cards", &plan.cards);
+        let txn = doc.transact();
+        let map = txn.get_map("cards").unwrap();
+        let by_text = |want: &str| -> Map<String, Value> {
+            map.iter(&txn)
+                .find_map(|(id, v)| {
+                    let yrs::Out::YMap(m) = v else { return None };
+                    let held = super::super::edits::capture(&txn, &m);
+                    (held.texts.get("text").map(String::as_str) == Some(want)).then(|| {
+                        let mut o: Map<String, Value> = held.fields.into_iter().collect();
+                        o.insert("id".into(), json!(id));
+                        o
+                    })
+                })
+                .expect(want)
+        };
+        let agreement = by_text("DI-uren");
+        let indicator = by_text("Gebruik DI-uren");
+        assert_ne!(agreement["id"], "b1");
+        assert_eq!(indicator["afspraak"], agreement["id"]);
+        assert!(!indicator.contains_key("status") && !indicator.contains_key("metingen"));
+        assert!(!by_text("Los").contains_key("afspraak"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { flow, cardMenu, facTab, sleep, poll, BASE, FT, createBoard, invite, control, template, tid, openBoard, cardIds, addCard, waitCardText, axeRun } from '../harness.mjs'
 
-flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas, gap board, staalkaart, workspace and poster view, and every tab of the facilitator\'s panel', async (s) => {
+flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the board list, the name prompt, the employer\'s canvas (a move menu open, drop targets while dragging), gap board, staalkaart, workspace and poster view, and every tab of the facilitator\'s panel', async (s) => {
   const board = await createBoard('Toegankelijkheid')
   const invE = await invite(board, 'employer')
   const found = []
@@ -47,6 +47,20 @@ flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the 
   await employer.evaluate(() => document.activeElement?.blur())
   await sleep(300)
   await check(employer, 'employer canvas')
+
+  // Moving: a card's move menu open, then the drop targets while the card is dragged.
+  await tid(employer, `move-menu-${mine[0]}`).click()
+  await tid(tid(employer, `card-${mine[0]}`), 'move-to-bouwstenen').waitFor({ state: 'visible' })
+  await check(employer, 'canvas with a move menu open')
+  await tid(employer, `move-menu-${mine[0]}`).click()
+  await tid(employer, `drag-${mine[0]}`).hover()
+  await employer.mouse.down()
+  const over = await tid(employer, 'section-themas').boundingBox()
+  await employer.mouse.move(over.x + over.width / 2, over.y + 10, { steps: 4 })
+  await tid(employer, 'drop-bouwstenen').waitFor({ state: 'visible' })
+  await check(employer, 'canvas with drop targets while dragging')
+  await employer.mouse.up()
+  await tid(employer, 'drop-bouwstenen').waitFor({ state: 'hidden' })
 
   // The gap board with a filled row.
   await tid(employer, 'tab-gap').click()
@@ -99,6 +113,54 @@ flow('accessibility: axe (WCAG 2 A/AA) finds nothing serious or critical on the 
     await facTab(fac, tab)
     await check(fac, `facilitator board, ${tab} tab`)
   }
+
+  assert.deepEqual(found, [], `axe found ${found.length} serious or critical violation(s):\n${found.join('\n')}`)
+})
+
+flow('accessibility: axe finds nothing serious or critical on the monitoring plan (facilitator and employer), the history list, a comparison and a snapshot opened read-only', async (s) => {
+  const board = await createBoard('Toegankelijkheid monitoring')
+  const found = []
+  const check = async (page, label) => {
+    const r = await axeRun(page, label)
+    assert.ok(r.passed > 5, `axe ran on the ${label} (${r.passed} rules passed)`)
+    s.note(`${label}: ${r.passed} rules passed, ${r.serious.length} serious/critical, ${r.other.length} lesser`)
+    found.push(...r.serious)
+  }
+  const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
+  const agreement = await addCard(fac, 'bouwstenen', 'Ontwikkelbudget voor iedereen')
+  await waitCardText(fac, agreement, 'Ontwikkelbudget voor iedereen', 'the agreement')
+  await tid(fac, 'tab-monitoring').click()
+  await tid(tid(fac, `agreement-${agreement}`), 'add-indicator').click()
+  const ind = fac.locator('[data-testid^="indicator-c"]').first()
+  await ind.waitFor({ state: 'visible' })
+  await tid(ind, 'indicator-text').fill('Gebruik ontwikkelbudget')
+  await tid(ind, 'indicator-meetmomenten').fill('halverwege; einde cao')
+  await tid(ind, 'indicator-meetmomenten').press('Tab')
+  await tid(ind, 'meting-1').waitFor({ state: 'visible' })
+  await fac.evaluate(() => document.activeElement?.blur())
+  await sleep(300)
+  await check(fac, 'facilitator monitoring plan')
+
+  const inv = await invite(board, 'employer')
+  const { page: emp } = await openBoard(await s.context({}, 'employer'), inv.url, 'Erik')
+  await tid(emp, 'tab-monitoring').click()
+  await tid(emp, 'meting-1').waitFor({ state: 'visible' })
+  await check(emp, 'employer monitoring plan')
+
+  await control(board, { action: 'step', step: '6' })
+  await tid(emp, 'tab-history').click()
+  const row = tid(emp, 'snapshot').first()
+  await row.waitFor({ state: 'visible' })
+  await tid(row, 'snapshot-compare').click()
+  await tid(emp, 'snapshot-changes').waitFor({ state: 'attached' })
+  await check(emp, 'employer history with a comparison')
+  await tid(row, 'snapshot-open').click()
+  await tid(emp, 'snapshot-banner').waitFor({ state: 'visible' })
+  await sleep(300)
+  await check(emp, 'employer snapshot opened read-only')
+  await tid(fac, 'tab-history').click()
+  await tid(fac, 'snapshot').first().waitFor({ state: 'visible' })
+  await check(fac, 'facilitator history')
 
   assert.deepEqual(found, [], `axe found ${found.length} serious or critical violation(s):\n${found.join('\n')}`)
 })

@@ -1,5 +1,6 @@
-// Browser tests: from workshop to advice (see ../README.md): the facilitator's history panel
-// (take, compare, restore), the report downloads and a new board for the next round.
+// Browser tests: from workshop to advice (see ../README.md): the facilitator's history tab
+// (take, compare, restore), the report downloads in the advice panel and a new board for the
+// next round.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import { flow, poll, BASE, FT, apiOk, createBoard, exportBoard, tid, openBoard, addCard, waitCardText } from '../harness.mjs'
@@ -11,20 +12,23 @@ flow('history and advice: the facilitator takes a snapshot, compares it with now
   const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
   const panel = tid(fac, 'advice-panel')
   await panel.scrollIntoViewIfNeeded()
-  assert.match(await panel.textContent(), /Advies en geschiedenis/)
+  assert.match(await panel.textContent(), /Advies en volgende ronde/)
   const first = await addCard(fac, 'bouwstenen', 'Ontwikkelbudget voor iedereen')
   await waitCardText(fac, first, 'Ontwikkelbudget voor iedereen', 'the first card')
   await poll(async () => (await cardTexts(board)).includes('Ontwikkelbudget voor iedereen'), { message: 'the first card on the server' })
 
-  // Take a named snapshot through the panel.
+  // Take a named snapshot in the history tab.
+  await tid(fac, 'tab-history').click()
   await tid(fac, 'snapshot-name').fill('Na stap 3')
   await tid(fac, 'snapshot-take').click()
   await poll(async () => (await tid(fac, 'snapshot').allTextContents()).some((x) => x.includes('Na stap 3')), { message: 'the snapshot listed' })
 
   // Change the board, compare: the new card shows as added, in words.
+  await tid(fac, 'tab-canvas').click()
   const second = await addCard(fac, 'bouwstenen', 'DI-uren')
   await waitCardText(fac, second, 'DI-uren', 'the second card')
   await poll(async () => (await cardTexts(board)).includes('DI-uren'), { message: 'the second card on the server' })
+  await tid(fac, 'tab-history').click()
   const row = tid(fac, 'snapshot').filter({ hasText: 'Na stap 3' })
   await row.getByTestId('snapshot-compare').click()
   await poll(async () => (await tid(fac, 'snapshot-changes').textContent())?.includes('Bouwstenen: toegevoegd: “DI-uren”'),

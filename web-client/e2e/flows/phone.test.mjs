@@ -1,6 +1,6 @@
 // Browser tests: phone (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, createBoard, invite, tid, openBoard, cardText, addCard } from '../harness.mjs'
+import { flow, createBoard, invite, control, tid, openBoard, cardText, addCard } from '../harness.mjs'
 
 flow('phone (390×844, touch): the employee\'s board renders, add-card-themas is tappable, no horizontal scrolling', async (s) => {
   const board = await createBoard('Telefoon')
@@ -50,5 +50,40 @@ flow('on a 390 px phone nothing scrolls sideways with every panel opened: the la
   await tid(page, 'tab-canvas').tap()
   await tid(page, 'poster-toggle').tap()
   await check('poster view')
+  await tid(page, 'poster-toggle').tap()
   s.note(widths.join(', '))
+})
+
+flow('on a 390 px phone nothing scrolls sideways in the monitoring plan, the history, a comparison and a snapshot opened read-only', async (s) => {
+  const board = await createBoard('Telefoon monitoring en geschiedenis met een lange titel')
+  const inv = await invite(board, 'union')
+  const ctx = await s.context({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, 'union-phone')
+  const { page } = await openBoard(ctx, inv.url, 'Umut')
+  const check = async (what) => {
+    const w = await page.evaluate(() => {
+      const wide = [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > 391 && el.getClientRects().length)
+      return { scroll: document.documentElement.scrollWidth, body: document.body.scrollWidth, wide: wide.slice(0, 3).map((el) => `${el.tagName.toLowerCase()}.${el.className}`) }
+    })
+    assert.ok(w.scroll <= 391 && w.body <= 391, `${what}: scrollWidth ${w.scroll}/${w.body} at 390 px (too wide: ${w.wide.join(', ')})`)
+  }
+  const agreement = await addCard(page, 'bouwstenen', 'Een afspraak met een lange naam over het persoonlijk ontwikkelbudget voor iedereen', { tap: true })
+  await tid(page, 'tab-monitoring').tap()
+  await tid(tid(page, `agreement-${agreement}`), 'add-indicator').tap()
+  const ind = page.locator('[data-testid^="indicator-c"]').first()
+  await ind.waitFor({ state: 'visible' })
+  await tid(ind, 'indicator-meetmomenten').fill('halverwege de looptijd; einde cao')
+  await tid(ind, 'indicator-meetmomenten').press('Tab')
+  await tid(ind, 'meting-1').waitFor({ state: 'visible' })
+  await check('monitoring plan')
+  await control(board, { action: 'step', step: '6' })
+  await tid(page, 'tab-history').tap()
+  const row = tid(page, 'snapshot').first()
+  await row.waitFor({ state: 'visible' })
+  await check('history list')
+  await tid(row, 'snapshot-compare').tap()
+  await tid(page, 'snapshot-changes').waitFor({ state: 'attached' })
+  await check('comparison')
+  await tid(row, 'snapshot-open').tap()
+  await tid(page, 'snapshot-banner').waitFor({ state: 'visible' })
+  await check('snapshot opened read-only')
 })

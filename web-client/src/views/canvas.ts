@@ -1,6 +1,7 @@
 // The CAO-DI canvas: one block per template section with its cards, an add button where the
 // role may add, lock state, the private-writing drafts of this user, a type filter, the legend
-// of tag colours and, while a round is open, the dots left. Drawn from CanvasModel.
+// of tag colours and, while a round is open, the dots left. While a card is dragged by its
+// handle, only the sections it may move to are drop targets. Drawn from CanvasModel.
 
 import { h, reconcile, setAttr, setHidden, setOptions, setPresent, setText } from './dom'
 import { createCard, typeName, type CardActions, type CardElement, type CardModel } from './card'
@@ -39,9 +40,10 @@ export interface CanvasActions extends CardActions {
 /** The labels a private draft carries (they become the revealed card's). */
 export interface DraftLabels { type?: string; thema?: string; pijlers: string[] }
 
-export function createCanvas(actions: CanvasActions) {
-  const filter = h('select', { testid: 'filter-type', id: 'filter-type', onchange: () => actions.filter(filter.value) })
-  const filterLabel = h('label', { for: 'filter-type', class: 'inline-label' })
+/** `prefix` keeps element ids unique when a second canvas is on the page (a snapshot, read-only). */
+export function createCanvas(actions: CanvasActions, prefix = '') {
+  const filter = h('select', { testid: 'filter-type', id: `${prefix}filter-type`, onchange: () => actions.filter(filter.value) })
+  const filterLabel = h('label', { for: `${prefix}filter-type`, class: 'inline-label' })
   const legend = h('div', { class: 'legend', role: 'note' })
   const votesLeft = h('p', { testid: 'votes-left', class: 'votes-left', 'aria-live': 'polite' })
   const privateNote = h('p', { class: 'private-note', testid: 'private-note' })
@@ -49,12 +51,20 @@ export function createCanvas(actions: CanvasActions) {
   const grid = h('div', { class: 'sections' })
   const el = h('div', { class: 'canvas' }, toolbar, privateNote, votesLeft, grid)
   const cardEls = new Map<string, CardElement>()
+  /** The card being dragged and the sections it may be dropped in (none: no drag). */
+  let dragging: { id: string; targets: Set<string> } | null = null
+  const dropMarks = new Map<string, (on: boolean) => void>()
+  el.addEventListener('tafel-drag', (ev) => {
+    const d = (ev as CustomEvent<{ id: string | null; targets: string[] }>).detail
+    dragging = d.id ? { id: d.id, targets: new Set(d.targets) } : null
+    for (const [section, mark] of dropMarks) mark(!!dragging?.targets.has(section))
+  })
   const openEditors = new Set<string>()
   let last: CanvasModel | null = null
 
   function sectionBlock(first: SectionModel) {
     const id = first.section.id
-    const title = h('h2', { id: `title-${id}` })
+    const title = h('h2', { id: `${prefix}title-${id}` })
     const hint = h('p', { class: 'hint' })
     const lockBadge = h('span', { class: 'lock-badge' })
     const addBtn = h('button', {
@@ -69,10 +79,10 @@ export function createCanvas(actions: CanvasActions) {
     })
     const cards = h('div', { class: 'cards' })
     const draftText = h('textarea', { testid: 'draft-text', class: 'card-text', rows: 3 })
-    const draftType = h('select', { testid: 'draft-type', class: 'select-small', id: `draft-type-${id}` })
-    const draftThema = h('select', { testid: 'draft-thema', class: 'select-small', id: `draft-thema-${id}` })
-    const draftTypeLabel = h('label', { for: `draft-type-${id}` })
-    const draftThemaLabel = h('label', { for: `draft-thema-${id}` })
+    const draftType = h('select', { testid: 'draft-type', class: 'select-small', id: `${prefix}draft-type-${id}` })
+    const draftThema = h('select', { testid: 'draft-thema', class: 'select-small', id: `${prefix}draft-thema-${id}` })
+    const draftTypeLabel = h('label', { for: `${prefix}draft-type-${id}` })
+    const draftThemaLabel = h('label', { for: `${prefix}draft-thema-${id}` })
     const draftPijlers = h('fieldset', { class: 'pijler-set' })
     const draftPijlerLegend = h('legend', {})
     const draftSave = h('button', {
@@ -103,7 +113,28 @@ export function createCanvas(actions: CanvasActions) {
     const draftList = h('ul', { class: 'drafts' })
     const drafts = h('div', { class: 'drafts-box', testid: 'drafts' }, draftTitle, draftList)
     const head = h('header', { class: 'section-head' }, title, lockBadge, addBtn)
-    const el = h('section', { testid: `section-${id}`, class: 'section', 'aria-labelledby': `title-${id}` }, head, hint, editor, drafts, cards)
+    const dropHint = h('p', { class: 'drop-hint', testid: `drop-${id}`, hidden: true })
+    const el = h('section', { testid: `section-${id}`, class: 'section', 'aria-labelledby': `${prefix}title-${id}` }, head, hint, dropHint, editor, drafts, cards)
+    dropMarks.set(id, (on) => {
+      setAttr(el, 'data-drop-target', on ? 'true' : null)
+      el.classList.toggle('is-drop-target', on)
+      setText(dropHint, t('canvas.dropHere'))
+      setHidden(dropHint, !on)
+    })
+    const accepts = (): boolean => !!dragging?.targets.has(id)
+    el.addEventListener('dragover', (ev) => {
+      if (!accepts()) return
+      ev.preventDefault()
+      if (ev.dataTransfer) ev.dataTransfer.dropEffect = 'move'
+    })
+    el.addEventListener('drop', (ev) => {
+      if (!dragging || !accepts()) return
+      ev.preventDefault()
+      const card = dragging.id
+      dragging = null
+      for (const mark of dropMarks.values()) mark(false)
+      actions.move?.(card, id)
+    })
 
     function update(m: SectionModel): void {
       setText(title, m.section.title)

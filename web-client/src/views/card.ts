@@ -1,6 +1,7 @@
 // One card: its live text (a textarea bound to the shared text), tag chips (type, pijlers,
 // thema), author, who is editing it, vote controls and totals, and the actions the user may take
-// (labels, remove, hide, merge into another card, copy to the canvas). Hidden and merged cards
+// (labels, remove, move to another section by its menu, Alt+M / Alt+↑↓ or by dragging its
+// handle, hide, merge into another card, copy to the canvas). Hidden and merged cards
 // leave the document (the facilitator restores them from the panel's hidden list); a card an
 // older server only marked `hidden` says so in words to the facilitator, and which card it was
 // merged into, until the server moves it out. Drawn from a CardModel; acts through
@@ -28,6 +29,10 @@ export interface CardModel {
   mergedLabel?: string | null
   /** In the room's spotlight (presentation mode, the facilitator's focus). */
   spotlit?: boolean
+  /** Sections the user may move this card to, as [id, title] in the template's order (canvas). */
+  moveTargets?: [string, string][]
+  /** Every section id in the template's order (for Alt+↑/↓). */
+  sectionOrder?: string[]
 }
 
 export interface CardActions {
@@ -45,6 +50,8 @@ export interface CardActions {
   merge?(id: string, into: string): void
   /** The facilitator puts the card in the room's spotlight. */
   spotlight?(id: string): void
+  /** Moves the card to another section (the server decides). */
+  move?(id: string, section: string): void
 }
 
 export function typeName(id: string): string {
@@ -60,6 +67,7 @@ export function createCard(model: CardModel, actions: CardActions) {
     'aria-label': t('card.text'),
     onfocus: () => actions.focus(id),
     onblur: () => actions.blur(id),
+    onkeydown: (ev: Event) => onKey(ev as KeyboardEvent),
   })
   const editing = h('p', { class: 'card-editing', 'aria-live': 'polite' })
   const typeChip = h('span', { testid: 'tag-type', class: 'tag tag-type' })
@@ -126,8 +134,47 @@ export function createCard(model: CardModel, actions: CardActions) {
   // buttons on every card.
   const menuSummary = h('summary', { testid: `card-menu-${id}`, class: 'btn btn-small btn-quiet' })
   const menu = h('details', { class: 'card-menu' }, menuSummary, h('div', { class: 'card-menu-body' }, spotBtn, hideBtn, mergeBox))
-  const foot = h('div', { class: 'card-foot' }, author, votes, labels, removeBtn, menu, restoreBtn)
-  const el = h('article', { testid: `card-${id}`, class: 'card' }, status, editing, textarea, tags, voteBox, copyBox, foot)
+  // Moving: a menu of the sections the user may move the card to (also Alt+M from the text), and
+  // a drag handle for the mouse (the canvas offers only those sections as drop targets).
+  const moveSummary = h('summary', { testid: `move-menu-${id}`, class: 'btn btn-small btn-quiet' })
+  const moveList = h('div', { class: 'card-menu-body', role: 'group' })
+  const moveMenu = h('details', { class: 'card-move' }, moveSummary, moveList)
+  const dragHandle = h('span', { class: 'drag-handle', testid: `drag-${id}`, draggable: 'true', 'aria-hidden': 'true', text: '⠿' })
+  dragHandle.addEventListener('dragstart', (ev) => {
+    ev.dataTransfer?.setData('application/x-tafel-card', id)
+    ev.dataTransfer?.setData('text/plain', id)
+    if (ev.dataTransfer) ev.dataTransfer.effectAllowed = 'move'
+    el.classList.add('is-dragged')
+    el.dispatchEvent(new CustomEvent('tafel-drag', { bubbles: true, detail: { id, targets: moves.map(([s]) => s) } }))
+  })
+  dragHandle.addEventListener('dragend', () => {
+    el.classList.remove('is-dragged')
+    el.dispatchEvent(new CustomEvent('tafel-drag', { bubbles: true, detail: { id: null, targets: [] } }))
+  })
+  let moves: [string, string][] = []
+
+  function onKey(ev: KeyboardEvent): void {
+    if (!ev.altKey || !moves.length) return
+    if (ev.key === 'm' || ev.key === 'M' || ev.code === 'KeyM') {
+      ev.preventDefault()
+      moveMenu.open = true
+      moveList.querySelector<HTMLButtonElement>('button')?.focus()
+    } else if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+      // The next section the card may go to, after (↓) or before (↑) its own in the template.
+      ev.preventDefault()
+      const order = currentOrder
+      const here = order.indexOf(currentSection)
+      const allowed = new Set(moves.map(([s]) => s))
+      const step = ev.key === 'ArrowDown' ? 1 : -1
+      for (let i = here + step; i >= 0 && i < order.length; i += step) {
+        if (allowed.has(order[i])) return actions.move?.(id, order[i])
+      }
+    }
+  }
+  let currentOrder: string[] = []
+  let currentSection = model.card.section
+  const foot = h('div', { class: 'card-foot' }, author, votes, labels, removeBtn, moveMenu, menu, restoreBtn)
+  const el = h('article', { testid: `card-${id}`, class: 'card' }, dragHandle, status, editing, textarea, tags, voteBox, copyBox, foot)
 
   let bound: SharedText | null = null
   let unbind: (() => void) | null = null
@@ -220,6 +267,28 @@ export function createCard(model: CardModel, actions: CardActions) {
     }
     setAttr(mergeSelect, 'aria-label', t('card.mergeWith'))
     setText(mergeBtn, t('card.merge'))
+
+    moves = m.moveTargets ?? []
+    currentSection = c.section
+    currentOrder = m.sectionOrder ?? []
+    setPresent(moveMenu, moves.length > 0 && !c.hidden)
+    setPresent(dragHandle, moves.length > 0 && !c.hidden)
+    setAttr(dragHandle, 'title', t('card.drag'))
+    setText(moveSummary, `⇄ ${t('card.move')}`)
+    setAttr(moveSummary, 'aria-label', t('card.moveLabel'))
+    setAttr(moveSummary, 'title', t('card.moveLabel'))
+    setAttr(moveList, 'aria-label', t('card.moveLabel'))
+    const moveKey = `${moves.map(([s, title]) => `${s}=${title}`).join('|')}|${t('card.moveTo', { section: '' })}`
+    if (moveList.dataset.key !== moveKey) {
+      moveList.dataset.key = moveKey
+      moveList.replaceChildren(...moves.map(([section, title]) => h('button', {
+        type: 'button', class: 'btn btn-small', testid: `move-to-${section}`, text: t('card.moveTo', { section: title }),
+        onclick: () => {
+          moveMenu.open = false
+          actions.move?.(id, section)
+        },
+      })))
+    }
 
     const targets = m.copyTargets ?? []
     setPresent(copyBox, targets.length > 0)

@@ -45,22 +45,23 @@ const FIELDS: { key: 'onderwerp' | 'huidig' | 'gewenst' | 'gap' | 'oplossingen';
   { key: 'oplossingen', label: 'gap.oplossingen' },
 ]
 
-function rowElement(first: RowModel, actions: GapActions) {
+function rowElement(first: RowModel, actions: GapActions, prefix: string) {
   const id = first.row.id
+  const uid = `${prefix}${id}`
   const fields = FIELDS.map((f) => {
     const area = h('textarea', {
-      testid: `row-${f.key}`, class: 'card-text', rows: 2, id: `${id}-${f.key}`,
+      testid: `row-${f.key}`, class: 'card-text', rows: 2, id: `${uid}-${f.key}`,
       onfocus: () => actions.focus(id), onblur: () => actions.blur(id),
     })
-    const labelEl = h('label', { for: `${id}-${f.key}` })
+    const labelEl = h('label', { for: `${uid}-${f.key}` })
     return { ...f, area, labelEl, box: h('div', { class: `gap-field gap-${f.key}` }, labelEl, area), bound: null as SharedText | null, unbind: null as (() => void) | null }
   })
   const partijen = h('input', {
-    testid: 'row-partijen', type: 'text', id: `${id}-partijen`,
+    testid: 'row-partijen', type: 'text', id: `${uid}-partijen`,
     oninput: () => actions.setPartijen(id, partijen.value.split(',').map((s) => s.trim()).filter(Boolean)),
     onfocus: () => actions.focus(id), onblur: () => actions.blur(id),
   })
-  const partijenLabel = h('label', { for: `${id}-partijen` })
+  const partijenLabel = h('label', { for: `${uid}-partijen` })
   const up = h('button', { type: 'button', testid: 'row-up', class: 'btn btn-small', onclick: () => actions.move(id, -1) })
   const down = h('button', { type: 'button', testid: 'row-down', class: 'btn btn-small', onclick: () => actions.move(id, 1) })
   const remove = h('button', { type: 'button', testid: 'remove-row', class: 'btn btn-small btn-quiet', onclick: () => actions.removeRow(id) })
@@ -120,7 +121,8 @@ function rowElement(first: RowModel, actions: GapActions) {
   }
 }
 
-export function createGap(actions: GapActions) {
+/** `prefix` keeps element ids unique when a second gap board is on the page (a snapshot). */
+export function createGap(actions: GapActions, prefix = '') {
   const title = h('h2', {})
   const add = h('button', { type: 'button', testid: 'add-row', class: 'btn btn-add', onclick: () => actions.addRow() })
   const lock = h('span', { class: 'lock-badge' })
@@ -136,7 +138,7 @@ export function createGap(actions: GapActions) {
     setHidden(lock, !m.locked)
     setText(empty, t('gap.empty'))
     setHidden(empty, m.rows.length > 0)
-    reconcile(list, m.rows, (r) => r.row.id, (r) => rowElement(r, actions))
+    reconcile(list, m.rows, (r) => r.row.id, (r) => rowElement(r, actions, prefix))
   }
   return { el, update }
 }

@@ -36,7 +36,7 @@ export interface HeaderActions {
 }
 
 const TAB_KEYS: Record<Tab, Key> = {
-  canvas: 'tab.canvas', gap: 'tab.gap', party: 'tab.party', staalkaart: 'tab.staalkaart',
+  canvas: 'tab.canvas', gap: 'tab.gap', party: 'tab.party', staalkaart: 'tab.staalkaart', monitoring: 'tab.monitoring', history: 'tab.history',
 }
 
 export function createHeader(actions: HeaderActions) {
@@ -109,7 +109,7 @@ export function createHeader(actions: HeaderActions) {
     setHidden(undo, !m.canUndo)
     undo.disabled = !m.undoable
     setAttr(tabList, 'aria-label', t('tabs.label'))
-    for (const tab of ['canvas', 'gap', 'party', 'staalkaart'] as Tab[]) {
+    for (const tab of ['canvas', 'gap', 'party', 'monitoring', 'staalkaart', 'history'] as Tab[]) {
       const shown = m.tabs.includes(tab)
       if (!shown && !tabButtons.has(tab)) continue
       const b = tabButton(tab)
