@@ -80,6 +80,8 @@ pub enum CloseCode {
     Normal,
     /// 1001: the server is shutting down; reconnect later.
     GoingAway,
+    /// 1002: the bytes are not a valid WebSocket frame sequence.
+    ProtocolError,
     /// 1007: a frame or update could not be decoded.
     MalformedMessage,
     /// 1008: a binary frame was expected (text frames are not part of the protocol).
@@ -108,6 +110,7 @@ impl CloseCode {
         match self {
             CloseCode::Normal => 1000,
             CloseCode::GoingAway => 1001,
+            CloseCode::ProtocolError => 1002,
             CloseCode::MalformedMessage => 1007,
             CloseCode::PolicyViolation => 1008,
             CloseCode::MessageTooBig => 1009,

@@ -25,7 +25,6 @@
 //! its connections notice the closed mailbox and close with 1011; the next join reloads it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,8 +72,9 @@ pub struct Close {
     pub reason: String,
 }
 
-/// The document's way to reach one connection: a bounded queue of encoded frames, and a kick
-/// signal that closes it (used when the queue is full, so a slow client never grows memory).
+/// The document's way to reach one connection: its [`Link`] (the bounded queue of encoded
+/// frames and the close signal, used when the queue is full, so a slow client never grows
+/// memory).
 #[derive(Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
@@ -82,51 +82,30 @@ pub struct ConnHandle {
     pub who: Arc<Participant>,
     /// Whether this connection may write the document (the baseline matrix).
     pub can_write: bool,
-    pub out: mpsc::Sender<Bytes>,
-    /// What `out` holds, in bytes.
-    pub queued: Arc<Queued>,
-    pub kick: Arc<watch::Sender<Option<Close>>>,
+    pub link: Arc<Link>,
 }
 
 impl ConnHandle {
     /// Asks the connection to close; the first reason wins. Returns whether this call set it.
     pub fn kick(&self, code: CloseCode, reason: impl Into<String>) -> bool {
-        let reason = reason.into();
-        self.kick.send_if_modified(|c| {
-            if c.is_none() {
-                *c = Some(Close { code, reason });
-                true
-            } else {
-                false
-            }
-        })
+        self.link.kick(code, reason)
     }
 
     /// Queues a frame. A full queue — more than `max_queued_bytes` waiting (one frame always
-    /// fits into an empty queue, however large), or the frame bound — closes the connection
-    /// (4508) and returns false.
+    /// fits into an empty queue, however large: a big document's shared first sync), or the
+    /// frame bound — closes the connection (4508) and returns false.
     fn send(&self, frame: Bytes, metrics: &Metrics) -> bool {
         let len = frame.len();
-        let before = self.queued.bytes.fetch_add(len, Ordering::Relaxed);
-        if before > 0 && before + len > self.queued.max {
-            self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
-            self.too_slow(metrics, before);
-            return false;
-        }
-        match self.out.try_send(frame) {
-            Ok(()) => {
+        match self.link.push(frame) {
+            Pushed::Queued => {
                 metrics.bytes_out.inc_by(len as u64);
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
-                self.too_slow(metrics, before);
+            Pushed::Full(queued) => {
+                self.too_slow(metrics, queued);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.queued.bytes.fetch_sub(len, Ordering::Relaxed);
-                false
-            }
+            Pushed::Gone => false,
         }
     }
 
@@ -145,24 +124,138 @@ impl ConnHandle {
     }
 }
 
-/// Bytes waiting in one connection's outgoing queue, and the most that may wait.
-#[derive(Debug)]
-pub struct Queued {
-    pub bytes: AtomicUsize,
-    pub max: usize,
+/// What [`Link::push`] did with a frame.
+pub enum Pushed {
+    Queued,
+    /// The queue is full (it held this many bytes); the frame was dropped.
+    Full(usize),
+    /// The connection has ended.
+    Gone,
 }
 
-impl Queued {
-    pub fn new(max: usize) -> Arc<Queued> {
-        Arc::new(Queued {
-            bytes: AtomicUsize::new(0),
-            max,
+/// One connection's outgoing side, shared by the document (which queues frames and may close
+/// it) and the connection's task (which writes them): a queue bounded in frames and bytes, the
+/// close reason, and the task's waker. It holds no buffer while empty: the queue's storage is
+/// released each time it drains.
+pub struct Link {
+    state: std::sync::Mutex<LinkState>,
+    max_bytes: usize,
+    max_frames: usize,
+}
+
+#[derive(Default)]
+struct LinkState {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    close: Option<Close>,
+    ended: bool,
+    waker: Option<std::task::Waker>,
+}
+
+impl Link {
+    pub fn new(max_bytes: usize, max_frames: usize) -> Arc<Link> {
+        Arc::new(Link {
+            state: std::sync::Mutex::new(LinkState::default()),
+            max_bytes,
+            max_frames,
         })
     }
 
-    /// The writer took `len` bytes off the queue.
-    pub fn done(&self, len: usize) {
-        self.bytes.fetch_sub(len, Ordering::Relaxed);
+    fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame within the bounds (one frame always fits into an empty queue).
+    pub fn push(&self, frame: Bytes) -> Pushed {
+        let mut s = self.lock();
+        if s.ended || s.close.is_some() {
+            return Pushed::Gone;
+        }
+        let len = frame.len();
+        if !s.frames.is_empty()
+            && (s.bytes + len > self.max_bytes || s.frames.len() >= self.max_frames)
+        {
+            return Pushed::Full(s.bytes);
+        }
+        s.bytes += len;
+        s.frames.push_back(frame);
+        let waker = s.waker.take();
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Pushed::Queued
+    }
+
+    /// Asks the connection to close; the first reason wins. Returns whether this call set it.
+    pub fn kick(&self, code: CloseCode, reason: impl Into<String>) -> bool {
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return false;
+        }
+        s.close = Some(Close {
+            code,
+            reason: reason.into(),
+        });
+        let waker = s.waker.take();
+        drop(s);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    /// Why the connection is to close, once it is.
+    pub fn close(&self) -> Option<Close> {
+        self.lock().close.clone()
+    }
+
+    /// The next frame to write, or `Pending` (the task is woken by the next push or kick).
+    /// `Ready(None)` once the connection is closing.
+    pub fn poll_next(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Bytes>> {
+        let mut s = self.lock();
+        if s.close.is_some() {
+            return std::task::Poll::Ready(None);
+        }
+        match s.frames.pop_front() {
+            Some(f) => {
+                s.bytes -= f.len();
+                if s.frames.is_empty() && s.frames.capacity() > 0 {
+                    // Drained after a burst: give the storage back.
+                    s.frames = VecDeque::new();
+                }
+                std::task::Poll::Ready(Some(f))
+            }
+            None => {
+                if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    s.waker = Some(cx.waker().clone());
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    /// Registers the task to be woken by a kick (while it is not taking frames).
+    pub fn poll_kicked(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Close> {
+        let mut s = self.lock();
+        match &s.close {
+            Some(c) => std::task::Poll::Ready(c.clone()),
+            None => {
+                if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    s.waker = Some(cx.waker().clone());
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+
+    /// The connection's task has ended: nothing more is queued, what is queued is dropped.
+    pub fn end(&self) {
+        let mut s = self.lock();
+        s.ended = true;
+        s.frames = VecDeque::new();
+        s.bytes = 0;
+        s.waker = None;
     }
 }
 
@@ -307,6 +400,8 @@ struct LiveDoc {
     log_bytes: u64,
     /// When another node held the compaction lease: try again (on a tick) after this.
     compact_again_at: Option<std::time::Instant>,
+    /// The compaction whose store write is under way, off the actor.
+    compacting: Option<Compacting>,
     /// Set when the core asks to be reloaded: the actor stops after this batch.
     reload: bool,
     /// Server edits waiting for their flush, to be answered once stored.
@@ -467,6 +562,7 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
         log_entries,
         log_bytes,
         compact_again_at: None,
+        compacting: None,
         reload: false,
         replies: Vec::new(),
         shared,
@@ -475,6 +571,11 @@ pub async fn run(ctx: DocContext, mut rx: mpsc::Receiver<DocCmd>) {
     };
     live.publish_gap_rows();
     let final_join_error = live.serve(&mut rx).await;
+    // A compaction still under way ends before the document does (a deleted board's data
+    // must not be written back after it).
+    if live.compacting.is_some() {
+        live.wait_compaction().await;
+    }
     live.ctx.metrics.documents_loaded.dec();
     (live.ctx.forget)(&live.ctx.key, live.ctx.generation);
     drain(&mut rx, final_join_error).await;
@@ -516,9 +617,13 @@ impl LiveDoc {
                 },
                 Some(f) = recv_followed(&mut self.shared) => DocCmd::Followed(f),
                 _ = tick.tick(), if shared => DocCmd::Tick,
+                outcome = compaction_done(&mut self.compacting) => {
+                    self.compaction_finished(outcome);
+                    continue;
+                }
                 _ = tokio::time::sleep_until(idle_at), if self.conns.is_empty() => {
                     tracing::debug!(doc = %self.ctx.key, "idle, unloading");
-                    self.compact().await;
+                    self.compact_now().await;
                     return || JoinError::Gone;
                 }
             };
@@ -644,7 +749,7 @@ impl LiveDoc {
                     "server shutting down; reconnect shortly",
                 );
                 self.carry_out(effects);
-                self.compact().await;
+                self.compact_now().await;
                 return Ok(Flow::Stop);
             }
             DocCmd::RemoveParticipant { owner } => self.core.close_owner(
@@ -681,7 +786,7 @@ impl LiveDoc {
                     .compact_again_at
                     .is_some_and(|at| std::time::Instant::now() >= at)
                 {
-                    self.compact().await;
+                    self.start_compaction();
                 }
                 Vec::new()
             }
@@ -916,7 +1021,7 @@ impl LiveDoc {
             if self.log_entries >= self.ctx.config.compact_updates
                 || self.log_bytes >= self.ctx.config.compact_bytes
             {
-                self.compact().await;
+                self.start_compaction();
             }
             return Ok(());
         }
@@ -1166,56 +1271,144 @@ impl LiveDoc {
         }
     }
 
-    /// Replaces the stored snapshot with the current state (and the index at that state) and
-    /// drops the log entries it covers. A failure is logged and retried later.
-    async fn compact(&mut self) {
-        if self.log_entries == 0 {
+    /// Starts a compaction: the snapshot (the current state and the index at that state) is
+    /// encoded here, and stored — the lease, then the write that replaces the snapshot and drops
+    /// the log entries it covers — by a task of its own, so that live updates go on meanwhile
+    /// (they are appended after the covered entries; the store drops only those). One at a time;
+    /// a failure is logged and retried later.
+    fn start_compaction(&mut self) {
+        if self.log_entries == 0 || self.compacting.is_some() {
             return;
         }
-        // Nodes sharing a store compact a document one at a time: the lease expires by itself
-        // when its holder dies (a killed node's after COMPACTION_LEASE_MS), and a node without it
-        // tries again a second later. The board as hash tag, like every key of a board (one
-        // Redis Cluster slot).
-        let lease = format!("compact:{{{}}}:{}", self.ctx.key.board, self.ctx.key.doc);
-        match self
-            .ctx
-            .store
-            .lease(&lease, crate::store::node_id(), COMPACTION_LEASE_MS)
-            .await
-        {
-            Ok(true) => self.compact_again_at = None,
-            Ok(false) => {
-                tracing::debug!(doc = %self.ctx.key, "another node is compacting this document");
-                self.compact_again_at =
-                    Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
-                return;
-            }
-            Err(e) => {
-                self.ctx.metrics.store_errors.inc();
-                tracing::warn!(doc = %self.ctx.key, error = %e, "compaction lease unavailable; will retry");
-                return;
-            }
-        }
+        let started = Instant::now();
         let snapshot = self.core.snapshot();
         let size = snapshot.len() as u64;
         let at = self.shared.as_ref().map_or(LogId::ZERO, |s| s.tip);
-        match self
-            .ctx
-            .store
-            .compact_at(&self.ctx.key, snapshot, at, self.log_entries)
-            .await
-        {
-            Ok(()) => {
-                tracing::debug!(doc = %self.ctx.key, covered = self.log_entries, "compacted");
-                self.log_entries = 0;
-                self.log_bytes = 0;
-                self.core.compacted(size);
+        let covered = self.log_entries;
+        let (tx, done) = oneshot::channel();
+        let store = self.ctx.store.clone();
+        let key = self.ctx.key.clone();
+        let task = tokio::spawn(async move {
+            let _ = tx.send(store_compaction(&*store, &key, snapshot, at, covered).await);
+        });
+        tracing::debug!(doc = %self.ctx.key, bytes = size, encode_ms = started.elapsed().as_millis() as u64, "compaction started");
+        self.compacting = Some(Compacting {
+            done,
+            task,
+            covered,
+            covered_bytes: self.log_bytes,
+            size,
+        });
+    }
+
+    /// A compaction's store write ended.
+    fn compaction_finished(&mut self, outcome: Compacted) {
+        let Some(c) = self.compacting.take() else {
+            return;
+        };
+        match outcome {
+            Compacted::Done => {
+                tracing::debug!(doc = %self.ctx.key, covered = c.covered, "compacted");
+                self.log_entries = self.log_entries.saturating_sub(c.covered);
+                self.log_bytes = self.log_bytes.saturating_sub(c.covered_bytes);
+                // The stored document: the snapshot plus what was logged since it was taken.
+                self.core.compacted(c.size + self.log_bytes);
+                self.compact_again_at = None;
             }
-            Err(e) => {
+            Compacted::Busy => {
+                tracing::debug!(doc = %self.ctx.key, "another node is compacting this document");
+                self.compact_again_at =
+                    Some(std::time::Instant::now() + std::time::Duration::from_secs(1));
+            }
+            Compacted::LeaseFailed(e) => {
+                self.ctx.metrics.store_errors.inc();
+                tracing::warn!(doc = %self.ctx.key, error = %e, "compaction lease unavailable; will retry");
+            }
+            Compacted::Failed(e) => {
                 self.ctx.metrics.store_errors.inc();
                 tracing::warn!(doc = %self.ctx.key, error = %e, "compaction failed; will retry");
             }
         }
+    }
+
+    /// Waits for a compaction under way (the document is stopping, or about to compact).
+    async fn wait_compaction(&mut self) {
+        let outcome = compaction_done(&mut self.compacting).await;
+        self.compaction_finished(outcome);
+    }
+
+    /// Compacts and waits for it (the document is stopping).
+    async fn compact_now(&mut self) {
+        if self.compacting.is_some() {
+            self.wait_compaction().await;
+        }
+        self.start_compaction();
+        if self.compacting.is_some() {
+            self.wait_compaction().await;
+        }
+    }
+}
+
+/// A compaction whose store write is under way.
+struct Compacting {
+    done: oneshot::Receiver<Compacted>,
+    task: tokio::task::JoinHandle<()>,
+    /// Log entries and bytes the snapshot covers, and its size.
+    covered: u64,
+    covered_bytes: u64,
+    size: u64,
+}
+
+impl Drop for Compacting {
+    /// A document that ends (or panics) does not leave its compaction running on its own.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How a compaction's store write ended.
+enum Compacted {
+    Done,
+    /// Another node holds the compaction lease.
+    Busy,
+    LeaseFailed(StoreError),
+    Failed(StoreError),
+}
+
+/// The lease (nodes sharing a store compact a document one at a time: the lease expires by
+/// itself when its holder dies, a killed node's after COMPACTION_LEASE_MS, and a node without
+/// it tries again a second later; the board as hash tag, like every key of a board, one Redis
+/// Cluster slot), then the write.
+async fn store_compaction(
+    store: &dyn Store,
+    key: &DocKey,
+    snapshot: Vec<u8>,
+    at: LogId,
+    covered: u64,
+) -> Compacted {
+    let lease = format!("compact:{{{}}}:{}", key.board, key.doc);
+    match store
+        .lease(&lease, crate::store::node_id(), COMPACTION_LEASE_MS)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Compacted::Busy,
+        Err(e) => return Compacted::LeaseFailed(e),
+    }
+    match store.compact_at(key, snapshot, at, covered).await {
+        Ok(()) => Compacted::Done,
+        Err(e) => Compacted::Failed(e),
+    }
+}
+
+/// The end of the compaction under way (never, when there is none).
+async fn compaction_done(compacting: &mut Option<Compacting>) -> Compacted {
+    match compacting {
+        Some(c) => match (&mut c.done).await {
+            Ok(outcome) => outcome,
+            Err(_) => Compacted::Failed(StoreError::Unavailable("compaction task ended".into())),
+        },
+        None => std::future::pending().await,
     }
 }
 

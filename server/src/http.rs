@@ -5,10 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
 use axum::{Json, Router};
@@ -29,9 +27,6 @@ pub use crate::edge::{
 
 /// Largest JSON export `POST /api/boards/import` reads, in bytes.
 const IMPORT_LIMIT: usize = 64 * 1024 * 1024;
-
-/// Read buffer and write threshold of each WebSocket, in bytes.
-const WS_BUFFER: usize = 4 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let web = state.config.web_dir.clone();
@@ -230,8 +225,9 @@ async fn ws_upgrade(
     State(state): State<AppState>,
     Path((board, doc)): Path<(String, String)>,
     Query(q): Query<WsQuery>,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut req: Request,
 ) -> Result<Response, AppError> {
+    let upgrade = upgrade_accept(req.headers());
     let claims = state.keys.verify(&q.token, now_secs())?;
     let board = parse_board(&board)?;
     let doc =
@@ -254,7 +250,7 @@ async fn ws_upgrade(
             .await,
     );
     crate::ops::note(&board_state, &who, None).await;
-    let upgrade = upgrade.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let accept = upgrade.map_err(|e| AppError::new(ErrorCode::BadRequest, e))?;
     // A store that just failed takes no new connection, even to a document still in memory.
     if !state.store.healthy() {
         return Err(AppError::new(
@@ -272,21 +268,54 @@ async fn ws_upgrade(
         key: DocKey::new(board, doc),
         board: board_state,
         who,
-        claims,
+        role: claims.role,
+        exp: claims.exp,
         access,
         registry: state.registry.clone(),
         metrics: state.metrics.clone(),
         config: state.config.clone(),
         permit,
     };
-    let limit = state.config.max_message_bytes;
-    // Small per-connection buffers: tungstenite allocates its read buffer up front (128 KiB by
-    // default, which was most of an idle connection's memory); both grow when a large message
-    // needs it. The writer flushes each batch itself, so the write buffer is only a threshold.
-    Ok(upgrade
-        .read_buffer_size(WS_BUFFER)
-        .write_buffer_size(WS_BUFFER)
-        .max_message_size(limit)
-        .max_frame_size(limit)
-        .on_upgrade(move |socket| ws::serve(socket, session)))
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    // One task per connection, on hyper's upgraded socket (see `ws`): it holds no buffer of
+    // its own while the connection is idle.
+    let task = ws::serve(on_upgrade, session);
+    tracing::trace!(
+        task_bytes = std::mem::size_of_val(&task),
+        "WebSocket connection task"
+    );
+    tokio::spawn(task);
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(axum::body::Body::empty())
+        .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// Checks a WebSocket opening handshake (RFC 6455 4.2.1) and returns its accept key.
+fn upgrade_accept(headers: &HeaderMap) -> Result<String, &'static str> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has_token(header::CONNECTION, "upgrade") {
+        return Err("Connection header did not include 'upgrade'");
+    }
+    if !has_token(header::UPGRADE, "websocket") {
+        return Err("`Upgrade` header did not include 'websocket'");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err("`Sec-WebSocket-Version` header did not include '13'");
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("`Sec-WebSocket-Key` header missing")?;
+    Ok(tungstenite::handshake::derive_accept_key(key.as_bytes()))
 }

@@ -6,7 +6,8 @@
 //! - [`store`]: the storage trait and its redb and Redis implementations.
 //! - [`registry`]: one live document per `board/doc`, loaded once, unloaded when idle.
 //! - [`doc`]: the document actor — apply, store, then forward; awareness; compaction.
-//! - [`ws`]: one WebSocket connection — reader, writer, bounded queue, keepalive.
+//! - [`ws`]: one WebSocket connection, one task — reading, writing from the shared frames, keepalive.
+//! - [`wsframe`]: WebSocket framing (RFC 6455, server side) without a read or write buffer.
 //! - [`domain`]: the board's domain apart from HTTP: the facilitator's commands as typed
 //!   values and a pure `apply(state, command, now)`.
 //! - [`edge`]: what HTTP handlers share: state, errors, the token extractors.
@@ -36,6 +37,7 @@ pub mod session;
 pub mod store;
 pub mod templates;
 pub mod ws;
+pub mod wsframe;
 
 use std::future::Future;
 use std::net::SocketAddr;

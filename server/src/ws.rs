@@ -1,43 +1,64 @@
-//! One WebSocket connection: a reader loop (this task) that decodes frames, lets
-//! `tafel_protocol::classify` decide and hands the result to the document; and a writer task that
-//! drains the connection's bounded queue, writing everything queued before one flush, and sends
-//! keepalive pings. Either side closes the connection through the shared kick signal, with a
-//! close code and a reason.
+//! One WebSocket connection, one task: it reads the client's frames on readiness (into a
+//! buffer on the stack, so an idle connection holds no read buffer), lets
+//! `tafel_protocol::classify` decide and hands the result to the document; it writes what the
+//! document queued on the connection's [`Link`] straight from the shared frames (a message
+//! larger than [`FRAGMENT`] goes out as a first frame and continuation frames, each a slice of
+//! the one shared `Bytes`, so a big document's first sync is never copied per connection); and
+//! it keeps the connection alive (pings, and an empty awareness message when nothing was sent
+//! for a while). The document or the connection itself closes it through the link, with a
+//! close code and a reason. The framing is in [`crate::wsframe`].
 
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use tafel_protocol::document::EMPTY_AWARENESS;
 use tafel_protocol::wire::{decode_frame, encode_permission_denied};
-use tafel_protocol::{classify, Access, Action, Claims, CloseCode, DocKey};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tafel_protocol::{classify, Access, Action, CloseCode, DocKey, Role};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::auth::now_secs;
 use crate::board::Board;
 use crate::config::Config;
-use crate::doc::{Close, ConnHandle, DocCmd, Queued};
+use crate::doc::{Close, ConnHandle, DocCmd, Link, Pushed};
 use crate::domain::state::Participant;
 use crate::metrics::Metrics;
 use crate::registry::{DocHandle, JoinFailure, Registry};
-use tafel_protocol::document::EMPTY_AWARENESS;
+use crate::wsframe::{
+    header, FrameError, Inbound, Parser, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING,
+    OP_PONG,
+};
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Most queued frames written before one flush.
-const MAX_FRAMES_PER_FLUSH: usize = 256;
-/// How long a closing connection's writer may take to send its close frame.
+/// How long a closing connection may take to send its close frame, and then to see the
+/// client's close (or end of stream) before the socket is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Largest frame written: larger messages go out in fragments of this size, so a connection
+/// never holds more than one fragment in flight and control frames (pings, the close) can go
+/// between them.
+pub const FRAGMENT: usize = 64 * 1024;
+/// Bytes read per `read` call, into a buffer on the stack (never kept between reads).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The socket a connection runs on: hyper's upgraded HTTP/1.1 connection.
+pub type UpgradedIo = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
 
 /// Everything a connection needs, decided before the upgrade.
 pub struct WsSession {
     pub key: DocKey,
     pub board: Arc<Board>,
     pub who: Arc<Participant>,
-    pub claims: Claims,
+    /// The token's role and expiry (the rest of the claims is not kept).
+    pub role: Role,
+    pub exp: u64,
     pub access: Access,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
@@ -55,58 +76,42 @@ impl Drop for Counted {
     }
 }
 
-/// When the peer was last heard from, for the keepalive.
-struct LastSeen {
-    base: Instant,
-    millis: AtomicU64,
-}
-
-impl LastSeen {
-    fn touch(&self) {
-        self.millis
-            .store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-    fn silent_for(&self) -> Duration {
-        let last = self.millis.load(Ordering::Relaxed);
-        Duration::from_millis((self.base.elapsed().as_millis() as u64).saturating_sub(last))
+/// Runs one connection once hyper has handed over the upgraded socket.
+pub async fn serve(on_upgrade: hyper::upgrade::OnUpgrade, session: WsSession) {
+    match on_upgrade.await {
+        Ok(upgraded) => serve_io(hyper_util::rt::TokioIo::new(upgraded), session).await,
+        Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
     }
 }
 
-pub async fn serve(socket: WebSocket, session: WsSession) {
+/// Runs one connection on an upgraded socket until it closes.
+pub async fn serve_io<Io: AsyncRead + AsyncWrite + Unpin>(io: Io, session: WsSession) {
     let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
     session.metrics.connections.inc();
     let _counted = Counted(session.metrics.clone());
-    let (out_tx, out_rx) = mpsc::channel(session.config.outgoing_queue);
-    let (kick_tx, kick_rx) = watch::channel(None);
+    let link = Link::new(
+        session.config.outgoing_queue_bytes,
+        session.config.outgoing_queue,
+    );
     let conn = ConnHandle {
         id,
         who: session.who.clone(),
         can_write: session.access.can_write(),
-        out: out_tx,
-        queued: Queued::new(session.config.outgoing_queue_bytes),
-        kick: Arc::new(kick_tx),
+        link: link.clone(),
     };
-    let last_seen = Arc::new(LastSeen {
-        base: Instant::now(),
-        millis: AtomicU64::new(0),
-    });
-    let (sink, stream) = socket.split();
-    let writer = tokio::spawn(write_loop(
-        sink,
-        out_rx,
-        conn.clone(),
-        session.config.ping_interval,
-        last_seen.clone(),
-        session.metrics.clone(),
-    ));
-    tracing::debug!(conn = id, doc = %session.key, role = %session.claims.role, "connected");
+    let mut sock = Sock::new(io, session.config.max_message_bytes);
+    tracing::debug!(conn = id, doc = %session.key, role = %session.role, "connected");
 
-    match session
-        .registry
-        .join(&session.key, &session.board, conn.clone())
-        .await
-    {
-        Ok(doc) => read_loop(stream, &session, &doc, &conn, kick_rx, &last_seen).await,
+    // Boxed: the join's state is needed only while joining, not for the connection's life.
+    let joined = Box::pin(
+        session
+            .registry
+            .join(&session.key, &session.board, conn.clone()),
+    )
+    .await;
+    let mut echo = None;
+    match joined {
+        Ok(doc) => echo = run(&mut sock, &session, &doc, &conn).await,
         Err(JoinFailure::Store(e)) => {
             tracing::warn!(conn = id, doc = %session.key, error = %e, "cannot open document");
             conn.kick(
@@ -119,81 +124,470 @@ pub async fn serve(socket: WebSocket, session: WsSession) {
         }
     }
     conn.kick(CloseCode::Normal, "bye");
-    let abort = writer.abort_handle();
-    if tokio::time::timeout(CLOSE_GRACE * 3, writer).await.is_err() {
-        tracing::debug!(
-            conn = id,
-            "writer did not finish in time; dropping the socket"
-        );
-        abort.abort();
-    }
+    let (code, reason) = match (echo, link.close()) {
+        (Some(code), _) => (code, String::new()),
+        (None, Some(c)) => (c.code.code(), c.reason),
+        (None, None) => (CloseCode::Normal.code(), String::new()),
+    };
+    link.end();
+    // Boxed, like the join: the close's timers are needed only at the end.
+    Box::pin(sock.close(code, &reason)).await;
     drop(session.permit);
 }
 
-async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
+/// What the socket has for the connection's loop.
+enum Event {
+    Message(Inbound),
+    Bad(FrameError),
+    /// The client went away (end of stream or a read error).
+    Ended,
+    /// Writing failed.
+    Lost,
+    /// The link was closed (by the document or by this connection).
+    Kicked,
+}
+
+/// The connection's loop: socket events, the keepalive and the token's expiry. Returns the
+/// client's close code to echo when the client closed.
+async fn run<Io: AsyncRead + AsyncWrite + Unpin>(
+    sock: &mut Sock<Io>,
     session: &WsSession,
     doc: &DocHandle,
     conn: &ConnHandle,
-    mut kick_rx: watch::Receiver<Option<Close>>,
-    last_seen: &LastSeen,
-) {
+) -> Option<u16> {
     let mut rate = Rate::new(
         session.config.max_messages_per_sec,
         session.config.max_bytes_per_sec,
         session.config.max_message_bytes as u64,
     );
-    let expires_in = Duration::from_secs(session.claims.exp.saturating_sub(now_secs()));
-    let expiry = tokio::time::sleep(expires_in);
-    tokio::pin!(expiry);
-    loop {
-        tokio::select! {
+    let ping_every = session.config.ping_interval;
+    let started = tokio::time::Instant::now();
+    let expires_at = started + Duration::from_secs(session.exp.saturating_sub(now_secs()));
+    let mut next_ping = started + ping_every;
+    // One timer for the ping, the idle nudge and the expiry: the earliest of them.
+    let due = |sock: &Sock<Io>, next_ping| {
+        expires_at
+            .min(next_ping)
+            .min(tokio::time::Instant::from_std(sock.last_write + IDLE_NUDGE))
+    };
+    let timer = tokio::time::sleep_until(due(sock, next_ping));
+    tokio::pin!(timer);
+    let echo = loop {
+        let event = tokio::select! {
             biased;
-            _ = kick_rx.changed() => break,
             // The document's actor is gone (it panicked): never stay connected to nothing.
             () = doc.tx.closed() => {
                 conn.kick(CloseCode::InternalError, "document failed; reconnect to reload it");
-                break;
+                break None;
             }
-            () = &mut expiry => {
-                tracing::info!(conn = conn.id, role = %session.claims.role, "token expired, closing");
-                conn.kick(CloseCode::TokenExpired, "token expired; sign in again");
-                break;
-            }
-            msg = stream.next() => {
-                last_seen.touch();
-                match msg {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    Some(Ok(Message::Binary(bytes))) => {
-                        session.metrics.bytes_in.inc_by(bytes.len() as u64);
-                        if let Err(what) = rate.take(bytes.len() as u64, Instant::now()) {
-                            tracing::info!(conn = conn.id, doc = %session.key, role = %session.claims.role, what, "rate limit exceeded, closing");
-                            conn.kick(CloseCode::RateLimited, format!("rate limit: too many {what} per second; slow down"));
-                            break;
+            () = &mut timer => {
+                let now = tokio::time::Instant::now();
+                if now >= expires_at {
+                    tracing::info!(conn = conn.id, role = %session.role, "token expired, closing");
+                    conn.kick(CloseCode::TokenExpired, "token expired; sign in again");
+                    break None;
+                }
+                if now >= next_ping {
+                    if sock.last_read.elapsed() > ping_every * 3 {
+                        if conn.kick(CloseCode::TooSlow, "no answer to keepalive pings") {
+                            tracing::info!(conn = conn.id, "no answer to keepalive pings, closing");
+                            session.metrics.slow_clients_closed.inc();
                         }
-                        if let Err(close) = handle_frame(&bytes, session, doc, conn).await {
-                            tracing::info!(conn = conn.id, doc = %session.key, code = close.code.code(), reason = %close.reason, "closing connection");
-                            conn.kick(close.code, close.reason);
-                            break;
+                        break None;
+                    }
+                    sock.control(OP_PING, Bytes::new());
+                    next_ping = now + ping_every;
+                }
+                // y-websocket closes a socket that received no message for 30 s (pings do not
+                // count in a browser): a connection that was sent nothing for IDLE_NUDGE gets an
+                // empty awareness message, which changes nothing on the client.
+                if sock.last_write.elapsed() >= IDLE_NUDGE {
+                    sock.nudge();
+                }
+                timer.as_mut().reset(due(sock, next_ping));
+                continue;
+            }
+            event = poll_fn(|cx| sock.poll_event(cx, &conn.link)) => event,
+        };
+        match event {
+            Event::Kicked | Event::Ended => break None,
+            Event::Lost => {
+                conn.kick(CloseCode::GoingAway, "connection lost");
+                break None;
+            }
+            Event::Bad(FrameError::TooBig) => {
+                let limit = session.config.max_message_bytes;
+                tracing::info!(conn = conn.id, limit, "message too big, closing");
+                conn.kick(
+                    CloseCode::MessageTooBig,
+                    format!("message larger than {limit} bytes"),
+                );
+                break None;
+            }
+            Event::Bad(FrameError::Protocol(what)) => {
+                tracing::info!(conn = conn.id, what, "WebSocket protocol error, closing");
+                conn.kick(CloseCode::ProtocolError, format!("protocol error: {what}"));
+                break None;
+            }
+            Event::Message(Inbound::Close(code, _)) => {
+                break Some(
+                    if (1000..5000).contains(&code) && !matches!(code, 1005 | 1006 | 1015) {
+                        code
+                    } else {
+                        CloseCode::Normal.code()
+                    },
+                );
+            }
+            Event::Message(Inbound::Text) => {
+                conn.kick(
+                    CloseCode::PolicyViolation,
+                    "binary frames only (y-websocket protocol)",
+                );
+                break None;
+            }
+            Event::Message(Inbound::Ping(_) | Inbound::Pong) => {}
+            Event::Message(Inbound::Binary(bytes)) => {
+                session.metrics.bytes_in.inc_by(bytes.len() as u64);
+                if let Err(what) = rate.take(bytes.len() as u64, Instant::now()) {
+                    tracing::info!(conn = conn.id, doc = %session.key, role = %session.role, what, "rate limit exceeded, closing");
+                    conn.kick(
+                        CloseCode::RateLimited,
+                        format!("rate limit: too many {what} per second; slow down"),
+                    );
+                    break None;
+                }
+                let delivered = match command(&bytes, session, conn) {
+                    Ok(Some(cmd)) => match doc.tx.try_send(cmd) {
+                        Ok(()) => Ok(()),
+                        // The mailbox is full: wait for it (boxed, a rare path).
+                        Err(full) => Box::pin(deliver(sock, doc, conn, full)).await,
+                    },
+                    Ok(None) => Ok(()),
+                    Err(close) => Err(close),
+                };
+                if let Err(close) = delivered {
+                    tracing::info!(conn = conn.id, doc = %session.key, code = close.code.code(), reason = %close.reason, "closing connection");
+                    conn.kick(close.code, close.reason);
+                    break None;
+                }
+            }
+        }
+    };
+    if let Err(mpsc::error::TrySendError::Full(leave)) =
+        doc.tx.try_send(DocCmd::Leave { conn: conn.id })
+    {
+        let _ = Box::pin(doc.tx.send(leave)).await;
+    }
+    echo
+}
+
+/// Hands a command the document's full mailbox did not take; meanwhile the socket goes on
+/// writing (nothing more is read until the command is taken).
+async fn deliver<Io: AsyncRead + AsyncWrite + Unpin>(
+    sock: &mut Sock<Io>,
+    doc: &DocHandle,
+    conn: &ConnHandle,
+    refused: mpsc::error::TrySendError<DocCmd>,
+) -> Result<(), Close> {
+    let gone = || Close {
+        code: CloseCode::InternalError,
+        reason: "document reloaded; reconnect".into(),
+    };
+    let cmd = match refused {
+        mpsc::error::TrySendError::Closed(_) => return Err(gone()),
+        mpsc::error::TrySendError::Full(cmd) => cmd,
+    };
+    tokio::select! {
+        sent = doc.tx.send(cmd) => sent.map_err(|_| gone()),
+        // Only returns when the link closes or the socket fails; the loop then sees it again.
+        () = poll_fn(|cx| sock.poll_writes(cx, &conn.link)) => Ok(()),
+    }
+}
+
+/// A message being written: its frames are slices of `msg`, headers made as they go.
+struct Writing {
+    head: [u8; MAX_HEADER],
+    head_len: u8,
+    head_pos: u8,
+    opcode: u8,
+    msg: Bytes,
+    /// Bytes of `msg` written.
+    pos: usize,
+    /// Where the current frame ends in `msg`.
+    frame_end: usize,
+}
+
+impl Writing {
+    fn new(opcode: u8, msg: Bytes) -> Writing {
+        let mut w = Writing {
+            head: [0; MAX_HEADER],
+            head_len: 0,
+            head_pos: 0,
+            opcode,
+            msg,
+            pos: 0,
+            frame_end: 0,
+        };
+        w.next_frame();
+        w
+    }
+
+    fn next_frame(&mut self) {
+        let end = (self.pos + FRAGMENT).min(self.msg.len());
+        let opcode = if self.pos == 0 {
+            self.opcode
+        } else {
+            OP_CONTINUATION
+        };
+        self.head_len = header(
+            &mut self.head,
+            end == self.msg.len(),
+            opcode,
+            end - self.pos,
+        ) as u8;
+        self.head_pos = 0;
+        self.frame_end = end;
+    }
+
+    /// Between two frames: a control frame may go now.
+    fn at_boundary(&self) -> bool {
+        self.head_pos == 0
+    }
+
+    /// Writes the current frame. `Ready(Ok(true))` when the whole message is written,
+    /// `Ready(Ok(false))` at the end of a fragment with more to come.
+    fn poll_write<Io: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut Io,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<bool>> {
+        loop {
+            let head = &self.head[self.head_pos as usize..self.head_len as usize];
+            let body = &self.msg[self.pos..self.frame_end];
+            if head.is_empty() && body.is_empty() {
+                if self.frame_end == self.msg.len() {
+                    return Poll::Ready(Ok(true));
+                }
+                self.next_frame();
+                return Poll::Ready(Ok(false));
+            }
+            let n = if head.is_empty() {
+                ready!(Pin::new(&mut *io).poll_write(cx, body))?
+            } else {
+                let bufs = [IoSlice::new(head), IoSlice::new(body)];
+                ready!(Pin::new(&mut *io).poll_write_vectored(cx, &bufs))?
+            };
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            let h = n.min(head.len());
+            self.head_pos += h as u8;
+            self.pos += n - h;
+        }
+    }
+}
+
+/// The socket and the connection's framing state: the parser, the messages it completed and
+/// not yet handed out, the data message being written and a control frame waiting.
+struct Sock<Io> {
+    io: Io,
+    parser: Parser,
+    inbox: VecDeque<Inbound>,
+    data: Option<Writing>,
+    control: Option<Writing>,
+    ended: bool,
+    /// When the client was last heard from (any bytes), for the keepalive.
+    last_read: Instant,
+    /// When a data message was last written, for the idle nudge.
+    last_write: Instant,
+}
+
+impl<Io: AsyncRead + AsyncWrite + Unpin> Sock<Io> {
+    fn new(io: Io, max_message: usize) -> Sock<Io> {
+        let now = Instant::now();
+        Sock {
+            io,
+            parser: Parser::new(max_message),
+            inbox: VecDeque::new(),
+            data: None,
+            control: None,
+            ended: false,
+            last_read: now,
+            last_write: now,
+        }
+    }
+
+    /// Queues a control frame to go at the next frame boundary (unless one is being written).
+    fn control(&mut self, opcode: u8, payload: Bytes) {
+        if self.control.as_ref().is_none_or(Writing::at_boundary) {
+            self.control = Some(Writing::new(opcode, payload));
+        }
+    }
+
+    /// An empty awareness message, unless a message is being written.
+    fn nudge(&mut self) {
+        if self.data.is_none() {
+            self.data = Some(Writing::new(OP_BINARY, Bytes::from_static(EMPTY_AWARENESS)));
+            self.last_write = Instant::now();
+        }
+    }
+
+    /// Writes what is queued (the link's frames when `link` is given) until the socket would
+    /// block or nothing is left. `Err` when writing failed.
+    fn poll_write_queued(
+        &mut self,
+        cx: &mut Context<'_>,
+        link: Option<&Link>,
+    ) -> Poll<std::io::Result<()>> {
+        let mut wrote = false;
+        let result = loop {
+            if self.control.is_some() && self.data.as_ref().is_none_or(Writing::at_boundary) {
+                let Some(c) = &mut self.control else {
+                    break Poll::Ready(Ok(()));
+                };
+                match c.poll_write(&mut self.io, cx) {
+                    Poll::Ready(Ok(true)) => {
+                        self.control = None;
+                        wrote = true;
+                        continue;
+                    }
+                    Poll::Ready(Ok(false)) => continue,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break Poll::Pending,
+                }
+            }
+            if let Some(d) = &mut self.data {
+                match d.poll_write(&mut self.io, cx) {
+                    Poll::Ready(Ok(true)) => {
+                        self.data = None;
+                        self.last_write = Instant::now();
+                        wrote = true;
+                    }
+                    Poll::Ready(Ok(false)) => wrote = true,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break Poll::Pending,
+                }
+                continue;
+            }
+            match link.map(|l| l.poll_next(cx)) {
+                Some(Poll::Ready(Some(frame))) => self.data = Some(Writing::new(OP_BINARY, frame)),
+                _ => break Poll::Ready(Ok(())),
+            }
+        };
+        if wrote {
+            if let Poll::Ready(Err(e)) = Pin::new(&mut self.io).poll_flush(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        result
+    }
+
+    /// Writes, then reads: the next event for the connection's loop.
+    fn poll_event(&mut self, cx: &mut Context<'_>, link: &Link) -> Poll<Event> {
+        if link.poll_kicked(cx).is_ready() {
+            return Poll::Ready(Event::Kicked);
+        }
+        if let Poll::Ready(Err(_)) = self.poll_write_queued(cx, Some(link)) {
+            return Poll::Ready(Event::Lost);
+        }
+        loop {
+            while let Some(m) = self.inbox.pop_front() {
+                if self.inbox.is_empty() {
+                    self.inbox = VecDeque::new();
+                }
+                match m {
+                    Inbound::Ping(payload) => {
+                        self.control(OP_PONG, Bytes::from(payload));
+                        if let Poll::Ready(Err(_)) = self.poll_write_queued(cx, Some(link)) {
+                            return Poll::Ready(Event::Lost);
                         }
                     }
-                    Some(Ok(Message::Text(_))) => {
-                        conn.kick(CloseCode::PolicyViolation, "binary frames only (y-websocket protocol)");
-                        break;
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Err(e)) => {
-                        if is_too_big(e) {
-                            tracing::info!(conn = conn.id, limit = session.config.max_message_bytes, "message too big, closing");
-                            conn.kick(CloseCode::MessageTooBig, format!("message larger than {} bytes", session.config.max_message_bytes));
-                        }
-                        break;
+                    Inbound::Pong => {}
+                    m => return Poll::Ready(Event::Message(m)),
+                }
+            }
+            if self.ended {
+                return Poll::Ready(Event::Ended);
+            }
+            let mut buf = [0u8; READ_CHUNK];
+            let mut rb = ReadBuf::new(&mut buf);
+            match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => self.ended = true,
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => self.ended = true,
+                Poll::Ready(Ok(())) => {
+                    self.last_read = Instant::now();
+                    let inbox = &mut self.inbox;
+                    if let Err(e) = self.parser.feed(rb.filled(), &mut |m| inbox.push_back(m)) {
+                        return Poll::Ready(Event::Bad(e));
                     }
                 }
             }
         }
     }
-    let _ = doc.tx.send(DocCmd::Leave { conn: conn.id }).await;
+
+    /// Writes only (while a command waits for the document's mailbox); returns when the link
+    /// closes or writing fails.
+    fn poll_writes(&mut self, cx: &mut Context<'_>, link: &Link) -> Poll<()> {
+        if link.poll_kicked(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        match self.poll_write_queued(cx, Some(link)) {
+            Poll::Ready(Err(_)) => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Finishes the frame being written (what is still queued is dropped), sends the close
+    /// frame, ends the stream and waits a moment for the client's end, so that the close frame
+    /// is not lost to a reset.
+    async fn close(&mut self, code: u16, reason: &str) {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(truncate_reason(reason).as_bytes());
+        let sent = tokio::time::timeout(CLOSE_GRACE, async {
+            poll_fn(|cx| self.poll_finish_frame(cx)).await?;
+            self.control = Some(Writing::new(OP_CLOSE, Bytes::from(payload)));
+            poll_fn(|cx| self.poll_write_queued(cx, None)).await?;
+            poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await
+        })
+        .await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return;
+        }
+        let _ = tokio::time::timeout(CLOSE_GRACE, poll_fn(|cx| self.poll_drain(cx))).await;
+    }
+
+    /// Completes the frame (control or data) that is partly written, then forgets the rest.
+    fn poll_finish_frame(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if let Some(c) = &mut self.control {
+            if !c.at_boundary() {
+                ready!(c.poll_write(&mut self.io, cx))?;
+            }
+        }
+        self.control = None;
+        if let Some(d) = &mut self.data {
+            if !d.at_boundary() {
+                ready!(d.poll_write(&mut self.io, cx))?;
+            }
+        }
+        self.data = None;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads and discards until the client ends its side.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ended {
+            return Poll::Ready(());
+        }
+        loop {
+            let mut buf = [0u8; READ_CHUNK];
+            let mut rb = ReadBuf::new(&mut buf);
+            match ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb)) {
+                Ok(()) if !rb.filled().is_empty() => {}
+                _ => return Poll::Ready(()),
+            }
+        }
+    }
 }
 
 /// How long a connection may be sent nothing before it gets an empty awareness message.
@@ -243,19 +637,9 @@ impl Rate {
     }
 }
 
-fn is_too_big(e: axum::Error) -> bool {
-    e.into_inner()
-        .downcast_ref::<tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
-}
-
-/// Decodes one frame and carries out what the protocol decides. An `Err` closes the connection.
-async fn handle_frame(
-    frame: &[u8],
-    session: &WsSession,
-    doc: &DocHandle,
-    conn: &ConnHandle,
-) -> Result<(), Close> {
+/// Decodes one message and decides what the protocol asks: a command for the document (or
+/// none). An `Err` closes the connection.
+fn command(frame: &[u8], session: &WsSession, conn: &ConnHandle) -> Result<Option<DocCmd>, Close> {
     let malformed = |e: tafel_protocol::wire::WireError| Close {
         code: CloseCode::MalformedMessage,
         reason: format!("malformed message: {e}"),
@@ -279,118 +663,19 @@ async fn handle_frame(
         },
         Action::Deny(reason) => {
             session.metrics.refused_updates.inc();
-            tracing::info!(conn = conn.id, doc = %session.key, role = %session.claims.role, %reason, "update refused");
+            tracing::info!(conn = conn.id, doc = %session.key, role = %session.role, %reason, "update refused");
             let frame = Bytes::from(encode_permission_denied(&reason));
-            if conn.out.try_send(frame).is_err() {
-                return Err(Close {
+            return match conn.link.push(frame) {
+                Pushed::Full(_) => Err(Close {
                     code: CloseCode::TooSlow,
                     reason: "too slow: outgoing queue full".into(),
-                });
-            }
-            return Ok(());
+                }),
+                Pushed::Queued | Pushed::Gone => Ok(None),
+            };
         }
-        Action::Ignore => return Ok(()),
+        Action::Ignore => return Ok(None),
     };
-    doc.tx.send(cmd).await.map_err(|_| Close {
-        code: CloseCode::InternalError,
-        reason: "document reloaded; reconnect".into(),
-    })
-}
-
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut out: mpsc::Receiver<Bytes>,
-    conn: ConnHandle,
-    ping_every: Duration,
-    last_seen: Arc<LastSeen>,
-    metrics: Arc<Metrics>,
-) {
-    let mut kick = conn.kick.subscribe();
-    let mut ping = tokio::time::interval(ping_every);
-    ping.tick().await;
-    // y-websocket closes a socket that received no message for 30 s (pings do not count in a
-    // browser): a connection that was sent nothing for IDLE_NUDGE gets an empty awareness
-    // message, which changes nothing on the client.
-    let mut nudge = tokio::time::interval(IDLE_NUDGE / 3);
-    nudge.tick().await;
-    let mut last_write = Instant::now();
-    loop {
-        tokio::select! {
-            biased;
-            _ = kick.changed() => break,
-            frame = out.recv() => {
-                let Some(frame) = frame else { break };
-                // A peer that stops reading blocks the flush; the kick must still get through.
-                tokio::select! {
-                    biased;
-                    _ = kick.changed() => break,
-                    written = write_batch(&mut sink, frame, &mut out, &conn.queued) => {
-                        if written.is_err() {
-                            conn.kick(CloseCode::GoingAway, "connection lost");
-                            return;
-                        }
-                        last_write = Instant::now();
-                    }
-                }
-            }
-            _ = nudge.tick() => {
-                if last_write.elapsed() >= IDLE_NUDGE {
-                    let frame = Message::Binary(Bytes::from_static(EMPTY_AWARENESS));
-                    let sent = tokio::time::timeout(ping_every, sink.send(frame)).await;
-                    if !matches!(sent, Ok(Ok(()))) {
-                        conn.kick(CloseCode::GoingAway, "connection lost");
-                        return;
-                    }
-                    last_write = Instant::now();
-                }
-            }
-            _ = ping.tick() => {
-                if last_seen.silent_for() > ping_every * 3 {
-                    if conn.kick(CloseCode::TooSlow, "no answer to keepalive pings") {
-                        tracing::info!(conn = conn.id, "no answer to keepalive pings, closing");
-                        metrics.slow_clients_closed.inc();
-                    }
-                    break;
-                }
-                let pinged = tokio::time::timeout(ping_every, sink.send(Message::Ping(Bytes::new()))).await;
-                if !matches!(pinged, Ok(Ok(()))) {
-                    conn.kick(CloseCode::GoingAway, "connection lost");
-                    return;
-                }
-            }
-        }
-    }
-    let close = conn.kick.borrow().clone();
-    if let Some(close) = close {
-        let frame = Message::Close(Some(CloseFrame {
-            code: close.code.code(),
-            reason: truncate_reason(&close.reason).into(),
-        }));
-        // A peer that does not read cannot take the close frame either; don't wait for it long.
-        let _ = tokio::time::timeout(CLOSE_GRACE, sink.send(frame)).await;
-    }
-    let _ = tokio::time::timeout(CLOSE_GRACE, sink.close()).await;
-}
-
-/// Writes `first` and whatever else is queued, then flushes once.
-async fn write_batch(
-    sink: &mut SplitSink<WebSocket, Message>,
-    first: Bytes,
-    out: &mut mpsc::Receiver<Bytes>,
-    queued: &Queued,
-) -> Result<(), axum::Error> {
-    queued.done(first.len());
-    sink.feed(Message::Binary(first)).await?;
-    for _ in 1..MAX_FRAMES_PER_FLUSH {
-        match out.try_recv() {
-            Ok(frame) => {
-                queued.done(frame.len());
-                sink.feed(Message::Binary(frame)).await?
-            }
-            Err(_) => break,
-        }
-    }
-    sink.flush().await
+    Ok(Some(cmd))
 }
 
 /// Close reasons are limited to 123 bytes by RFC 6455.
@@ -400,4 +685,29 @@ fn truncate_reason(reason: &str) -> String {
         end -= 1;
     }
     reason[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an idle connection keeps besides its task (see docs/benchmarks.md, "Socket layer"):
+    /// the socket's framing state and its link hold no buffer, only a few words each.
+    #[test]
+    fn an_idle_connection_holds_no_buffer() {
+        let sock = std::mem::size_of::<Sock<UpgradedIo>>();
+        let link = std::mem::size_of::<Link>();
+        eprintln!(
+            "Sock {sock} B, Link {link} B, Writing {} B, Parser {} B",
+            std::mem::size_of::<Writing>(),
+            std::mem::size_of::<Parser>()
+        );
+        assert!(sock <= 512, "the socket state is {sock} bytes");
+        assert!(link <= 160, "the link is {link} bytes");
+        let l = Link::new(1 << 20, 16);
+        assert!(matches!(l.push(Bytes::from_static(b"abc")), Pushed::Queued));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(matches!(l.poll_next(&mut cx), Poll::Ready(Some(_))));
+        assert!(l.poll_next(&mut cx).is_pending(), "drained");
+    }
 }

@@ -7,7 +7,7 @@
 //   node yws.mjs <scenario> --base ws://127.0.0.1:PORT/ws/BOARD --doc DOCNAME \
 //       --token TOKEN [--token2 TOKEN2] [--clients N] [--text STRING] [--timeout-ms MS]
 //
-// Scenarios: two-converge, late-joiner, many-converge, write, read,
+// Scenarios: two-converge, late-joiner, many-converge, write, read, read-big,
 //            awareness-leave, denied, denied-keyless, presence-reconnect
 //            (see README.md and the functions below).
 //
@@ -32,6 +32,7 @@ const SCENARIOS = {
   'many-converge': manyConverge,
   write: writeScenario,
   read: readScenario,
+  'read-big': readBig,
   'awareness-leave': awarenessLeave,
   denied,
   'denied-keyless': deniedKeyless,
@@ -355,6 +356,23 @@ async function readScenario () {
   setStage(`waiting for Y.Text "t" to contain ${JSON.stringify(args.text)}`)
   await waitUntil(() => doc.getText('t').toString().includes(args.text))
   return { ok: true, text: doc.getText('t').toString() }
+}
+
+/**
+ * read-big: joins, waits until Y.Text "t" ends with --text (the marker a big document was
+ * written with, last) and reports its length and how long the sync took; the text itself
+ * stays here (it may be megabytes).
+ */
+async function readBig () {
+  const started = Date.now()
+  const doc = new Y.Doc()
+  const p = openProvider(doc, args.token)
+  setStage('waiting for the sync step 2 of a big document')
+  await whenSynced(p)
+  const syncedMs = Date.now() - started
+  setStage(`waiting for Y.Text "t" to end with ${JSON.stringify(args.text)}`)
+  await waitUntil(() => doc.getText('t').toString().endsWith(args.text))
+  return { ok: true, length: doc.getText('t').length, syncedMs }
 }
 
 /**
