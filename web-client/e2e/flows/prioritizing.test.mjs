@@ -3,7 +3,7 @@
 // linked to the gap row it answers, and the advice report that shows all of it.
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import { flow, facTab, poll, keptToken, BASE, FT, apiOk, createBoard, invite, exportBoard, tid, openBoard, addCard, waitCardText } from '../harness.mjs'
+import { flow, facTab, poll, keptToken, BASE, FT, apiOk, createBoard, invite, exportBoard, tid, openBoard, addCard, waitCardText, axeRun } from '../harness.mjs'
 
 /** Adds a gap row through the page and types its onderwerp; returns the row's id. */
 async function addRow (page, onderwerp) {
@@ -26,13 +26,21 @@ async function ranked (scope, round) {
   })))
 }
 
-flow('voting that decides: a round over gap rows and cards, bars ranked on every screen, top 2 made priorities, a bouwsteen linked to its gap row, all in the report', async (s) => {
+flow('voting that decides: a round over gap rows and cards, bars ranked on every screen, top 2 made priorities, a bouwsteen linked to its gap row, all in the report (axe: nothing serious on these screens)', async (s) => {
   const board = await createBoard('Beslissen')
   const [invE, invM, invO] = [await invite(board, 'employer'), await invite(board, 'employee'), await invite(board, 'observer')]
   const { page: fac } = await openBoard(await s.context({}, 'facilitator'), `${BASE}/?board=${board}#token=${FT}`, 'Fien')
   const { page: employer } = await openBoard(await s.context({}, 'employer'), invE.url, 'Erik')
   const { page: employee } = await openBoard(await s.context({}, 'employee'), invM.url, 'Mia')
   const { page: room } = await openBoard(await s.context({ viewport: { width: 1920, height: 1080 } }, 'observer'), invO.url, 'Zaal')
+  // axe (WCAG 2 A/AA) on each new screen of this flow: nothing serious or critical.
+  const found = []
+  const check = async (page, label) => {
+    const r = await axeRun(page, label)
+    assert.ok(r.passed > 5, `axe ran on the ${label} (${r.passed} rules passed)`)
+    s.note(`${label}: ${r.passed} rules passed, ${r.serious.length} serious/critical, ${r.other.length} lesser`)
+    found.push(...r.serious)
+  }
 
   const b1 = await addCard(employer, 'bouwstenen', 'Ontwikkelbudget')
   const b2 = await addCard(employer, 'bouwstenen', 'Gezond roosteren')
@@ -49,6 +57,7 @@ flow('voting that decides: a round over gap rows and cards, bars ranked on every
   assert.equal(await tid(fac, 'round-pick-bouwstenen').isChecked(), true, 'Bouwstenen is picked by default')
   await tid(fac, 'round-pick-gap').check()
   await tid(fac, 'round-budget').fill('3')
+  await check(fac, 'cockpit: the round picker')
   await tid(fac, 'round-open').click()
   const { value: round } = await poll(async () => Object.entries((await exportBoard(board)).documents.control.rounds ?? {}).find(([, r]) => r.status === 'open')?.[0],
     { message: 'an open round' })
@@ -60,6 +69,7 @@ flow('voting that decides: a round over gap rows and cards, bars ranked on every
   await tid(employee, `vote-row-${g1}`).click()
   await poll(async () => /1/.test(await tid(employee, `row-${g1}`).locator('.card-myvotes').textContent()), { message: 'employee: one dot on the row' })
   await tid(employee, `vote-row-${g1}`).click()
+  await check(employee, 'employee: dots on gap rows')
   await tid(employee, 'tab-canvas').click()
   await tid(employee, `vote-${b1}`).click()
   await tid(employer, `vote-row-${g1}`).click()
@@ -103,6 +113,8 @@ flow('voting that decides: a round over gap rows and cards, bars ranked on every
       { message: `${who}: the first two marked as priorities 1 and 2` })
   }
   assert.match(await tid(room, `result-${round}`).textContent(), /prioriteit 1/)
+  await check(room, 'room screen: ranked results with priorities')
+  await check(fac, 'cockpit: ranked results, top N')
 
   // A bouwsteen answers a gap row: picked in the card's label editor.
   await tid(employer, `card-${b2}`).locator('.card-labels summary').click()
@@ -112,6 +124,8 @@ flow('voting that decides: a round over gap rows and cards, bars ranked on every
   await poll(async () => (await exportBoard(board)).documents.canvas.cards[b2].gapRow === g2, { message: 'the link on the server' })
   await poll(async () => /Nachtdiensten/.test(await tid(tid(fac, `card-${b2}`), 'tag-gaprow').textContent({ timeout: 200 })), { message: 'the facilitator sees the link on the card' })
   await waitCardText(fac, b2, 'Gezond roosteren', 'the linked card keeps its text')
+  await check(employer, 'employer: the gap row picker in the label editor')
+  assert.deepEqual(found, [], `axe found ${found.length} serious or critical violation(s):\n${found.join('\n')}`)
 
   // The advice report: priorities, the ranked results with bars, the bouwsteen under its gap row.
   await tid(fac, 'advice-panel').scrollIntoViewIfNeeded()
