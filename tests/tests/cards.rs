@@ -3,7 +3,8 @@
 //! sections, the locks and who made the card, and every refusal is a JSON error that names its
 //! code; an allowed move reaches every connected replica with the card's id, text, labels and
 //! server fields intact, and its author can still edit it. Taking back one's own deletion
-//! (`POST .../cards/{card}/restore`) writes the card back as it was, for its author only.
+//! (`POST .../cards/{card}/restore`, `.../rows/{row}/restore`) writes the card or gap row back as
+//! it was, for its author only.
 
 use std::time::Duration;
 
@@ -36,6 +37,17 @@ async fn restore(t: &Tafel, board: &str, tok: &str, card: &str) -> (u16, Value) 
         t,
         Method::POST,
         &format!("/api/boards/{board}/cards/{card}/restore"),
+        tok,
+        None,
+    )
+    .await
+}
+
+async fn restore_row(t: &Tafel, board: &str, tok: &str, row: &str) -> (u16, Value) {
+    call(
+        t,
+        Method::POST,
+        &format!("/api/boards/{board}/rows/{row}/restore"),
         tok,
         None,
     )
@@ -351,4 +363,82 @@ async fn only_the_author_restores_their_deleted_card_as_it_was() {
     let refusals = w2.seen().denied.len();
     w2.remove_item("cards", "weg");
     w2.assert_refused(refusals, "not-your-item", T).await;
+}
+
+/// The same for a gap row: the employer who added it deletes it; the server kept it, and only
+/// they restore it (a fellow employer, who may edit gap rows, gets 403), under the same id and
+/// equal to what was deleted (texts, partijen, owner, author, createdAt), on every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_deleter_restores_their_deleted_gap_row_as_it_was() {
+    let t = Tafel::start_embedded();
+    let board = create_board(&t).await;
+    let e1_tok = token(Role::Employer, &board, "e1");
+    let e2_tok = token(Role::Employer, &board, "e2");
+    let e1 = connect(&t, &board, "gap", &e1_tok).await;
+    e1.add_item(
+        "rows",
+        "rij",
+        json!({"partijen": ["OR", "HR"]}),
+        "onderwerp",
+        "Ploegendienst na je 60e",
+    );
+    let e2 = connect(&t, &board, "gap", &e2_tok).await;
+    assert!(
+        tafel_tests::eventually(T, || e2.items("rows")["rij"]["owner"].is_string()).await,
+        "the row arrives stamped"
+    );
+    let before = e2.items("rows")["rij"].clone();
+    assert!(before["author"].is_string() && before["createdAt"].is_number());
+    assert_eq!(before["onderwerp"], "Ploegendienst na je 60e");
+
+    e1.remove_item("rows", "rij");
+    assert!(
+        tafel_tests::eventually(T, || e2.items("rows").get("rij").is_none()).await,
+        "the deletion reaches the colleague"
+    );
+    // The trash is written just after the deletion is accepted: wait until the deleter's
+    // restore finds it — but first, once it is there, the colleague is refused.
+    let mut found = false;
+    for _ in 0..50 {
+        let a = restore_row(&t, &board, &e2_tok, "rij").await;
+        if a.0 != 404 {
+            assert_refused(&a, 403, "permission-denied", "not-your-item");
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "the server kept the deleted row");
+    let a = restore_row(&t, &board, &e1_tok, "nooit-bestaan").await;
+    assert_refused(&a, 404, "not-found", "no deleted row");
+    // A card's restore does not find a row of the same id.
+    let a = restore(&t, &board, &e1_tok, "rij").await;
+    assert_refused(&a, 404, "not-found", "no deleted card");
+    assert!(e2.items("rows").get("rij").is_none(), "still deleted");
+
+    let answer = restore_row(&t, &board, &e1_tok, "rij").await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    for c in [&e1, &e2] {
+        assert!(
+            tafel_tests::eventually(T, || c.items("rows").get("rij").is_some()).await,
+            "the restored row reaches every replica"
+        );
+    }
+    assert_eq!(
+        e2.items("rows")["rij"],
+        before,
+        "the restored row equals the deleted one"
+    );
+    // Once only.
+    let a = restore_row(&t, &board, &e1_tok, "rij").await;
+    assert_refused(&a, 404, "not-found", "no deleted row");
+    // Editable again: the deleter's edit reaches the colleague, unrefused.
+    let refusals = e1.seen().denied.len();
+    e1.append_item_text("rows", "rij", "onderwerp", " in de zorg");
+    assert!(
+        e2.wait(T, |_| e2.items("rows")["rij"]["onderwerp"]
+            == "Ploegendienst na je 60e in de zorg")
+            .await
+    );
+    assert_eq!(e1.seen().denied.len(), refusals, "no refusal");
 }

@@ -191,7 +191,10 @@ export function createActions(app: BoardApp) {
     },
     setPartijen: (id, partijen) => ym.setPartijen(app.doc('gap'), id, partijen),
     removeRow: (id) => {
-      if (window.confirm(t('confirm.removeRow'))) ym.removeRow(app.doc('gap'), id)
+      if (!window.confirm(t('confirm.removeRow'))) return
+      ym.removeRow(app.doc('gap'), id)
+      // The server keeps a gap row one deleted, as a canvas card: undo can bring it back.
+      app.deleted('gap', id)
     },
     hideRow: (id) => void control({ action: 'hide', row: id }),
     spotlight: (id) => facilitator.presentation(true, `row:${id}`),

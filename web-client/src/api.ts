@@ -121,6 +121,11 @@ export class Api {
     return this.json('POST', `/api/boards/${board}/cards/${encodeURIComponent(card)}/restore`)
   }
 
+  /** Takes back one's own deletion of a gap row (the server kept it). */
+  restoreRow(board: string, row: string): Promise<{ ok: boolean }> {
+    return this.json('POST', `/api/boards/${board}/rows/${encodeURIComponent(row)}/restore`)
+  }
+
   control<T = { ok: boolean }>(board: string, command: Record<string, unknown>): Promise<T> {
     return this.json('POST', `/api/boards/${board}/control`, command)
   }

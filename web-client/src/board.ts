@@ -75,7 +75,7 @@ export interface BoardApp {
   rights(snap?: vm.Snapshot): Rights
   doc(name: DocName): Y.Doc
   notify(text: string): void
-  /** The user deleted their card `id` of `doc`: undo may restore it through the server. */
+  /** The user deleted their card or gap row `id` of `doc`: undo may restore it through the server. */
   deleted(doc: DocName, id: string): void
 }
 
@@ -107,10 +107,15 @@ export async function openBoard(root: HTMLElement, info: BoardSummary, token: st
     invite: null, qrShown: false, people: null, audit: null, hidden: null, offset: 0, focusCard: null, unsaved: [], poster: false,
   } as Omit<BoardState, 'presence'> as BoardState
 
-  const undo = new Undo(schedule, async (id) => {
+  const undo = new Undo(schedule, async (root, id) => {
     try {
-      await api.restoreCard(info.id, id)
-      app.notify(t('undo.restored'))
+      if (root === 'rows') {
+        await api.restoreRow(info.id, id)
+        app.notify(t('undo.restoredRow'))
+      } else {
+        await api.restoreCard(info.id, id)
+        app.notify(t('undo.restored'))
+      }
     } catch (e) {
       app.notify(t('notice.failed', { reason: e instanceof Error ? e.message : String(e) }))
     }

@@ -84,3 +84,45 @@ flow('undo brings back one\'s own deleted card (after the confirmation), the sam
   await typeInto(tid(tid(me, `card-${id}`), 'card-text'), ' vanaf dag één')
   await waitCardText(colleague, id, 'Een leerbudget voor iedereen vanaf dag één', 'my edit after the restore reaches the colleague')
 })
+
+flow('undo brings back one\'s own deleted gap row (after the confirmation), the same row for a second browser', async (s) => {
+  const board = await createBoard('Rij terughalen')
+  const inv = await invite(board, 'employer')
+  const { page: me } = await openBoard(await s.context({}, 'me'), inv.url, 'Els')
+  const { page: colleague } = await openBoard(await s.context({}, 'colleague'), inv.url, 'Erik')
+  await tid(me, 'tab-gap').click()
+  await tid(colleague, 'tab-gap').click()
+  await tid(me, 'add-row').click()
+  const row = me.locator('[data-testid^="row-"][class~="gap-row"]').first()
+  await row.waitFor()
+  const id = (await row.getAttribute('data-testid')).slice('row-'.length)
+  await tid(row, 'row-onderwerp').fill('Ploegendienst na je 60e')
+  await tid(row, 'row-partijen').fill('OR, HR')
+  await tid(row, 'row-partijen').press('Tab')
+  const subject = async (page) => (await tid(page, `row-${id}`).count()) === 1 && (await tid(tid(page, `row-${id}`), 'row-onderwerp').inputValue())
+  await poll(async () => (await subject(colleague)) === 'Ploegendienst na je 60e', { message: 'the colleague sees the row' })
+  await poll(async () => {
+    const r = (await exportBoard(board)).documents.gap.rows[id]
+    return r?.onderwerp === 'Ploegendienst na je 60e' && r?.partijen?.join(',') === 'OR,HR'
+  }, { message: 'the row stored with its partijen' })
+  const before = (await exportBoard(board)).documents.gap.rows[id]
+  const asked = []
+  me.once('dialog', (d) => { asked.push(d.message()); void d.dismiss() })
+  await tid(tid(me, `row-${id}`), 'remove-row').click()
+  await never(async () => (await tid(me, `row-${id}`).count()) === 0, { duration: 800, message: 'the row went without a yes' })
+  assert.match(asked[0] ?? '', /Deze rij verwijderen\?/)
+  me.once('dialog', (d) => void d.accept())
+  await tid(tid(me, `row-${id}`), 'remove-row').click()
+  await poll(async () => (await tid(colleague, `row-${id}`).count()) === 0, { message: 'the deletion reaches the colleague' })
+  assert.equal((await exportBoard(board)).documents.gap.rows[id], undefined, 'the server no longer has it on the board')
+  await poll(async () => !(await tid(me, 'undo').isDisabled()), { message: 'undo offered after the deletion' })
+  await tid(me, 'undo').click()
+  await poll(async () => (await subject(colleague)) === 'Ploegendienst na je 60e', { message: 'the row is back for the colleague' })
+  await poll(async () => (await subject(me)) === 'Ploegendienst na je 60e', { message: 'and for me' })
+  assert.deepEqual((await exportBoard(board)).documents.gap.rows[id], before, 'the same row: id, subject, partijen, owner, author, createdAt')
+  assert.equal(await tid(tid(colleague, `row-${id}`), 'row-partijen').inputValue(), 'OR, HR')
+  assert.match(await tid(me, 'notice').textContent(), /Verwijderde rij teruggezet/)
+  // Still mine: I type on in it, the colleague sees it.
+  await typeInto(tid(tid(me, `row-${id}`), 'row-onderwerp'), ' in de zorg')
+  await poll(async () => (await subject(colleague)) === 'Ploegendienst na je 60e in de zorg', { message: 'my edit after the restore reaches the colleague' })
+})

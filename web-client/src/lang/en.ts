@@ -87,6 +87,7 @@ export const en: Record<Key, string> = {
   'card.moved': 'Moved to {section}',
   'canvas.dropHere': 'Drop here',
   'undo.restored': 'Deleted card restored',
+  'undo.restoredRow': 'Deleted row restored',
   'card.remove': 'Remove card',
   'card.hide': 'Hide',
   'card.restore': 'Restore',

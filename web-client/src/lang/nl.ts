@@ -86,6 +86,7 @@ export const nl = {
   'card.moved': 'Verplaatst naar {section}',
   'canvas.dropHere': 'Hier neerzetten',
   'undo.restored': 'Verwijderde kaart teruggezet',
+  'undo.restoredRow': 'Verwijderde rij teruggezet',
   'card.remove': 'Kaart verwijderen',
   'card.hide': 'Verbergen',
   'card.restore': 'Terugzetten',
