@@ -7,7 +7,8 @@
 //! - [`registry`]: one live document per `board/doc`, loaded once, unloaded when idle.
 //! - [`doc`]: the document actor — apply, store, then forward; awareness; compaction.
 //! - [`ws`]: one WebSocket connection, one task — reading, writing from the shared frames, keepalive.
-//! - [`wsframe`]: WebSocket framing (RFC 6455, server side) without a read or write buffer.
+//! - [`wsframe`]: WebSocket framing (RFC 6455, server side) without a read or write buffer, on
+//!   tungstenite's frame header, opcodes and close codes.
 //! - [`domain`]: the board's domain apart from HTTP: the facilitator's commands as typed
 //!   values and a pure `apply(state, command, now)`.
 //! - [`edge`]: what HTTP handlers share: state, errors, the token extractors.

@@ -32,8 +32,7 @@ use crate::domain::state::Participant;
 use crate::metrics::Metrics;
 use crate::registry::{DocHandle, JoinFailure, Registry};
 use crate::wsframe::{
-    header, FrameError, Inbound, Parser, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING,
-    OP_PONG,
+    header, CloseCode as WireClose, Control, Data, FrameError, Inbound, OpCode, Parser, MAX_HEADER,
 };
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -195,7 +194,7 @@ async fn run<Io: AsyncRead + AsyncWrite + Unpin>(
                         }
                         break None;
                     }
-                    sock.control(OP_PING, Bytes::new());
+                    sock.control(Control::Ping, Bytes::new());
                     next_ping = now + ping_every;
                 }
                 // y-websocket closes a socket that received no message for 30 s (pings do not
@@ -230,13 +229,17 @@ async fn run<Io: AsyncRead + AsyncWrite + Unpin>(
                 break None;
             }
             Event::Message(Inbound::Close(code, _)) => {
-                break Some(
-                    if (1000..5000).contains(&code) && !matches!(code, 1005 | 1006 | 1015) {
-                        code
-                    } else {
-                        CloseCode::Normal.code()
-                    },
+                // Echoed unless it is one a close frame may not carry.
+                let sendable = !matches!(
+                    code,
+                    WireClose::Status | WireClose::Abnormal | WireClose::Tls
                 );
+                let code = u16::from(code);
+                break Some(if sendable && (1000..5000).contains(&code) {
+                    code
+                } else {
+                    CloseCode::Normal.code()
+                });
             }
             Event::Message(Inbound::Text) => {
                 conn.kick(
@@ -309,7 +312,7 @@ struct Writing {
     head: [u8; MAX_HEADER],
     head_len: u8,
     head_pos: u8,
-    opcode: u8,
+    opcode: OpCode,
     msg: Bytes,
     /// Bytes of `msg` written.
     pos: usize,
@@ -318,7 +321,7 @@ struct Writing {
 }
 
 impl Writing {
-    fn new(opcode: u8, msg: Bytes) -> Writing {
+    fn new(opcode: OpCode, msg: Bytes) -> Writing {
         let mut w = Writing {
             head: [0; MAX_HEADER],
             head_len: 0,
@@ -337,7 +340,7 @@ impl Writing {
         let opcode = if self.pos == 0 {
             self.opcode
         } else {
-            OP_CONTINUATION
+            OpCode::Data(Data::Continue)
         };
         self.head_len = header(
             &mut self.head,
@@ -418,16 +421,19 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Sock<Io> {
     }
 
     /// Queues a control frame to go at the next frame boundary (unless one is being written).
-    fn control(&mut self, opcode: u8, payload: Bytes) {
+    fn control(&mut self, opcode: Control, payload: Bytes) {
         if self.control.as_ref().is_none_or(Writing::at_boundary) {
-            self.control = Some(Writing::new(opcode, payload));
+            self.control = Some(Writing::new(OpCode::Control(opcode), payload));
         }
     }
 
     /// An empty awareness message, unless a message is being written.
     fn nudge(&mut self) {
         if self.data.is_none() {
-            self.data = Some(Writing::new(OP_BINARY, Bytes::from_static(EMPTY_AWARENESS)));
+            self.data = Some(Writing::new(
+                OpCode::Data(Data::Binary),
+                Bytes::from_static(EMPTY_AWARENESS),
+            ));
             self.last_write = Instant::now();
         }
     }
@@ -470,7 +476,9 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Sock<Io> {
                 continue;
             }
             match link.map(|l| l.poll_next(cx)) {
-                Some(Poll::Ready(Some(frame))) => self.data = Some(Writing::new(OP_BINARY, frame)),
+                Some(Poll::Ready(Some(frame))) => {
+                    self.data = Some(Writing::new(OpCode::Data(Data::Binary), frame))
+                }
                 _ => break Poll::Ready(Ok(())),
             }
         };
@@ -497,7 +505,7 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Sock<Io> {
                 }
                 match m {
                     Inbound::Ping(payload) => {
-                        self.control(OP_PONG, Bytes::from(payload));
+                        self.control(Control::Pong, Bytes::from(payload));
                         if let Poll::Ready(Err(_)) = self.poll_write_queued(cx, Some(link)) {
                             return Poll::Ready(Event::Lost);
                         }
@@ -546,7 +554,10 @@ impl<Io: AsyncRead + AsyncWrite + Unpin> Sock<Io> {
         payload.extend_from_slice(truncate_reason(reason).as_bytes());
         let sent = tokio::time::timeout(CLOSE_GRACE, async {
             poll_fn(|cx| self.poll_finish_frame(cx)).await?;
-            self.control = Some(Writing::new(OP_CLOSE, Bytes::from(payload)));
+            self.control = Some(Writing::new(
+                OpCode::Control(Control::Close),
+                Bytes::from(payload),
+            ));
             poll_fn(|cx| self.poll_write_queued(cx, None)).await?;
             poll_fn(|cx| Pin::new(&mut self.io).poll_shutdown(cx)).await
         })

@@ -1,43 +1,57 @@
-//! WebSocket framing (RFC 6455), server side, no extensions: a parser that is fed whatever
-//! bytes one read returned and keeps only a partial header and the message being assembled
-//! (never a read buffer of its own), and the headers for frames written straight from a shared
-//! `Bytes` (large messages as a first frame and continuation frames, each a slice of it).
+//! WebSocket framing (RFC 6455), server side, no extensions, on tungstenite's wire format: a
+//! parser that is fed whatever bytes one read returned and keeps only a partial header and the
+//! message being assembled (never a read buffer of its own), and the headers for frames written
+//! straight from a shared `Bytes` (large messages as a first frame and continuation frames,
+//! each a slice of it).
 //!
-//! Why not tungstenite here: it allocates its read buffer when the socket is made and keeps
-//! the largest capacity it ever reached, and it copies every outgoing payload into the
-//! connection's write buffer; an idle connection then costs its read buffer, and a 20 MB first
-//! sync costs 20 MB per joiner. See docs/benchmarks.md ("Socket layer").
+//! From tungstenite (`tungstenite::protocol::frame`): the frame header itself — parsing
+//! ([`FrameHeader::parse`]: the FIN and reserved bits, the opcode, the length in its three
+//! forms, the mask; unknown opcodes refused) and writing ([`FrameHeader::format`], the
+//! shortest length form, into a stack array) — and the opcodes ([`OpCode`]) and close codes
+//! ([`CloseCode`]).
+//!
+//! Ours, because tungstenite does not expose it without its buffers: keeping the partial
+//! header (at most 14 bytes) between reads until `FrameHeader::parse` has all of it; the
+//! server's rules on a parsed header (masked client frames, no reserved bits, control frames
+//! final and at most 125 bytes, the message limit checked at the header before any payload);
+//! unmasking the payload (tungstenite's mask module is private; a few lines); assembling a
+//! message across continuation frames; and writing a message as slices of one shared `Bytes`.
+//!
+//! Why not tungstenite's `WebSocket`/`FrameSocket` here: it allocates its read buffer when the
+//! socket is made and keeps the largest capacity it ever reached, and it copies every outgoing
+//! payload into the connection's write buffer; an idle connection then costs its read buffer,
+//! and a 20 MB first sync costs 20 MB per joiner. See docs/benchmarks.md ("Socket layer").
+
+use std::io::Cursor;
+
+use tungstenite::error::{Error as WsError, ProtocolError};
+pub use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
 
 /// Largest header of a frame the server writes (unmasked: 2 + 8 bytes of length).
 pub const MAX_HEADER: usize = 10;
+/// Largest header of a frame a client writes (masked: 2 + 8 bytes of length + 4 of mask).
+const MAX_CLIENT_HEADER: usize = 14;
 /// Largest control frame payload.
-const MAX_CONTROL: usize = 125;
+const MAX_CONTROL: u64 = 125;
 /// Most bytes reserved up front for a message whose length a header announced; beyond it the
 /// message grows as its bytes arrive (a header alone must not make the server allocate much).
 const MAX_RESERVE: usize = 64 * 1024;
 
-pub const OP_CONTINUATION: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xA;
-
-/// Writes the header of an unmasked frame into `buf`; returns its length.
-pub fn header(buf: &mut [u8; MAX_HEADER], fin: bool, opcode: u8, len: usize) -> usize {
-    buf[0] = if fin { 0x80 } else { 0 } | (opcode & 0x0F);
-    if len < 126 {
-        buf[1] = len as u8;
-        2
-    } else if len <= u16::MAX as usize {
-        buf[1] = 126;
-        buf[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        4
-    } else {
-        buf[1] = 127;
-        buf[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        10
-    }
+/// Writes the header of an unmasked frame into `buf` (tungstenite's format); returns its
+/// length.
+pub fn header(buf: &mut [u8; MAX_HEADER], fin: bool, opcode: OpCode, len: usize) -> usize {
+    let head = FrameHeader {
+        is_final: fin,
+        opcode,
+        mask: None,
+        ..FrameHeader::default()
+    };
+    let mut out: &mut [u8] = &mut buf[..];
+    // An unmasked header is at most MAX_HEADER bytes, so writing into `buf` cannot run out.
+    head.format(len as u64, &mut out)
+        .expect("an unmasked header fits in MAX_HEADER bytes");
+    MAX_HEADER - out.len()
 }
 
 /// A complete message (or control frame) from the client.
@@ -48,8 +62,8 @@ pub enum Inbound {
     Text,
     Ping(Vec<u8>),
     Pong,
-    /// The client closes: its code (1005 when it gave none) and reason.
-    Close(u16, String),
+    /// The client closes: its code ([`CloseCode::Status`], 1005, when it gave none) and reason.
+    Close(CloseCode, String),
 }
 
 /// Why the byte stream cannot be read on.
@@ -64,7 +78,7 @@ pub enum FrameError {
 /// The frame being read.
 #[derive(Debug)]
 struct Frame {
-    opcode: u8,
+    opcode: OpCode,
     fin: bool,
     mask: [u8; 4],
     /// Payload bytes still to come.
@@ -77,11 +91,12 @@ struct Frame {
 #[derive(Debug)]
 pub struct Parser {
     max_message: usize,
-    head: [u8; 14],
+    /// The header read so far, until [`FrameHeader::parse`] has all of it.
+    head: [u8; MAX_CLIENT_HEADER],
     head_len: usize,
     frame: Option<Frame>,
-    /// The data message being assembled (opcode, bytes) across continuation frames.
-    message: Option<(u8, Vec<u8>)>,
+    /// The data message being assembled (text or binary, bytes) across continuation frames.
+    message: Option<(Data, Vec<u8>)>,
     /// A control frame's payload (up to 125 bytes).
     control: Vec<u8>,
 }
@@ -90,7 +105,7 @@ impl Parser {
     pub fn new(max_message: usize) -> Parser {
         Parser {
             max_message,
-            head: [0; 14],
+            head: [0; MAX_CLIENT_HEADER],
             head_len: 0,
             frame: None,
             message: None,
@@ -126,18 +141,16 @@ impl Parser {
             frame.remaining -= take as u64;
             frame.done += take as u64;
             let sink = match frame.opcode {
-                OP_CLOSE | OP_PING | OP_PONG => Some(&mut self.control),
-                _ => match &mut self.message {
-                    Some((OP_BINARY, data)) => Some(data),
+                OpCode::Control(_) => Some(&mut self.control),
+                OpCode::Data(_) => match &mut self.message {
+                    Some((Data::Binary, data)) => Some(data),
                     _ => None, // a text message: skipped
                 },
             };
             if let Some(sink) = sink {
                 let start = sink.len();
                 sink.extend_from_slice(chunk);
-                for (i, b) in sink[start..].iter_mut().enumerate() {
-                    *b ^= mask[((phase + i as u64) % 4) as usize];
-                }
+                unmask(&mut sink[start..], mask, phase);
             }
             if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
                 self.end_frame(out)?;
@@ -146,88 +159,72 @@ impl Parser {
         Ok(())
     }
 
-    /// Takes header bytes from `input` (as many as the header needs); returns how many.
+    /// Takes header bytes from `input` (as many as the header needs, parsed by tungstenite);
+    /// returns how many.
     fn read_header(&mut self, input: &[u8]) -> Result<usize, FrameError> {
-        let mut used = 0;
-        let mut need = 2;
-        loop {
-            if self.head_len >= 2 {
-                need =
-                    2 + match self.head[1] & 0x7F {
-                        126 => 2,
-                        127 => 8,
-                        _ => 0,
-                    } + if self.head[1] & 0x80 != 0 { 4 } else { 0 };
+        let had = self.head_len;
+        let take = (MAX_CLIENT_HEADER - had).min(input.len());
+        self.head[had..had + take].copy_from_slice(&input[..take]);
+        let mut cursor = Cursor::new(&self.head[..had + take]);
+        let parsed = FrameHeader::parse(&mut cursor).map_err(|e| match e {
+            WsError::Protocol(ProtocolError::InvalidOpcode(_)) => {
+                FrameError::Protocol("unknown opcode")
             }
-            if self.head_len >= need {
-                break;
-            }
-            if used == input.len() {
-                return Ok(used);
-            }
-            let take = (need - self.head_len).min(input.len() - used);
-            self.head[self.head_len..self.head_len + take]
-                .copy_from_slice(&input[used..used + take]);
-            self.head_len += take;
-            used += take;
-        }
-        let h = &self.head;
-        let fin = h[0] & 0x80 != 0;
-        if h[0] & 0x70 != 0 {
+            _ => FrameError::Protocol("invalid frame header"),
+        })?;
+        let Some((head, len)) = parsed else {
+            // Not all of the header yet (it is at most 14 bytes, so `input` ran out): keep it.
+            self.head_len = had + take;
+            return Ok(take);
+        };
+        // The header's bytes that came from this `input`; the rest of `input` is payload.
+        let used = cursor.position() as usize - had;
+        self.head_len = 0;
+        if head.rsv1 || head.rsv2 || head.rsv3 {
             return Err(FrameError::Protocol("reserved bits set"));
         }
-        let opcode = h[0] & 0x0F;
-        if h[1] & 0x80 == 0 {
+        let Some(mask) = head.mask else {
             return Err(FrameError::Protocol("unmasked frame from a client"));
-        }
-        let (len, at) = match h[1] & 0x7F {
-            126 => (u64::from(u16::from_be_bytes([h[2], h[3]])), 4),
-            127 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&h[2..10]);
-                (u64::from_be_bytes(b), 10)
-            }
-            n => (u64::from(n), 2),
         };
-        let mut mask = [0u8; 4];
-        mask.copy_from_slice(&h[at..at + 4]);
-        self.head_len = 0;
-        match opcode {
-            OP_CLOSE | OP_PING | OP_PONG => {
-                if !fin {
+        match head.opcode {
+            OpCode::Control(Control::Close | Control::Ping | Control::Pong) => {
+                if !head.is_final {
                     return Err(FrameError::Protocol("fragmented control frame"));
                 }
-                if len > MAX_CONTROL as u64 {
+                if len > MAX_CONTROL {
                     return Err(FrameError::Protocol("control frame too long"));
                 }
                 self.control = Vec::with_capacity(len as usize);
             }
-            OP_TEXT | OP_BINARY => {
+            OpCode::Data(kind @ (Data::Text | Data::Binary)) => {
                 if self.message.is_some() {
                     return Err(FrameError::Protocol("new message inside a fragmented one"));
                 }
                 if len > self.max_message as u64 {
                     return Err(FrameError::TooBig);
                 }
-                let data = if opcode == OP_BINARY {
+                let data = if kind == Data::Binary {
                     Vec::with_capacity((len as usize).min(MAX_RESERVE))
                 } else {
                     Vec::new()
                 };
-                self.message = Some((opcode, data));
+                self.message = Some((kind, data));
             }
-            OP_CONTINUATION => match &self.message {
+            OpCode::Data(Data::Continue) => match &self.message {
                 None => return Err(FrameError::Protocol("continuation without a message")),
                 Some((_, data)) if data.len() as u64 + len > self.max_message as u64 => {
                     return Err(FrameError::TooBig)
                 }
                 Some(_) => {}
             },
-            _ => return Err(FrameError::Protocol("unknown opcode")),
+            // `FrameHeader::parse` refuses these already.
+            OpCode::Data(Data::Reserved(_)) | OpCode::Control(Control::Reserved(_)) => {
+                return Err(FrameError::Protocol("unknown opcode"))
+            }
         }
         self.frame = Some(Frame {
-            opcode,
-            fin,
+            opcode: head.opcode,
+            fin: head.is_final,
             mask,
             remaining: len,
             done: 0,
@@ -241,24 +238,24 @@ impl Parser {
             return Ok(());
         };
         match frame.opcode {
-            OP_PING => out(Inbound::Ping(std::mem::take(&mut self.control))),
-            OP_PONG => {
+            OpCode::Control(Control::Ping) => out(Inbound::Ping(std::mem::take(&mut self.control))),
+            OpCode::Control(Control::Pong) => {
                 self.control = Vec::new();
                 out(Inbound::Pong)
             }
-            OP_CLOSE => {
+            OpCode::Control(Control::Close) => {
                 let c = std::mem::take(&mut self.control);
                 match c.len() {
-                    0 => out(Inbound::Close(1005, String::new())),
+                    0 => out(Inbound::Close(CloseCode::Status, String::new())),
                     1 => return Err(FrameError::Protocol("close frame of one byte")),
                     _ => out(Inbound::Close(
-                        u16::from_be_bytes([c[0], c[1]]),
+                        CloseCode::from(u16::from_be_bytes([c[0], c[1]])),
                         String::from_utf8_lossy(&c[2..]).into_owned(),
                     )),
                 }
             }
             _ if frame.fin => match self.message.take() {
-                Some((OP_BINARY, data)) => out(Inbound::Binary(data)),
+                Some((Data::Binary, data)) => out(Inbound::Binary(data)),
                 Some(_) => out(Inbound::Text),
                 None => {}
             },
@@ -268,18 +265,37 @@ impl Parser {
     }
 }
 
+/// Unmasks payload bytes in place; `phase` is how many bytes of the frame's payload came
+/// before them (tungstenite's own `apply_mask` is not public).
+fn unmask(bytes: &mut [u8], mask: [u8; 4], phase: u64) {
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b ^= mask[((phase + i as u64) % 4) as usize];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A masked client frame.
-    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    const OP_CONTINUATION: OpCode = OpCode::Data(Data::Continue);
+    const OP_TEXT: OpCode = OpCode::Data(Data::Text);
+    const OP_BINARY: OpCode = OpCode::Data(Data::Binary);
+    const OP_CLOSE: OpCode = OpCode::Control(Control::Close);
+    const OP_PING: OpCode = OpCode::Control(Control::Ping);
+    const OP_PONG: OpCode = OpCode::Control(Control::Pong);
+
+    /// A masked client frame (its header written by tungstenite).
+    fn client_frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
         let mask = [0x37, 0xfa, 0x21, 0x3d];
-        let mut head = [0u8; MAX_HEADER];
-        let n = header(&mut head, fin, opcode, payload.len());
-        let mut f = head[..n].to_vec();
-        f[1] |= 0x80;
-        f.extend_from_slice(&mask);
+        let head = FrameHeader {
+            is_final: fin,
+            opcode,
+            mask: Some(mask),
+            ..FrameHeader::default()
+        };
+        let mut f = Vec::new();
+        head.format(payload.len() as u64, &mut f)
+            .expect("into a Vec");
         f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         f
     }
@@ -333,8 +349,8 @@ mod tests {
         assert_eq!(
             parse_in_pieces(&close, 5),
             Ok(vec![
-                Inbound::Close(1000, "ok".into()),
-                Inbound::Close(1005, String::new())
+                Inbound::Close(CloseCode::Normal, "ok".into()),
+                Inbound::Close(CloseCode::Status, String::new())
             ])
         );
         assert_eq!(
@@ -358,6 +374,22 @@ mod tests {
             p.feed(&client_frame(false, OP_PING, b"x"), &mut |_| {}),
             Err(FrameError::Protocol(_))
         ));
+        let mut reserved = client_frame(true, OP_BINARY, b"x");
+        reserved[0] |= 0x40;
+        assert_eq!(
+            Parser::new(100).feed(&reserved, &mut |_| {}),
+            Err(FrameError::Protocol("reserved bits set"))
+        );
+        let mut unknown = client_frame(true, OP_BINARY, b"x");
+        unknown[0] = (unknown[0] & 0xF0) | 0x3;
+        assert_eq!(
+            Parser::new(100).feed(&unknown, &mut |_| {}),
+            Err(FrameError::Protocol("unknown opcode"))
+        );
+        assert_eq!(
+            parse_in_pieces(&client_frame(true, OP_CLOSE, &[0x03]), 1),
+            Err(FrameError::Protocol("close frame of one byte"))
+        );
     }
 
     #[test]
