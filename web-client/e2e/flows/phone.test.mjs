@@ -1,6 +1,6 @@
 // Browser tests: phone (see ../README.md). One test per thing a user does.
 import assert from 'node:assert/strict'
-import { flow, createBoard, invite, control, tid, openBoard, cardText, addCard } from '../harness.mjs'
+import { flow, createBoard, invite, control, tid, openBoard, cardText, addCard, exportBoard, poll } from '../harness.mjs'
 
 flow('phone (390×844, touch): the employee\'s board renders, add-card-themas is tappable, no horizontal scrolling', async (s) => {
   const board = await createBoard('Telefoon')
@@ -19,7 +19,7 @@ flow('phone (390×844, touch): the employee\'s board renders, add-card-themas is
   assert.ok(widths.scroll <= 390 + 1, `no horizontal scrollbar: scrollWidth ${widths.scroll} (viewport 390)`)
 })
 
-flow('on a 390 px phone nothing scrolls sideways with every panel opened: the label editor, the gap board, the own workspace, the staalkaart and the presence bar', async (s) => {
+flow('on a 390 px phone nothing scrolls sideways with every panel opened: the label editor, the move menu, the gap board, the own workspace, the staalkaart, the voting results and the presence bar', async (s) => {
   const board = await createBoard('Telefoon panelen')
   const inv = await invite(board, 'employer')
   const ctx = await s.context({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }, 'employer-phone')
@@ -41,6 +41,11 @@ flow('on a 390 px phone nothing scrolls sideways with every panel opened: the la
   const editor = await tid(page, `card-${id}`).locator('.card-labels').boundingBox()
   const card = await tid(page, `card-${id}`).boundingBox()
   assert.ok(editor.x >= card.x - 1 && editor.x + editor.width <= card.x + card.width + 1, `the label editor stays inside its card (${JSON.stringify({ editor, card })})`)
+  await tid(page, `card-${id}`).locator('.card-labels summary').tap()
+  await tid(page, `move-menu-${id}`).tap()
+  await tid(tid(page, `card-${id}`), 'move-to-themas').waitFor({ state: 'visible' })
+  await check('move menu open')
+  await tid(page, `move-menu-${id}`).tap()
   for (const tab of ['gap', 'party', 'staalkaart']) {
     await tid(page, `tab-${tab}`).tap()
     await page.waitForTimeout(200)
@@ -51,6 +56,12 @@ flow('on a 390 px phone nothing scrolls sideways with every panel opened: the la
   await tid(page, 'poster-toggle').tap()
   await check('poster view')
   await tid(page, 'poster-toggle').tap()
+  // A revealed round: the ranked results with bars above the tabs.
+  await control(board, { action: 'open-round', title: 'Welke bouwsteen eerst?', items: [`canvas/${id}`], budget: 3 })
+  const { value: round } = await poll(async () => Object.entries((await exportBoard(board)).documents.control.rounds ?? {}).find(([, r]) => r.status === 'open')?.[0], { message: 'an open round' })
+  await control(board, { action: 'reveal-round', round })
+  await tid(page, `result-${round}`).waitFor({ state: 'visible' })
+  await check('voting results')
   s.note(widths.join(', '))
 })
 
