@@ -3,6 +3,8 @@
 //! (docs/testing.md, "Mutation testing"). Each test names the claim it shows; each refusal is
 //! checked by its code, next to a positive control that the same kind of edit goes in.
 
+mod support;
+use support::raw_item;
 use tafel_protocol::index::{Index, Owner};
 use tafel_protocol::judge::{
     self, Accepted, Code, Context, Limits, Refusal, Rejection, Writer, YrsView,
@@ -227,43 +229,6 @@ fn canvas_with_card(section: &str) -> (Server, Client) {
     let u = e.add_card(&s, "k1", section);
     assert_eq!(s.takes(Role::Employee, &u).created, vec!["k1".to_string()]);
     (s, e)
-}
-
-/// One hand-made item struct: parent root `root` (or a type id), optional key, then the content
-/// bytes (the ref number first, then the content as yrs writes it).
-fn raw_item(
-    client: u64,
-    clock: u32,
-    parent: Result<&str, (u64, u32)>,
-    key: Option<&str>,
-    content: &[u8],
-) -> Vec<u8> {
-    let mut e = EncoderV1::new();
-    e.write_var(1u32); // one client
-    e.write_var(1u32); // one struct
-    e.write_var(client);
-    e.write_var(clock);
-    let mut info = content[0];
-    if key.is_some() {
-        info |= yrs::block::HAS_PARENT_SUB;
-    }
-    e.write_info(info);
-    match parent {
-        Ok(root) => {
-            e.write_parent_info(true);
-            e.write_string(root);
-        }
-        Err((c, k)) => {
-            e.write_parent_info(false);
-            e.write_left_id(&yrs::ID::new(yrs::ClientID::new(c), k));
-        }
-    }
-    if let Some(k) = key {
-        e.write_string(k);
-    }
-    e.write_all(&content[1..]);
-    e.write_var(0u32); // empty delete set
-    e.to_vec()
 }
 
 /// Plain-value content (`Any`) holding `values`, as struct content bytes.

@@ -12,7 +12,9 @@
 //!
 //! `PROPTEST_CASES` sets the number of cases (default 256, each of up to 40 steps).
 
+mod support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use support::raw_item;
 
 use proptest::prelude::*;
 use tafel_protocol::index::{Index, Owner};
@@ -83,43 +85,6 @@ fn tag_for(owner: &Owner, key: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Raw structs, written by hand.
-
-/// One hand-made item struct: parent root `root` (or a type id), optional key, then the content
-/// bytes (the ref number first, then the content as yrs writes it).
-fn raw_item(
-    client: u64,
-    clock: u32,
-    parent: Result<&str, (u64, u32)>,
-    key: Option<&str>,
-    content: &[u8],
-) -> Vec<u8> {
-    let mut e = EncoderV1::new();
-    e.write_var(1u32);
-    e.write_var(1u32);
-    e.write_var(client);
-    e.write_var(clock);
-    let mut info = content[0];
-    if key.is_some() {
-        info |= yrs::block::HAS_PARENT_SUB;
-    }
-    e.write_info(info);
-    match parent {
-        Ok(root) => {
-            e.write_parent_info(true);
-            e.write_string(root);
-        }
-        Err((c, k)) => {
-            e.write_parent_info(false);
-            e.write_left_id(&yrs::ID::new(yrs::ClientID::new(c), k));
-        }
-    }
-    if let Some(k) = key {
-        e.write_string(k);
-    }
-    e.write_all(&content[1..]);
-    e.write_var(0u32);
-    e.to_vec()
-}
 
 /// One hand-made item struct placed by its origin (no parent info).
 fn raw_after(client: u64, clock: u32, origin: (u64, u32), content: &[u8]) -> Vec<u8> {
