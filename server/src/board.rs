@@ -23,7 +23,7 @@ use tafel_protocol::{BoardId, DocName, Role};
 
 use crate::domain::commands::{self, BallotChange};
 use crate::domain::state::{
-    author_key, AuditEntry, Author, AuthorMode, BoardState, HiddenItem, Participant, Round,
+    author_key, AuditEntry, Author, AuthorMode, BoardState, HiddenItem, Member, Participant, Round,
 };
 use crate::domain::Refusal;
 use crate::store::{BallotEntry, BoardMeta, Store, StoreError, StoredBallot};
@@ -47,6 +47,20 @@ pub struct Board {
     store: Arc<dyn Store>,
     /// `sub`s removed by states read from the store that `refresh` has not reported yet.
     unreported: Mutex<Vec<String>>,
+    /// Participants noted for the facilitator's list, waiting for one shared store write.
+    notes: Mutex<NoteQueue>,
+    /// One writer of noted participants at a time; who waits meanwhile is in its batch.
+    notes_turn: tokio::sync::Mutex<()>,
+}
+
+/// Group commit of participant notes: everyone who arrives while a write is under way goes
+/// into the next one, so 150 people joining at once cost a few state writes, not 150.
+#[derive(Default)]
+struct NoteQueue {
+    pending: Vec<(String, Member)>,
+    /// Tickets handed out, and the highest ticket whose note is written (or given up on).
+    queued: u64,
+    done: u64,
 }
 
 impl Board {
@@ -69,7 +83,51 @@ impl Board {
             owner_key,
             store,
             unreported: Mutex::new(Vec::new()),
+            notes: Mutex::new(NoteQueue::default()),
+            notes_turn: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Notes a participant in the participant list (a new one is inserted, a known one gets
+    /// the given role and display; `first_seen` and `invite` of a known one are kept) and
+    /// returns once it is stored — in one state write with every note that arrived meanwhile.
+    /// A failed write is logged and the note dropped (the list is for the facilitator's view;
+    /// the next join notes the participant again).
+    pub async fn note_member(&self, sub: &str, member: Member) {
+        let ticket = {
+            let mut q = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+            q.queued += 1;
+            q.pending.push((sub.to_owned(), member));
+            q.queued
+        };
+        let _turn = self.notes_turn.lock().await;
+        let (batch, upto) = {
+            let mut q = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+            if q.done >= ticket {
+                return; // written by the batch before ours
+            }
+            (std::mem::take(&mut q.pending), q.queued)
+        };
+        let stored = self
+            .update(|st| {
+                for (sub, m) in &batch {
+                    match st.participants.get_mut(sub) {
+                        Some(known) => {
+                            known.display = m.display.clone();
+                            known.role = m.role;
+                        }
+                        None => {
+                            st.participants.insert(sub.clone(), m.clone());
+                        }
+                    }
+                }
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(board = %self.id(), notes = batch.len(), error = %e, "cannot store the participant list yet");
+        }
+        let mut q = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+        q.done = q.done.max(upto);
     }
 
     pub fn id(&self) -> &BoardId {

@@ -61,7 +61,8 @@ pub async fn mirror(state: &AppState, board: &Arc<Board>) -> Result<(), AppError
     .map(|_| ())
 }
 
-/// Notes a participant for the facilitator's list (once; later calls update the display).
+/// Notes a participant for the facilitator's list (once; later calls update the display),
+/// grouped with the notes of everyone joining at the same time (`Board::note_member`).
 pub async fn note(board: &Board, who: &Participant, invite: Option<&str>) {
     let known = {
         let st = board.lock();
@@ -72,28 +73,17 @@ pub async fn note(board: &Board, who: &Participant, invite: Option<&str>) {
     if known {
         return;
     }
-    let stored = board
-        .update(|st| match st.participants.get_mut(&who.sub) {
-            Some(m) => {
-                m.display = who.display.clone();
-                m.role = who.role;
-            }
-            None => {
-                st.participants.insert(
-                    who.sub.clone(),
-                    Member {
-                        role: who.role,
-                        display: who.display.clone(),
-                        first_seen: now_secs(),
-                        invite: invite.map(str::to_owned),
-                    },
-                );
-            }
-        })
+    board
+        .note_member(
+            &who.sub,
+            Member {
+                role: who.role,
+                display: who.display.clone(),
+                first_seen: now_secs(),
+                invite: invite.map(str::to_owned),
+            },
+        )
         .await;
-    if let Err(e) = stored {
-        tracing::warn!(board = %board.id(), error = %e, "cannot store the participant list yet");
-    }
 }
 
 /// Takes a snapshot of the board's content now (history); answers its list entry.

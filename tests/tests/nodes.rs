@@ -502,3 +502,67 @@ async fn votes_do_not_rewrite_the_board_state_and_race_commands_losslessly() {
         assert_eq!(s, 403);
     }
 }
+
+/// Many people opening the board at the same moment are noted in the facilitator's list in a
+/// few state writes (group commit), not one write each — and none is lost: 40 observers connect
+/// at once, all 40 are listed, and the state's version moved fewer than 40 times. The positive
+/// control: one more observer alone moves it by exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_at_once_are_noted_in_few_state_writes_and_none_is_lost() {
+    let redis = Redis::start();
+    let a = Tafel::start_redis(&redis);
+    let store = RedisStore::open(&redis.url()).await.expect("open redis");
+    let board = create_board(&a).await;
+    let first = connect(
+        &a,
+        &board,
+        "canvas",
+        &token(Role::Observer, &board, "o-first"),
+    )
+    .await;
+    let before = state_version(&store, &board).await;
+    let joins = (0..40).map(|i| {
+        let url = a.ws_url(
+            &board,
+            "canvas",
+            &token(Role::Observer, &board, &format!("o{i}")),
+        );
+        async move { YClient::connect_synced(&url).await }
+    });
+    let clients = futures_util::future::join_all(joins).await;
+    let after = state_version(&store, &board).await;
+    let (s, list) = call(
+        &a,
+        Method::GET,
+        &format!("/api/boards/{board}/participants"),
+        &facilitator(),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{list}");
+    let observers = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|p| p["role"] == "observer")
+        .count();
+    assert_eq!(observers, 41, "every observer is listed: {list}");
+    let writes = after - before;
+    assert!(
+        (1..40).contains(&writes),
+        "40 joins at once took {writes} state writes"
+    );
+    let _late = connect(
+        &a,
+        &board,
+        "canvas",
+        &token(Role::Observer, &board, "o-late"),
+    )
+    .await;
+    assert_eq!(
+        state_version(&store, &board).await,
+        after + 1,
+        "one join alone is one write"
+    );
+    drop((first, clients));
+}
