@@ -13,7 +13,12 @@
 //! - `fail_writes`: `append`, `compact` and `ping` fail as if the store were gone;
 //! - `pause_compaction`: a compaction stops in the middle — redb after the snapshot is written
 //!   and the covered log entries are removed but before the transaction commits; Redis with the
-//!   MULTI/EXEC pipeline built but not sent — until it is cleared (a test kills the process there).
+//!   MULTI/EXEC pipeline built but not sent — until it is cleared (a test kills the process there);
+//! - `hold_follow`: a document's follower (the task that reads the shared log after the tip)
+//!   delivers nothing while it is set: what it read waits until it is cleared (a node behind the
+//!   log);
+//! - `force_moved`: a conditional append (`append_at`, shared log only) appends nothing and
+//!   answers [`Appended::Moved`], every time (a log another node always appended to first).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,8 +31,8 @@ use tafel_protocol::{BoardId, DocKey};
 use tokio::sync::watch;
 
 use super::{
-    Appended, BallotEntry, BoardMeta, Follower, LoadedDoc, LogId, StateChange, Store, StoreError,
-    StoredBallot, StoredDoc,
+    Appended, BallotEntry, BoardMeta, Followed, Follower, LoadedDoc, LogId, StateChange, Store,
+    StoreError, StoredBallot, StoredDoc,
 };
 
 /// How often an unhealthy store is probed.
@@ -44,6 +49,10 @@ pub struct HookSettings {
     pub fail_writes: bool,
     #[serde(default)]
     pub pause_compaction: bool,
+    #[serde(default)]
+    pub hold_follow: bool,
+    #[serde(default)]
+    pub force_moved: bool,
 }
 
 /// A change to the hooks: fields left out keep their value.
@@ -52,6 +61,8 @@ pub struct HookChange {
     pub hold_writes: Option<bool>,
     pub fail_writes: Option<bool>,
     pub pause_compaction: Option<bool>,
+    pub hold_follow: Option<bool>,
+    pub force_moved: Option<bool>,
 }
 
 /// What the hooks are doing now (the answer of the test-hooks endpoint).
@@ -63,6 +74,8 @@ pub struct HookReport {
     pub held: usize,
     /// Compactions stopped in the middle right now.
     pub paused: usize,
+    /// Followers waiting on `hold_follow` right now.
+    pub follows_held: usize,
     /// Whether the store counts as healthy.
     pub healthy: bool,
 }
@@ -73,6 +86,7 @@ pub struct StoreHooks {
     settings: watch::Sender<HookSettings>,
     held: AtomicUsize,
     paused: AtomicUsize,
+    follows_held: AtomicUsize,
 }
 
 impl StoreHooks {
@@ -82,6 +96,7 @@ impl StoreHooks {
             settings: watch::Sender::new(HookSettings::default()),
             held: AtomicUsize::new(0),
             paused: AtomicUsize::new(0),
+            follows_held: AtomicUsize::new(0),
         })
     }
 
@@ -97,6 +112,8 @@ impl StoreHooks {
                 s.hold_writes = c.hold_writes.unwrap_or(s.hold_writes);
                 s.fail_writes = c.fail_writes.unwrap_or(s.fail_writes);
                 s.pause_compaction = c.pause_compaction.unwrap_or(s.pause_compaction);
+                s.hold_follow = c.hold_follow.unwrap_or(s.hold_follow);
+                s.force_moved = c.force_moved.unwrap_or(s.force_moved);
             });
         }
         *self.settings.borrow()
@@ -129,6 +146,16 @@ impl StoreHooks {
             Err(StoreError::Unavailable("test hook: fail_writes".into()))
         } else {
             Ok(())
+        }
+    }
+
+    /// A follower's way through the hooks: waits while `hold_follow`.
+    async fn follow_gate(&self) {
+        if self.settings().hold_follow {
+            self.follows_held.fetch_add(1, Ordering::SeqCst);
+            let mut rx = self.settings.subscribe();
+            let _ = rx.wait_for(|s| !s.hold_follow).await;
+            self.follows_held.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -198,6 +225,7 @@ impl Watched {
             settings: self.hooks.settings(),
             held: self.hooks.held.load(Ordering::SeqCst),
             paused: self.hooks.paused.load(Ordering::SeqCst),
+            follows_held: self.hooks.follows_held.load(Ordering::SeqCst),
             healthy: self.healthy(),
         }
     }
@@ -397,6 +425,7 @@ impl Store for Watched {
         updates: &[Bytes],
     ) -> Result<Appended, StoreError> {
         let r = match self.hooks.before_write().await {
+            Ok(()) if self.hooks.settings().force_moved => Ok(Appended::Moved),
             Ok(()) => self.inner.append_at(doc, at, updates).await,
             Err(e) => Err(e),
         };
@@ -426,7 +455,16 @@ impl Store for Watched {
     }
 
     async fn follower(&self, doc: &DocKey) -> Result<Option<Box<dyn Follower>>, StoreError> {
-        self.note(self.inner.follower(doc).await)
+        let follower = self.note(self.inner.follower(doc).await)?;
+        if !self.hooks.enabled {
+            return Ok(follower);
+        }
+        Ok(follower.map(|inner| {
+            Box::new(HookedFollower {
+                inner,
+                hooks: self.hooks.clone(),
+            }) as Box<dyn Follower>
+        }))
     }
 
     async fn publish_presence(
@@ -460,5 +498,22 @@ impl Store for Watched {
 
     async fn lease(&self, name: &str, holder: &str, ttl_ms: u64) -> Result<bool, StoreError> {
         self.note(self.inner.lease(name, holder, ttl_ms).await)
+    }
+}
+
+/// A follower behind the `hold_follow` hook (only with `--test-hooks`): it neither starts a read
+/// nor hands one over while the hook is set, so an entry read just as the hook was set waits too.
+struct HookedFollower {
+    inner: Box<dyn Follower>,
+    hooks: Arc<StoreHooks>,
+}
+
+#[async_trait]
+impl Follower for HookedFollower {
+    async fn next(&mut self, log: LogId) -> Result<Followed, StoreError> {
+        self.hooks.follow_gate().await;
+        let got = self.inner.next(log).await;
+        self.hooks.follow_gate().await;
+        got
     }
 }
