@@ -144,6 +144,18 @@ pub fn named_token(role: Role, board: &str, sub: &str, name: &str) -> String {
 /// Sets the store hooks of a server started with `--test-hooks` (e.g. `{"hold_writes": true}`;
 /// fields left out keep their value) and returns what they report: the settings, `held` writes,
 /// `paused` compactions and `healthy`.
+/// The text of `t`'s `/metrics`.
+pub async fn metrics(t: &Tafel) -> String {
+    http()
+        .get(format!("{}/metrics", t.http()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 pub async fn store_hooks(t: &Tafel, change: Value) -> Value {
     let (status, body) = call(
         t,

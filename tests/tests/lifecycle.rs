@@ -11,16 +11,7 @@ use tafel_tests::procs::{Redis, Tafel};
 
 const SECS5: Duration = Duration::from_secs(5);
 
-async fn metrics(t: &Tafel) -> String {
-    http()
-        .get(format!("{}/metrics", t.http()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
-}
+use tafel_tests::api::metrics;
 
 /// The value of one series in Prometheus text (first line that starts with `name`).
 fn metric(text: &str, name: &str) -> f64 {

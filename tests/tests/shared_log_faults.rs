@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tafel_protocol::Role;
-use tafel_tests::api::{call, create_board, facilitator, http, store_hooks, token};
+use tafel_tests::api::{call, create_board, facilitator, store_hooks, token};
 use tafel_tests::client::YClient;
 use tafel_tests::procs::{Redis, Tafel};
 
@@ -40,15 +40,8 @@ async fn follower_held(t: &Tafel) -> bool {
 
 /// A counter from `t`'s `/metrics` (0 when it is not there yet).
 async fn counter(t: &Tafel, name: &str) -> f64 {
-    let metrics = http()
-        .get(format!("{}/metrics", t.http()))
-        .send()
+    tafel_tests::api::metrics(t)
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    metrics
         .lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .and_then(|v| v.trim().parse::<f64>().ok())
